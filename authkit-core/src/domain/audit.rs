@@ -1,0 +1,62 @@
+//! Audit events: an append-only record of what happened to accounts. Never holds a secret.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::UserId;
+
+/// The kinds of event authkit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A user registered.
+    Register,
+    /// A login succeeded.
+    LoginOk,
+    /// A login failed (wrong password, disabled account...).
+    LoginFailed,
+    /// A refresh token was rotated.
+    Refresh,
+    /// A spent refresh token was presented again; its session was revoked.
+    RefreshReuse,
+    /// A session was ended by its owner.
+    Logout,
+}
+
+impl AuditKind {
+    /// The stable event name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::LoginOk => "login_ok",
+            Self::LoginFailed => "login_failed",
+            Self::Refresh => "refresh",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::Logout => "logout",
+        }
+    }
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Event id (UUIDv7).
+    pub id: Uuid,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// Stable event name ([`AuditKind::as_str`]).
+    pub event: String,
+    /// The account concerned, if known.
+    pub user_id: Option<UserId>,
+    /// Who acted (the user themselves, or an admin), if known.
+    pub actor_id: Option<UserId>,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Free-form, secret-free detail (e.g. the failure reason).
+    pub detail: serde_json::Value,
+}

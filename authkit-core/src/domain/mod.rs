@@ -1,0 +1,24 @@
+//! Domain types: parsed values, entities, and the secrets that never print.
+
+mod audit;
+mod email;
+mod ids;
+mod keys;
+mod password;
+mod role;
+mod session;
+mod token;
+mod user;
+
+pub use audit::{AuditEvent, AuditKind};
+pub use email::{Email, EmailError, MAX_EMAIL_LEN};
+pub use ids::{SessionId, UserId, new_v7};
+pub use keys::StoredSigningKey;
+pub use password::{MIN_PASSWORD_FLOOR, Password, PasswordHash, PasswordPolicy};
+pub use role::{ADMIN_ROLE, ALL_PERMISSIONS, USER_ROLE};
+pub use session::{NewSession, RefreshRotation, RotateOutcome, Session};
+pub use token::{
+    NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, TOKEN_BYTES, TokenHash, TokenPurpose,
+    random_bytes,
+};
+pub use user::{NewUser, User, UserCredentials, UserStatus};

@@ -1,0 +1,93 @@
+//! Sessions: one per login, carrying the current refresh token's hash.
+
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+
+use super::{SessionId, TokenHash, UserId};
+
+/// A login session. Its refresh token rotates on every refresh; the session id stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Session id (`sid` claim).
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Creation (login) time.
+    pub created_at: OffsetDateTime,
+    /// Last login or refresh.
+    pub last_used_at: OffsetDateTime,
+    /// Absolute expiry: the session dies then, however often it is refreshed.
+    pub expires_at: OffsetDateTime,
+    /// Idle expiry: moved forward at each refresh, never past `expires_at`.
+    pub idle_expires_at: OffsetDateTime,
+    /// Set when revoked (logout, reuse detection, password change...).
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Whether "remember me" was asked at login.
+    pub remember_me: bool,
+    /// Client address at login.
+    pub ip: Option<IpAddr>,
+    /// Client user agent at login (truncated to 512 bytes).
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    /// Whether the session still authorizes requests at `now`: not revoked and neither
+    /// the absolute nor the idle expiry reached.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
+    }
+}
+
+/// What [`crate::ports::SessionStore::create_session`] inserts.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Id chosen by core.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Hash of the first refresh token.
+    pub refresh_hash: TokenHash,
+    /// Login time (also `last_used_at`, and the owner's `last_login_at`).
+    pub now: OffsetDateTime,
+    /// Absolute expiry.
+    pub expires_at: OffsetDateTime,
+    /// First idle expiry.
+    pub idle_expires_at: OffsetDateTime,
+    /// "Remember me".
+    pub remember_me: bool,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
+/// One refresh-token rotation, passed to [`crate::ports::SessionStore::rotate_refresh`].
+#[derive(Debug, Clone)]
+pub struct RefreshRotation {
+    /// Hash of the token the client presented.
+    pub presented: TokenHash,
+    /// Hash of the token that replaces it.
+    pub next: TokenHash,
+    /// Current time.
+    pub now: OffsetDateTime,
+    /// New idle expiry if the rotation succeeds; the store caps it at the absolute expiry.
+    pub idle_expires_at: OffsetDateTime,
+}
+
+/// The result of a rotation attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// `presented` was the session's current token; it is now spent and `next` is current.
+    Rotated(Session),
+    /// `presented` was an already spent token of a session: the store has revoked that whole
+    /// session (committed) and reports whose it was.
+    Reused {
+        /// The revoked session.
+        session_id: SessionId,
+        /// Its owner.
+        user_id: UserId,
+    },
+    /// Unknown token, or the token of a session that is revoked or expired. Nothing changed.
+    Invalid,
+}

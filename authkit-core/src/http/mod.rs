@@ -1,0 +1,246 @@
+//! The HTTP layer shared by every adapter: one entry point, [`handle`], that takes a
+//! framework-free [`ApiRequest`] and always returns an [`ApiResponse`] (errors become problem
+//! documents). Adapters only translate their request and response types and register
+//! [`ROUTES`].
+
+pub mod cookies;
+pub mod dto;
+pub mod json;
+mod problem;
+mod routes;
+
+pub use problem::{PROBLEM_JSON, Problem, error_response};
+pub use routes::{AuthNeed, ROUTES, RouteId, RouteSpec};
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::AuthKit;
+use crate::domain::{Email, Password};
+use crate::error::{Error, FieldError, Result};
+use crate::service::{LoginInput, RegisterInput, RequestContext};
+use dto::{LoginRequest, RefreshRequest, RegisterRequest, TokenPairDto, UserDto, UserEnvelope};
+
+/// A request as an adapter hands it to [`handle`].
+#[derive(Debug)]
+pub struct ApiRequest<'a> {
+    /// Which route matched.
+    pub route: RouteId,
+    /// The full request path as received (used to scope the refresh cookie to the mount point).
+    pub path: &'a str,
+    /// Path parameters by name (`id` for `/users/me/sessions/{id}`).
+    pub path_params: Vec<(String, String)>,
+    /// The raw query string, if any.
+    pub query: Option<&'a str>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// The peer's address.
+    pub peer_ip: Option<IpAddr>,
+    /// The body (adapters cap it at [`crate::AuthConfig::body_limit`] and answer overflow with
+    /// [`error_response`]`(&Error::PayloadTooLarge)`).
+    pub body: Bytes,
+}
+
+/// What [`handle`] answers; adapters copy it verbatim.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers (content type, cookies, security headers...).
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl ApiResponse {
+    /// A response with the security headers every authkit response carries.
+    pub fn new(status: StatusCode, body: Bytes) -> Self {
+        let mut headers = HeaderMap::new();
+        security_headers(&mut headers);
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Self> {
+        let body = serde_json::to_vec(value).map_err(Error::internal)?;
+        let mut response = Self::new(status, Bytes::from(body));
+        response
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(response)
+    }
+
+    fn empty(status: StatusCode) -> Self {
+        Self::new(status, Bytes::new())
+    }
+
+    fn set_cookie(&mut self, value: &str) -> Result<()> {
+        let v = HeaderValue::from_str(value).map_err(Error::internal)?;
+        self.headers.append(SET_COOKIE, v);
+        Ok(())
+    }
+}
+
+/// Adds the headers every auth response carries: no caching, no sniffing, no framing,
+/// no referrer.
+pub fn security_headers(headers: &mut HeaderMap) {
+    const HEADERS: [(&str, &str); 5] = [
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+    ];
+    for (name, value) in HEADERS {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+}
+
+/// Serves one request of the contract. Never fails: errors become problem documents.
+pub async fn handle(kit: &AuthKit, req: ApiRequest<'_>) -> ApiResponse {
+    match dispatch(kit, &req).await {
+        Ok(response) => response,
+        Err(error) => error_response(&error),
+    }
+}
+
+async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
+    let ctx = RequestContext {
+        ip: req.peer_ip,
+        user_agent: req
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let limit = kit.config().body_limit;
+    match req.route {
+        RouteId::Register => {
+            let body: RegisterRequest = json::parse(req.headers, &req.body, limit)?;
+            let mut errors = Vec::new();
+            let email = required_email(body.email.as_deref(), &mut errors);
+            let password = required(body.password, "password", &mut errors);
+            let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
+                return Err(Error::Validation(errors));
+            };
+            let user = kit
+                .register(
+                    &ctx,
+                    RegisterInput {
+                        email,
+                        password: Password::new(password),
+                        display_name: body.display_name,
+                    },
+                )
+                .await?;
+            ApiResponse::json(
+                StatusCode::CREATED,
+                &UserEnvelope {
+                    user: UserDto::from(&user),
+                },
+            )
+        }
+        RouteId::Login => {
+            let body: LoginRequest = json::parse(req.headers, &req.body, limit)?;
+            let mut errors = Vec::new();
+            let email = required_email(body.email.as_deref(), &mut errors);
+            let password = required(body.password, "password", &mut errors);
+            let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
+                return Err(Error::Validation(errors));
+            };
+            let pair = kit
+                .login(
+                    &ctx,
+                    LoginInput {
+                        email,
+                        password: Password::new(password),
+                        remember_me: body.remember_me.unwrap_or(false),
+                    },
+                )
+                .await?;
+            token_pair_response(kit, req, &pair)
+        }
+        RouteId::Refresh => {
+            let body: RefreshRequest = json::parse_optional(req.headers, &req.body, limit)?;
+            let token = body
+                .refresh_token
+                .or_else(|| cookies::refresh_cookie(req.headers))
+                .ok_or(Error::InvalidToken)?;
+            let pair = kit.refresh(&ctx, &token).await?;
+            token_pair_response(kit, req, &pair)
+        }
+        RouteId::Logout => {
+            let principal = authenticate(kit, req).await?;
+            let _: RefreshRequest = json::parse_optional(req.headers, &req.body, limit)?;
+            kit.logout(&ctx, &principal).await?;
+            let mut response = ApiResponse::empty(StatusCode::NO_CONTENT);
+            response.set_cookie(&cookies::clear_refresh_cookie(&cookie_path(kit, req)))?;
+            Ok(response)
+        }
+        RouteId::Me => {
+            let principal = authenticate(kit, req).await?;
+            let user = kit.current_user(&principal).await?;
+            ApiResponse::json(StatusCode::OK, &UserDto::from(&user))
+        }
+    }
+}
+
+async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<crate::service::Principal> {
+    let header = req
+        .headers
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| Error::Unauthorized))
+        .transpose()?;
+    kit.authenticate_bearer(header).await
+}
+
+fn token_pair_response(
+    kit: &AuthKit,
+    req: &ApiRequest<'_>,
+    pair: &crate::service::TokenPair,
+) -> Result<ApiResponse> {
+    let mut response = ApiResponse::json(StatusCode::OK, &TokenPairDto::from(pair))?;
+    response.set_cookie(&cookies::set_refresh_cookie(
+        pair.refresh_token.expose(),
+        &cookie_path(kit, req),
+        pair.refresh_expires_in,
+    ))?;
+    Ok(response)
+}
+
+fn cookie_path(kit: &AuthKit, req: &ApiRequest<'_>) -> String {
+    kit.config()
+        .cookie_path
+        .clone()
+        .unwrap_or_else(|| cookies::mount_path(req.path, req.route.spec().path))
+}
+
+fn required(value: Option<String>, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            errors.push(FieldError::new(field, "required", "is required"));
+            None
+        }
+    }
+}
+
+fn required_email(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Email> {
+    match Email::parse(value.unwrap_or("")) {
+        Ok(email) => Some(email),
+        Err(e) => {
+            errors.push(FieldError::new("email", e.code(), e.to_string()));
+            None
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The route table both adapters register: one entry per route of the contract.
+
+use http::Method;
+
+/// Every route authkit serves, relative to its mount point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RouteId {
+    /// `POST /register`
+    Register,
+    /// `POST /login`
+    Login,
+    /// `POST /refresh`
+    Refresh,
+    /// `POST /logout`
+    Logout,
+    /// `GET /users/me`
+    Me,
+}
+
+/// Whether a route needs a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthNeed {
+    /// Anyone may call it.
+    Public,
+    /// A valid access token (`Authorization: Bearer`) whose session is live.
+    Bearer,
+}
+
+/// One route: what an adapter needs to register it.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// Which route.
+    pub id: RouteId,
+    /// HTTP method.
+    pub method: Method,
+    /// Path relative to the mount point, with `{param}` placeholders (axum 0.8 and actix syntax).
+    pub path: &'static str,
+    /// Authentication needed.
+    pub auth: AuthNeed,
+}
+
+/// The route table.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        id: RouteId::Register,
+        method: Method::POST,
+        path: "/register",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::Login,
+        method: Method::POST,
+        path: "/login",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::Refresh,
+        method: Method::POST,
+        path: "/refresh",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::Logout,
+        method: Method::POST,
+        path: "/logout",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::Me,
+        method: Method::GET,
+        path: "/users/me",
+        auth: AuthNeed::Bearer,
+    },
+];
+
+impl RouteId {
+    /// The route's entry in [`ROUTES`].
+    pub fn spec(self) -> &'static RouteSpec {
+        // Every RouteId has exactly one entry; the test below keeps it so.
+        ROUTES.iter().find(|r| r.id == self).unwrap_or(&ROUTES[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_id_has_one_entry() {
+        for r in ROUTES {
+            assert_eq!(ROUTES.iter().filter(|o| o.id == r.id).count(), 1);
+            assert_eq!(r.id.spec().path, r.path);
+        }
+    }
+}

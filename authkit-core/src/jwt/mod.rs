@@ -1,0 +1,212 @@
+//! Access tokens: JWTs of type `at+jwt`, signed with HS256 or EdDSA, verified strictly
+//! (RFC 8725): one algorithm, a known `kid`, no key material in the header, `typ` checked,
+//! `iss`/`aud`/`sub`/`exp`/`nbf`/`iat` required, time claims checked against the [`Clock`]
+//! with a fixed leeway.
+//!
+//! [`Clock`]: crate::ports::Clock
+
+mod keys;
+
+pub use keys::{JwtKeys, KeyError, MIN_HS256_SECRET_BYTES};
+
+use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The `typ` header of access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// User id.
+    pub sub: String,
+    /// Session id.
+    pub sid: String,
+    /// Token id.
+    pub jti: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// Whether the user's email is verified.
+    pub email_verified: bool,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Permission names granted by the roles.
+    pub perms: Vec<String>,
+}
+
+/// Why a token was refused (only ever logged at debug level; clients see `unauthorized`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Header malformed, carries key material, wrong `typ`, or unknown `kid`.
+    #[error("token header refused: {0}")]
+    Header(&'static str),
+    /// Signature, algorithm, issuer, audience or claim shape refused.
+    #[error("token refused: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    /// Expired beyond the leeway.
+    #[error("token expired")]
+    Expired,
+    /// Not valid yet beyond the leeway.
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+/// Signs and verifies access tokens. Keys and the validator are built once.
+#[derive(Debug)]
+pub struct TokenCodec {
+    keys: JwtKeys,
+    validation: Validation,
+    leeway: i64,
+}
+
+impl TokenCodec {
+    /// Builds the codec for `keys`, accepting only `issuer` and `audience`.
+    pub fn new(keys: JwtKeys, issuer: &str, audience: &str, leeway_secs: u32) -> Self {
+        let mut validation = Validation::new(keys.algorithm);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        // exp and nbf are checked against the Clock port below, not the system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        Self {
+            keys,
+            validation,
+            leeway: i64::from(leeway_secs),
+        }
+    }
+
+    /// The key set (for the JWKS document).
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    /// Signs `claims` with the active key.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(self.keys.algorithm);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(self.keys.active_kid.clone());
+        encode(&header, claims, &self.keys.encoding)
+    }
+
+    /// Verifies a token at `now`.
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let header = decode_header(token)?;
+        if header.jwk.is_some()
+            || header.jku.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+            || header.crit.is_some()
+        {
+            return Err(TokenError::Header("key material or crit in header"));
+        }
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err(TokenError::Header("wrong typ"));
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::Header("no kid"))?;
+        let key = self
+            .keys
+            .decoding
+            .get(kid)
+            .ok_or(TokenError::Header("unknown kid"))?;
+        let data = decode::<AccessClaims>(token, key, &self.validation)?;
+        let claims = data.claims;
+        let now = now.unix_timestamp();
+        if now > claims.exp.saturating_add(self.leeway) {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now.saturating_add(self.leeway) {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretBox;
+    use time::macros::datetime;
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://issuer.test".into(),
+            aud: "authkit".into(),
+            sub: "u".into(),
+            sid: "s".into(),
+            jti: "j".into(),
+            iat: now,
+            nbf: now,
+            exp: now + 900,
+            email_verified: false,
+            roles: vec!["user".into()],
+            perms: vec![],
+        }
+    }
+
+    fn hs() -> TokenCodec {
+        let keys = JwtKeys::hs256(&SecretBox::new(Box::from(&[7u8; 32][..]))).unwrap();
+        TokenCodec::new(keys, "https://issuer.test", "authkit", 30)
+    }
+
+    fn ed() -> TokenCodec {
+        let key = JwtKeys::generate_ed25519(datetime!(2026-01-01 0:00 UTC)).unwrap();
+        let keys = JwtKeys::ed25519(&[key]).unwrap();
+        TokenCodec::new(keys, "https://issuer.test", "authkit", 30)
+    }
+
+    #[test]
+    fn round_trips_and_checks_time_with_leeway() {
+        for codec in [hs(), ed()] {
+            let now = datetime!(2026-01-01 0:00 UTC);
+            let t = now.unix_timestamp();
+            let token = codec.sign(&claims(t)).unwrap();
+            assert_eq!(codec.verify(&token, now).unwrap(), claims(t));
+            let late = now + time::Duration::seconds(900 + 31);
+            assert!(matches!(
+                codec.verify(&token, late),
+                Err(TokenError::Expired)
+            ));
+            let within = now + time::Duration::seconds(900 + 29);
+            assert!(codec.verify(&token, within).is_ok());
+            let early = now - time::Duration::seconds(31);
+            assert!(matches!(
+                codec.verify(&token, early),
+                Err(TokenError::NotYetValid)
+            ));
+        }
+    }
+
+    #[test]
+    fn refuses_other_keys_and_algorithms() {
+        let now = datetime!(2026-01-01 0:00 UTC);
+        let token = hs().sign(&claims(now.unix_timestamp())).unwrap();
+        assert!(ed().verify(&token, now).is_err());
+        let other = ed().sign(&claims(now.unix_timestamp())).unwrap();
+        assert!(
+            ed().verify(&other, now).is_err(),
+            "another deployment's key"
+        );
+    }
+
+    #[test]
+    fn jwks_publishes_ed25519_only() {
+        assert_eq!(hs().keys().jwks()["keys"].as_array().unwrap().len(), 0);
+        let ed = ed();
+        let jwks = ed.keys().jwks();
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks["keys"][0]["kid"], ed.keys().active_kid());
+        assert!(jwks["keys"][0].get("d").is_none());
+    }
+}

@@ -1,0 +1,187 @@
+//! [`AuthKit`], the facade every adapter and host talks to, and its builder.
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::config::{AuthConfig, ConfigError};
+use crate::domain::PasswordHash;
+use crate::jwt::{JwtKeys, TokenCodec};
+use crate::ports::{Clock, Mailer, PasswordHasher, Store, SystemClock};
+
+/// The authkit handle: cheap to clone (one `Arc`), not generic, so that extractors in every
+/// framework name one concrete type. Build it with [`AuthKit::builder`].
+#[derive(Clone, Debug)]
+pub struct AuthKit {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: AuthConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) tokens: TokenCodec,
+    pub(crate) dummy_hash: OnceCell<PasswordHash>,
+}
+
+/// Why [`AuthKitBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A required part was not given.
+    #[error("AuthKit needs a {0}")]
+    Missing(&'static str),
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The default hasher could not start.
+    #[error("password hasher: {0}")]
+    Hasher(String),
+}
+
+/// Builds an [`AuthKit`] from a config, a store, a mailer and signing keys; the clock defaults
+/// to [`SystemClock`] and the hasher to argon2id with the default parameters.
+#[must_use]
+#[derive(Debug)]
+pub struct AuthKitBuilder {
+    config: AuthConfig,
+    store: Option<Arc<dyn Store>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    clock: Option<Arc<dyn Clock>>,
+    hasher: Option<Arc<dyn PasswordHasher>>,
+    keys: Option<JwtKeys>,
+}
+
+impl AuthKit {
+    /// Starts a builder.
+    pub fn builder(config: AuthConfig) -> AuthKitBuilder {
+        AuthKitBuilder {
+            config,
+            store: None,
+            mailer: None,
+            clock: None,
+            hasher: None,
+            keys: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The mailer.
+    pub fn mailer(&self) -> &Arc<dyn Mailer> {
+        &self.inner.mailer
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The JSON Web Key Set of the verification keys (empty for HS256).
+    pub fn jwks(&self) -> &serde_json::Value {
+        self.inner.tokens.keys().jwks()
+    }
+}
+
+impl AuthKitBuilder {
+    /// The storage backend (`authkit_sqlx::SqliteStore`, `PostgresStore`, or your own).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The storage backend, already shared.
+    pub fn store_arc(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Where emails go.
+    pub fn mailer(mut self, mailer: impl Mailer) -> Self {
+        self.mailer = Some(Arc::new(mailer));
+        self
+    }
+
+    /// Where emails go, already shared.
+    pub fn mailer_arc(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// The clock (default [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The clock, already shared (tests keep a handle to advance it).
+    pub fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The password hasher (default: argon2id, m=19456, t=2, p=1, one worker per core).
+    pub fn hasher(mut self, hasher: impl PasswordHasher) -> Self {
+        self.hasher = Some(Arc::new(hasher));
+        self
+    }
+
+    /// The access-token signing keys.
+    pub fn keys(mut self, keys: JwtKeys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Checks the configuration and builds the kit.
+    pub fn build(self) -> Result<AuthKit, BuildError> {
+        self.config.validate()?;
+        let store = self.store.ok_or(BuildError::Missing("store"))?;
+        let mailer = self.mailer.ok_or(BuildError::Missing("mailer"))?;
+        let keys = self.keys.ok_or(BuildError::Missing("signing keys"))?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let hasher = match self.hasher {
+            Some(h) => h,
+            None => default_hasher()?,
+        };
+        let tokens = TokenCodec::new(
+            keys,
+            &self.config.issuer,
+            &self.config.audience,
+            self.config.leeway_secs,
+        );
+        Ok(AuthKit {
+            inner: Arc::new(Inner {
+                config: self.config,
+                store,
+                mailer,
+                clock,
+                hasher,
+                tokens,
+                dummy_hash: OnceCell::new(),
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "argon2")]
+fn default_hasher() -> Result<Arc<dyn PasswordHasher>, BuildError> {
+    let hasher = crate::hashing::Argon2Hasher::new(&crate::hashing::Argon2Config::default())
+        .map_err(|e| BuildError::Hasher(e.to_string()))?;
+    Ok(Arc::new(hasher))
+}
+
+#[cfg(not(feature = "argon2"))]
+fn default_hasher() -> Result<Arc<dyn PasswordHasher>, BuildError> {
+    Err(BuildError::Missing("password hasher"))
+}

@@ -1,0 +1,63 @@
+//! authkit-core: the framework- and database-free heart of authkit.
+//!
+//! Users, passwords, sessions, access and refresh tokens, and the HTTP contract
+//! ([`http::handle`]) that the axum and actix adapters serve, all behind small ports
+//! ([`ports`]) for storage, mail, time and hashing.
+//!
+//! ```
+//! # #[cfg(feature = "test-util")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use authkit_core::domain::{Email, Password};
+//! use authkit_core::jwt::JwtKeys;
+//! use authkit_core::service::{LoginInput, RegisterInput, RequestContext};
+//! use authkit_core::testing::{MemoryMailer, MemoryStore, fast_hasher};
+//! use authkit_core::{AuthConfig, AuthKit};
+//! use secrecy::SecretBox;
+//!
+//! let secret = SecretBox::new(Box::from(&b"an example secret of at least 32 bytes!"[..]));
+//! let kit = AuthKit::builder(AuthConfig::default())
+//!     .store(MemoryStore::new())
+//!     .mailer(MemoryMailer::new())
+//!     .hasher(fast_hasher())
+//!     .keys(JwtKeys::hs256(&secret)?)
+//!     .build()?;
+//!
+//! let ctx = RequestContext::default();
+//! let email = Email::parse("ada@example.com")?;
+//! let password = Password::new("correct horse battery staple");
+//! kit.register(&ctx, RegisterInput { email: email.clone(), password: password.clone(), display_name: None }).await?;
+//! let pair = kit.login(&ctx, LoginInput { email, password, remember_me: false }).await?;
+//! let me = kit.authenticate_token(&pair.access_token).await?;
+//! assert_eq!(me.user_id, pair.user.id);
+//! assert_eq!(me.roles, ["user"]);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "test-util"))]
+//! # fn main() {}
+//! ```
+//!
+//! Features: `argon2` (default) the argon2id hasher on a bounded worker pool; `test-util` the
+//! in-memory store, capture mailer, manual clock and fast hasher.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod config;
+pub mod domain;
+pub mod error;
+#[cfg(feature = "argon2")]
+pub mod hashing;
+pub mod http;
+pub mod jwt;
+mod kit;
+pub mod ports;
+pub mod service;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use config::AuthConfig;
+pub use error::{Error, ErrorCode, Result};
+pub use kit::{AuthKit, AuthKitBuilder, BuildError};
+pub use service::Principal;
+
+/// Re-exported so that hosts and adapters name the same versions.
+pub use {async_trait::async_trait, secrecy, time, uuid};

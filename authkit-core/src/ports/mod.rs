@@ -1,0 +1,14 @@
+//! Ports: the traits that storage, mail, time and hashing are reached through.
+
+mod clock;
+mod hasher;
+mod mailer;
+mod store;
+
+pub use clock::{Clock, SystemClock};
+pub use hasher::{HashError, PasswordHasher};
+pub use mailer::{EmailKind, Mailer, MailerError, OutgoingEmail};
+pub use store::{
+    AuditStore, BoxError, Conflict, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, Store,
+    StoreError, StoreHealth, StoreResult, UserStore,
+};

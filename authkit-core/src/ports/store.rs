@@ -1,0 +1,200 @@
+//! Storage ports. Each trait is a small contract over one aggregate; [`Store`] joins them.
+//!
+//! Rules every implementation follows (checked by the conformance suite in `authkit-testkit`):
+//! - Stores never read the clock: `now` is always a parameter.
+//! - Emails are stored normalized ([`Email`] already is) and compared exactly.
+//! - Where a method says "atomically", concurrent callers observe it as one step: at most one of
+//!   several racing callers succeeds (one transaction or one conditional `UPDATE`).
+//! - Errors are semantic ([`StoreError`]); a lost connection is [`StoreError::Unavailable`].
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{
+    AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, RefreshRotation,
+    RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, User,
+    UserCredentials, UserId,
+};
+
+/// A boxed error source.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a store call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was broken.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The backend cannot be reached (pool timeout, connection refused, I/O). Maps to 503.
+    #[error("store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Any other backend failure. Maps to 500.
+    #[error("store backend error")]
+    Backend(#[source] BoxError),
+}
+
+/// Which uniqueness rule a [`StoreError::Conflict`] broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// Another user has this email (case-insensitively).
+    Email,
+    /// An id was reused.
+    Id,
+    /// Another unique value (e.g. a key id).
+    Other,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Email => "email taken",
+            Self::Id => "duplicate id",
+            Self::Other => "duplicate value",
+        })
+    }
+}
+
+/// Users and their credentials.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts the user with its password hash and grants `new.roles`, atomically.
+    ///
+    /// MUST return `StoreError::Conflict(Conflict::Email)` when any user (soft-deleted ones
+    /// included) has the same normalized email, also when racing another insert of that email.
+    /// MUST NOT leave a user without its roles. Unknown role names are ignored.
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User>;
+
+    /// The user with this id, soft-deleted ones included (`deleted_at` set), or `None`.
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+
+    /// The user with this normalized email and the stored hash, or `None`.
+    /// MUST NOT return soft-deleted users.
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>>;
+}
+
+/// Sessions and their rotating refresh tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts a session (never upserts; a duplicate id is `Conflict(Conflict::Id)`) and sets the
+    /// owner's `last_login_at` to `new.now`, in one transaction.
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
+
+    /// The session with this id, revoked and expired ones included, or `None`.
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+
+    /// Rotates a refresh token, atomically (a compare-and-swap on the current hash):
+    /// - `presented` is the current token of a session that is live at `now` (not revoked,
+    ///   `now < expires_at`, `now < idle_expires_at`): the session's current hash becomes `next`,
+    ///   `presented` is remembered as spent, `last_used_at = now`, `idle_expires_at =
+    ///   min(rotation.idle_expires_at, expires_at)`; returns `Rotated` with the updated session.
+    ///   Of several concurrent calls with the same `presented`, exactly one gets `Rotated`.
+    /// - `presented` is a spent token of a session: the session is revoked (committed even though
+    ///   the caller answers with an error) and `Reused` is returned.
+    /// - otherwise (unknown, revoked or expired): `Invalid`, nothing changes.
+    async fn rotate_refresh(&self, rotation: &RefreshRotation) -> StoreResult<RotateOutcome>;
+
+    /// Revokes one session of `user`. Returns `true` when a live session of that user was revoked,
+    /// `false` when the id is unknown, belongs to another user, or was already revoked.
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    /// Revokes every unrevoked session of `user` and returns how many it revoked.
+    async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64>;
+
+    /// The sessions of `user` that are not revoked, newest first (expired ones included: the
+    /// caller filters with [`Session::is_live`]).
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>>;
+}
+
+/// Single-use tokens for email verification and password reset.
+#[async_trait]
+pub trait OneTimeTokenStore: Send + Sync + 'static {
+    /// Stores a token's hash. A duplicate hash is `Conflict(Conflict::Other)`.
+    async fn insert_token(&self, token: &NewOneTimeToken) -> StoreResult<()>;
+
+    /// Atomically marks the token used and returns it. `None` when the hash is unknown, already
+    /// used, expired at `now`, or of another purpose. Of several concurrent calls with one hash,
+    /// at most one gets `Some`.
+    async fn consume_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>>;
+}
+
+/// Roles and the permissions they grant. The built-in roles `admin` (every permission) and
+/// `user` (none) exist from the first migration.
+#[async_trait]
+pub trait RoleStore: Send + Sync + 'static {
+    /// The union of the permissions granted by `roles`, sorted and without duplicates.
+    /// Unknown role names grant nothing.
+    async fn permissions_of(&self, roles: &[String]) -> StoreResult<Vec<String>>;
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends one event.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+
+    /// The events about `user` (as subject), newest first, at most `limit`.
+    async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Token signing keys shared by every instance on one database.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Every stored signing key, newest first (`created_at` descending, then `kid` descending).
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+
+    /// Inserts a key. A duplicate `kid` is `Conflict(Conflict::Other)`.
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+}
+
+/// Liveness of the backend, for readiness probes.
+#[async_trait]
+pub trait StoreHealth: Send + Sync + 'static {
+    /// Succeeds when the backend answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Every storage port; what [`crate::AuthKit`] holds as `Arc<dyn Store>`.
+pub trait Store:
+    UserStore
+    + SessionStore
+    + OneTimeTokenStore
+    + RoleStore
+    + AuditStore
+    + KeyStore
+    + StoreHealth
+    + Debug
+{
+}
+
+impl<T> Store for T where
+    T: UserStore
+        + SessionStore
+        + OneTimeTokenStore
+        + RoleStore
+        + AuditStore
+        + KeyStore
+        + StoreHealth
+        + Debug
+{
+}

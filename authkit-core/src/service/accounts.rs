@@ -1,0 +1,167 @@
+//! Registration and login.
+
+use serde_json::json;
+
+use crate::AuthKit;
+use crate::domain::{
+    AuditKind, Email, NewUser, Password, PasswordHash, USER_ROLE, User, UserId, UserStatus,
+};
+use crate::error::{Error, Result};
+use crate::service::{RequestContext, TokenPair};
+
+/// What [`AuthKit::register`] takes.
+#[derive(Debug, Clone)]
+pub struct RegisterInput {
+    /// The address.
+    pub email: Email,
+    /// The chosen password (checked against the policy).
+    pub password: Password,
+    /// Optional display name (at most 100 characters).
+    pub display_name: Option<String>,
+}
+
+/// What [`AuthKit::login`] takes.
+#[derive(Debug, Clone)]
+pub struct LoginInput {
+    /// The address.
+    pub email: Email,
+    /// The password.
+    pub password: Password,
+    /// Long (30 d) rather than short (24 h) absolute session lifetime.
+    pub remember_me: bool,
+}
+
+impl AuthKit {
+    /// Creates an account holding the `user` role. The password is checked against the policy
+    /// and hashed before any write; the user and its role are inserted in one transaction, so
+    /// concurrent registrations of one address create exactly one account (`EmailTaken` for
+    /// the others).
+    pub async fn register(&self, ctx: &RequestContext, input: RegisterInput) -> Result<User> {
+        let config = &self.inner.config;
+        let mut errors = config.password_policy.check(
+            "password",
+            &input.password,
+            &[
+                input.email.as_str(),
+                input.email.local_part(),
+                &config.service_name,
+            ],
+        );
+        let display_name = match input.display_name.map(|n| n.trim().to_owned()) {
+            Some(n) if n.is_empty() => None,
+            Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => {
+                errors.push(crate::error::FieldError::new(
+                    "display_name",
+                    "invalid",
+                    "must be at most 100 characters without control characters",
+                ));
+                None
+            }
+            other => other,
+        };
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let hash = self.inner.hasher.hash(&input.password).await?;
+        let now = self.inner.clock.now();
+        let user = self
+            .inner
+            .store
+            .create_user(&NewUser {
+                id: UserId::new_v7(now),
+                email: input.email,
+                display_name,
+                password_hash: hash,
+                roles: vec![USER_ROLE.to_owned()],
+                now,
+            })
+            .await?;
+        self.audit(ctx, AuditKind::Register, Some(user.id), json!({}))
+            .await;
+        Ok(user)
+    }
+
+    /// Checks the password and opens a session. Unknown email and wrong password fail alike
+    /// (`InvalidCredentials`, after a hash verification of the same cost); a disabled account
+    /// or (when required) an unverified email is refused only after a correct password.
+    pub async fn login(&self, ctx: &RequestContext, input: LoginInput) -> Result<TokenPair> {
+        let store = &self.inner.store;
+        let too_long =
+            input.password.expose().chars().count() > self.inner.config.password_policy.max_len;
+        let found = store.credentials_by_email(&input.email).await?;
+        let Some(creds) = found else {
+            self.dummy_verify(&input.password).await?;
+            self.audit(
+                ctx,
+                AuditKind::LoginFailed,
+                None,
+                json!({ "reason": "unknown_email" }),
+            )
+            .await;
+            return Err(Error::InvalidCredentials);
+        };
+        let ok = !too_long
+            && self
+                .inner
+                .hasher
+                .verify(&input.password, &creds.password_hash)
+                .await?;
+        let user = creds.user;
+        if !ok {
+            self.audit(
+                ctx,
+                AuditKind::LoginFailed,
+                Some(user.id),
+                json!({ "reason": "wrong_password" }),
+            )
+            .await;
+            return Err(Error::InvalidCredentials);
+        }
+        if user.status == UserStatus::Disabled {
+            self.audit(
+                ctx,
+                AuditKind::LoginFailed,
+                Some(user.id),
+                json!({ "reason": "account_disabled" }),
+            )
+            .await;
+            return Err(Error::AccountDisabled);
+        }
+        if self.inner.config.require_verified_email && !user.email_verified {
+            self.audit(
+                ctx,
+                AuditKind::LoginFailed,
+                Some(user.id),
+                json!({ "reason": "email_not_verified" }),
+            )
+            .await;
+            return Err(Error::EmailNotVerified);
+        }
+        let pair = self.open_session(ctx, user, input.remember_me).await?;
+        self.audit(
+            ctx,
+            AuditKind::LoginOk,
+            Some(pair.user.id),
+            json!({ "session_id": pair.session_id.to_string() }),
+        )
+        .await;
+        Ok(pair)
+    }
+
+    /// Verifies against a hash of the same parameters so that an unknown email costs what a
+    /// known one does.
+    async fn dummy_verify(&self, password: &Password) -> Result<()> {
+        let hash: &PasswordHash = self
+            .inner
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let mut random = [0u8; 32];
+                crate::domain::random_bytes(&mut random)?;
+                let dummy = Password::new(format!("{random:02x?}"));
+                self.inner.hasher.hash(&dummy).await.map_err(Error::from)
+            })
+            .await?;
+        let _ = self.inner.hasher.verify(password, hash).await?;
+        Ok(())
+    }
+}

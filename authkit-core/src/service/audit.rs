@@ -1,0 +1,40 @@
+//! Recording audit events: appended to the store and emitted as `tracing` events.
+
+use crate::AuthKit;
+use crate::domain::{AuditEvent, AuditKind, UserId, new_v7};
+use crate::service::RequestContext;
+use serde_json::Value;
+
+impl AuthKit {
+    /// Appends an audit event and emits it as a `tracing` event (target `authkit::audit`).
+    /// A failure to append is logged and does not fail the operation it describes.
+    pub(crate) async fn audit(
+        &self,
+        ctx: &RequestContext,
+        kind: AuditKind,
+        user_id: Option<UserId>,
+        detail: Value,
+    ) {
+        let now = self.inner.clock.now();
+        let event = AuditEvent {
+            id: new_v7(now),
+            at: now,
+            event: kind.as_str().to_owned(),
+            user_id,
+            actor_id: user_id,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent_truncated(),
+            detail,
+        };
+        tracing::info!(
+            target: "authkit::audit",
+            event = event.event,
+            user_id = user_id.map(|u| u.to_string()),
+            ip = ctx.ip.map(|ip| ip.to_string()),
+            detail = %event.detail,
+        );
+        if let Err(e) = self.inner.store.append_audit(&event).await {
+            tracing::warn!(target: "authkit::audit", error = %e, "could not append audit event");
+        }
+    }
+}

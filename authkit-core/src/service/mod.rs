@@ -1,0 +1,34 @@
+//! The use cases, as methods on [`crate::AuthKit`].
+
+mod accounts;
+mod audit;
+mod principal;
+mod sessions;
+
+pub use accounts::{LoginInput, RegisterInput};
+pub use principal::Principal;
+pub use sessions::TokenPair;
+
+use std::net::IpAddr;
+
+/// Who is asking: recorded on sessions and audit events.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// Client user agent (truncated to 512 bytes when stored).
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    /// The user agent, cut to at most 512 bytes on a character boundary.
+    pub(crate) fn user_agent_truncated(&self) -> Option<String> {
+        self.user_agent.as_deref().map(|ua| {
+            let mut end = ua.len().min(512);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        })
+    }
+}

@@ -1,0 +1,178 @@
+//! Sessions: issuing token pairs, refresh rotation with reuse detection, logout.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::AuthKit;
+use crate::domain::{
+    AuditKind, NewSession, OpaqueToken, RefreshRotation, RotateOutcome, Session, SessionId,
+    TokenHash, User, UserStatus,
+};
+use crate::error::{Error, Result};
+use crate::jwt::AccessClaims;
+use crate::service::{Principal, RequestContext};
+
+/// An access token and a refresh token, as login and refresh return them.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The signed access JWT.
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The new refresh token (opaque, single use).
+    pub refresh_token: OpaqueToken,
+    /// Seconds until the refresh token expires (the session's idle or absolute expiry).
+    pub refresh_expires_in: i64,
+    /// The session.
+    pub session_id: SessionId,
+    /// The user.
+    pub user: User,
+}
+
+impl AuthKit {
+    pub(crate) async fn open_session(
+        &self,
+        ctx: &RequestContext,
+        user: User,
+        remember_me: bool,
+    ) -> Result<TokenPair> {
+        let config = &self.inner.config;
+        let now = self.inner.clock.now();
+        let refresh = OpaqueToken::generate()?;
+        let absolute = if remember_me {
+            config.session_absolute_ttl
+        } else {
+            config.session_short_ttl
+        };
+        let expires_at = now + absolute;
+        let session = self
+            .inner
+            .store
+            .create_session(&NewSession {
+                id: SessionId::new_v7(now),
+                user_id: user.id,
+                refresh_hash: refresh.hash(),
+                now,
+                expires_at,
+                idle_expires_at: (now + config.session_idle_ttl).min(expires_at),
+                remember_me,
+                ip: ctx.ip,
+                user_agent: ctx.user_agent_truncated(),
+            })
+            .await?;
+        let user = User {
+            last_login_at: Some(now),
+            ..user
+        };
+        self.token_pair(user, &session, refresh, now).await
+    }
+
+    async fn token_pair(
+        &self,
+        user: User,
+        session: &Session,
+        refresh: OpaqueToken,
+        now: OffsetDateTime,
+    ) -> Result<TokenPair> {
+        let perms = self.inner.store.permissions_of(&user.roles).await?;
+        let ttl = self.inner.config.access_token_ttl;
+        let iat = now.unix_timestamp();
+        let claims = AccessClaims {
+            iss: self.inner.config.issuer.clone(),
+            aud: self.inner.config.audience.clone(),
+            sub: user.id.to_string(),
+            sid: session.id.to_string(),
+            jti: crate::domain::new_v7(now).to_string(),
+            iat,
+            nbf: iat,
+            exp: iat + ttl.whole_seconds(),
+            email_verified: user.email_verified,
+            roles: user.roles.clone(),
+            perms,
+        };
+        let access_token = self.inner.tokens.sign(&claims).map_err(Error::internal)?;
+        let refresh_expires_at = session.idle_expires_at.min(session.expires_at);
+        Ok(TokenPair {
+            access_token,
+            expires_in: ttl.whole_seconds(),
+            refresh_token: refresh,
+            refresh_expires_in: (refresh_expires_at - now).whole_seconds().max(0),
+            session_id: session.id,
+            user,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. The presented token is spent in one atomic
+    /// step; presenting a spent token again revokes its whole session (reuse detection).
+    /// Any refusal is `InvalidToken`.
+    pub async fn refresh(&self, ctx: &RequestContext, refresh_token: &str) -> Result<TokenPair> {
+        if refresh_token.is_empty() || refresh_token.len() > 256 {
+            return Err(Error::InvalidToken);
+        }
+        let now = self.inner.clock.now();
+        let next = OpaqueToken::generate()?;
+        let outcome = self
+            .inner
+            .store
+            .rotate_refresh(&RefreshRotation {
+                presented: TokenHash::of(refresh_token),
+                next: next.hash(),
+                now,
+                idle_expires_at: now + self.inner.config.session_idle_ttl,
+            })
+            .await?;
+        let session = match outcome {
+            RotateOutcome::Rotated(session) => session,
+            RotateOutcome::Reused {
+                session_id,
+                user_id,
+            } => {
+                self.audit(
+                    ctx,
+                    AuditKind::RefreshReuse,
+                    Some(user_id),
+                    json!({ "session_id": session_id.to_string() }),
+                )
+                .await;
+                return Err(Error::InvalidToken);
+            }
+            RotateOutcome::Invalid => return Err(Error::InvalidToken),
+        };
+        let user = match self.inner.store.user_by_id(session.user_id).await? {
+            Some(u) if u.deleted_at.is_none() && u.status == UserStatus::Active => u,
+            _ => {
+                self.inner
+                    .store
+                    .revoke_session(session.user_id, session.id, now)
+                    .await?;
+                return Err(Error::InvalidToken);
+            }
+        };
+        let pair = self.token_pair(user, &session, next, now).await?;
+        self.audit(
+            ctx,
+            AuditKind::Refresh,
+            Some(pair.user.id),
+            json!({ "session_id": session.id.to_string() }),
+        )
+        .await;
+        Ok(pair)
+    }
+
+    /// Ends the principal's session: its refresh token and access tokens stop working at once.
+    pub async fn logout(&self, ctx: &RequestContext, principal: &Principal) -> Result<()> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .revoke_session(principal.user_id, principal.session_id, now)
+            .await?;
+        self.audit(
+            ctx,
+            AuditKind::Logout,
+            Some(principal.user_id),
+            json!({ "session_id": principal.session_id.to_string() }),
+        )
+        .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! [`MemoryStore`]: every storage port in process memory, behind one mutex (so every method is
+//! trivially atomic). For tests and examples; data is lost on drop.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{
+    ADMIN_ROLE, ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser,
+    OneTimeToken, PasswordHash, RefreshRotation, RotateOutcome, Session, SessionId,
+    StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId,
+    UserStatus,
+};
+use crate::ports::{
+    AuditStore, Conflict, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, StoreError,
+    StoreHealth, StoreResult, UserStore,
+};
+
+#[derive(Debug)]
+struct StoredToken {
+    token: OneTimeToken,
+    used: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    users: BTreeMap<UserId, (User, PasswordHash)>,
+    emails: HashMap<String, UserId>,
+    sessions: HashMap<SessionId, (Session, TokenHash)>,
+    spent: HashMap<TokenHash, SessionId>,
+    tokens: HashMap<TokenHash, StoredToken>,
+    roles: HashMap<String, Vec<String>>,
+    audit: Vec<AuditEvent>,
+    keys: Vec<StoredSigningKey>,
+}
+
+/// An in-memory [`crate::ports::Store`].
+#[derive(Debug)]
+pub struct MemoryStore(Mutex<State>);
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        let mut roles = HashMap::new();
+        roles.insert(
+            ADMIN_ROLE.to_owned(),
+            ALL_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+        );
+        roles.insert(USER_ROLE.to_owned(), Vec::new());
+        Self(Mutex::new(State {
+            users: BTreeMap::new(),
+            emails: HashMap::new(),
+            sessions: HashMap::new(),
+            spent: HashMap::new(),
+            tokens: HashMap::new(),
+            roles,
+            audit: Vec::new(),
+            keys: Vec::new(),
+        }))
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with the built-in roles.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let mut s = self.state();
+        if s.emails.contains_key(new.email.as_str()) {
+            return Err(StoreError::Conflict(Conflict::Email));
+        }
+        if s.users.contains_key(&new.id) {
+            return Err(StoreError::Conflict(Conflict::Id));
+        }
+        let mut roles: Vec<String> = new
+            .roles
+            .iter()
+            .filter(|r| s.roles.contains_key(*r))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        roles.sort();
+        let user = User {
+            id: new.id,
+            email: new.email.clone(),
+            email_verified: false,
+            display_name: new.display_name.clone(),
+            status: UserStatus::Active,
+            roles,
+            created_at: new.now,
+            updated_at: new.now,
+            last_login_at: None,
+            deleted_at: None,
+        };
+        s.emails.insert(new.email.as_str().to_owned(), new.id);
+        s.users
+            .insert(new.id, (user.clone(), new.password_hash.clone()));
+        Ok(user)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        Ok(self.state().users.get(&id).map(|(u, _)| u.clone()))
+    }
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let s = self.state();
+        Ok(s.emails
+            .get(email.as_str())
+            .and_then(|id| s.users.get(id))
+            .filter(|(u, _)| u.deleted_at.is_none())
+            .map(|(u, h)| UserCredentials {
+                user: u.clone(),
+                password_hash: h.clone(),
+            }))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+        let mut s = self.state();
+        if s.sessions.contains_key(&new.id) {
+            return Err(StoreError::Conflict(Conflict::Id));
+        }
+        let Some((user, _)) = s.users.get_mut(&new.user_id) else {
+            return Err(StoreError::NotFound);
+        };
+        user.last_login_at = Some(new.now);
+        let session = Session {
+            id: new.id,
+            user_id: new.user_id,
+            created_at: new.now,
+            last_used_at: new.now,
+            expires_at: new.expires_at,
+            idle_expires_at: new.idle_expires_at.min(new.expires_at),
+            revoked_at: None,
+            remember_me: new.remember_me,
+            ip: new.ip,
+            user_agent: new.user_agent.clone(),
+        };
+        s.sessions
+            .insert(new.id, (session.clone(), new.refresh_hash));
+        Ok(session)
+    }
+
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.state().sessions.get(&id).map(|(s, _)| s.clone()))
+    }
+
+    async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
+        let mut s = self.state();
+        let current = s
+            .sessions
+            .iter()
+            .find(|(_, (_, hash))| *hash == r.presented)
+            .map(|(id, _)| *id);
+        if let Some(id) = current {
+            let Some((session, hash)) = s.sessions.get_mut(&id) else {
+                return Ok(RotateOutcome::Invalid);
+            };
+            if !session.is_live(r.now) {
+                return Ok(RotateOutcome::Invalid);
+            }
+            *hash = r.next;
+            session.last_used_at = r.now;
+            session.idle_expires_at = r.idle_expires_at.min(session.expires_at);
+            let rotated = session.clone();
+            s.spent.insert(r.presented, id);
+            return Ok(RotateOutcome::Rotated(rotated));
+        }
+        let Some(id) = s.spent.get(&r.presented).copied() else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let Some((session, _)) = s.sessions.get_mut(&id) else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        if session.revoked_at.is_none() {
+            session.revoked_at = Some(r.now);
+        }
+        Ok(RotateOutcome::Reused {
+            session_id: id,
+            user_id: session.user_id,
+        })
+    }
+
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut s = self.state();
+        match s.sessions.get_mut(&id) {
+            Some((session, _)) if session.user_id == user && session.revoked_at.is_none() => {
+                session.revoked_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
+        let mut s = self.state();
+        let mut n = 0;
+        for (session, _) in s.sessions.values_mut() {
+            if session.user_id == user && session.revoked_at.is_none() {
+                session.revoked_at = Some(now);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
+        let s = self.state();
+        let mut out: Vec<Session> = s
+            .sessions
+            .values()
+            .filter(|(x, _)| x.user_id == user && x.revoked_at.is_none())
+            .map(|(x, _)| x.clone())
+            .collect();
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for MemoryStore {
+    async fn insert_token(&self, token: &NewOneTimeToken) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.tokens.contains_key(&token.hash) {
+            return Err(StoreError::Conflict(Conflict::Other));
+        }
+        s.tokens.insert(
+            token.hash,
+            StoredToken {
+                token: OneTimeToken {
+                    purpose: token.purpose,
+                    user_id: token.user_id,
+                    email: token.email.clone(),
+                    created_at: token.created_at,
+                    expires_at: token.expires_at,
+                },
+                used: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn consume_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        let mut s = self.state();
+        match s.tokens.get_mut(hash) {
+            Some(t) if !t.used && t.token.purpose == purpose && now < t.token.expires_at => {
+                t.used = true;
+                Ok(Some(t.token.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl RoleStore for MemoryStore {
+    async fn permissions_of(&self, roles: &[String]) -> StoreResult<Vec<String>> {
+        let s = self.state();
+        let mut perms: Vec<String> = roles
+            .iter()
+            .filter_map(|r| s.roles.get(r))
+            .flatten()
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        perms.sort();
+        Ok(perms)
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.state().audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let s = self.state();
+        let mut events: Vec<AuditEvent> = s
+            .audit
+            .iter()
+            .filter(|e| e.user_id == Some(user))
+            .cloned()
+            .collect();
+        events.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+        events.truncate(limit as usize);
+        Ok(events)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        let mut keys = self.state().keys.clone();
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.kid.cmp(&a.kid)));
+        Ok(keys)
+    }
+
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(Conflict::Other));
+        }
+        s.keys.push(key.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StoreHealth for MemoryStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
