@@ -1,1 +1,3 @@
-//! placeholder
+//! Test harness shared by the cross-crate suites: databases ([`db`]).
+
+pub mod db;
