@@ -41,14 +41,14 @@ pub fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8], limit: usize
     })
 }
 
-/// Like [`parse`], but an empty body without a content type gives `T::default()`
-/// (for routes whose body is optional).
+/// Like [`parse`], but an empty body gives `T::default()` whatever the content type (for
+/// routes whose body is optional).
 pub fn parse_optional<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
     body: &[u8],
     limit: usize,
 ) -> Result<T> {
-    if body.iter().all(u8::is_ascii_whitespace) && !headers.contains_key(CONTENT_TYPE) {
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     parse(headers, body, limit)

@@ -57,3 +57,23 @@ pub trait Mailer: Send + Sync + Debug + 'static {
     /// Delivers one message.
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailerError>;
 }
+
+/// Writes each message to the log (target `authkit::mail`, level WARN) instead of sending it:
+/// for development, until a real mailer is configured. The log then holds the action links,
+/// which carry one-time tokens, so never use it in production.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailerError> {
+        tracing::warn!(
+            target: "authkit::mail",
+            to = %email.to,
+            subject = %email.subject,
+            "email not sent (no mailer configured); its text follows\n{}",
+            email.text
+        );
+        Ok(())
+    }
+}

@@ -7,7 +7,7 @@ mod store;
 
 pub use clock::{Clock, SystemClock};
 pub use hasher::{HashError, PasswordHasher};
-pub use mailer::{EmailKind, Mailer, MailerError, OutgoingEmail};
+pub use mailer::{EmailKind, LogMailer, Mailer, MailerError, OutgoingEmail};
 pub use store::{
     AuditStore, BoxError, Conflict, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, Store,
     StoreError, StoreHealth, StoreResult, UserStore,
