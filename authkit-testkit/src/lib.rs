@@ -1,1 +1,272 @@
-//! placeholder
+//! The store conformance suite: the MUST-rules of [`authkit_core::ports`] as executable checks,
+//! for any implementation of [`Store`] (authkit's memory, SQLite and PostgreSQL stores, or yours).
+//!
+//! Stamp the suite into a test file with [`store_suite!`], giving it an `async` block that builds
+//! a fresh, migrated store:
+//!
+//! ```
+//! mod memory {
+//!     authkit_testkit::store_suite!(async { authkit_core::testing::MemoryStore::new() });
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Each check becomes its own `#[test]` (named after the function in [`suite`], inside your
+//! module, so `cargo nextest run -E 'test(/^memory::/)'` selects one store) running on a
+//! multi-thread tokio runtime with 4 workers, so that the concurrency checks really race.
+//!
+//! The block may produce:
+//! - any value implementing [`Store`] (it is put behind an `Arc`),
+//! - an `Arc<dyn Store>` or an `Arc<S>`,
+//! - any [`StoreFixture`]: a store plus what must outlive it (a temporary directory, a scratch
+//!   database) and a teardown that runs only when the check passed,
+//! - an `Option` of a fixture, where `None` skips the check (e.g. no database server configured).
+//!
+//! Every check gets a fresh store from the block. The checks use fixed, microsecond-precise
+//! times (never the system clock), so a store must round-trip [`time::OffsetDateTime`] to the
+//! microsecond.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // an assertion library
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use authkit_core::ports::Store;
+
+pub mod suite;
+
+/// A store under test together with whatever it needs to stay alive, and its cleanup.
+///
+/// Implement it for a harness type that owns, say, a temporary directory or a scratch database:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use authkit_core::ports::Store;
+/// use authkit_core::testing::MemoryStore;
+/// use authkit_testkit::StoreFixture;
+///
+/// struct ScratchDb {
+///     store: Arc<MemoryStore>,
+/// }
+///
+/// impl StoreFixture for ScratchDb {
+///     fn store(&self) -> Arc<dyn Store> {
+///         self.store.clone()
+///     }
+///
+///     async fn teardown(self) {
+///         // Drop the scratch database here; only reached when the check passed.
+///     }
+/// }
+///
+/// mod scratch {
+///     authkit_testkit::store_suite!(async {
+///         super::ScratchDb { store: std::sync::Arc::new(authkit_core::testing::MemoryStore::new()) }
+///     });
+/// }
+/// # fn main() {}
+/// ```
+pub trait StoreFixture: Send + Sized + 'static {
+    /// The store the checks run against.
+    fn store(&self) -> Arc<dyn Store>;
+
+    /// Runs after a check passed (not after a failure, so that the data stays inspectable).
+    /// The default does nothing.
+    fn teardown(self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+impl StoreFixture for Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self)
+    }
+}
+
+impl<S: Store> StoreFixture for Arc<S> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self) as Arc<dyn Store>
+    }
+}
+
+/// Stamps one test per conformance check of [`suite`] into the current module.
+///
+/// `store_suite!(async { ... })`: the block is evaluated once per check and must produce a
+/// [`Store`], an `Arc<dyn Store>`, a [`StoreFixture`] or an `Option` of a fixture (`None`
+/// skips). Each generated test is equivalent to
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` (the runtime is built by this
+/// crate, so the calling crate needs no tokio features), calls the check of the same name in
+/// [`suite`] with the store, then runs the fixture's teardown if the check passed.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use authkit_core::ports::Store;
+/// use authkit_core::testing::MemoryStore;
+///
+/// mod plain {
+///     authkit_testkit::store_suite!(async { authkit_core::testing::MemoryStore::new() });
+/// }
+///
+/// mod as_dyn {
+///     use super::*;
+///     authkit_testkit::store_suite!(async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! store_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__store_suite_checks! {
+            ($factory)
+            create_user_and_get_it,
+            email_conflict_is_case_insensitive,
+            duplicate_user_id_conflicts,
+            concurrent_create_user_one_email_succeeds_once,
+            roles_are_granted_sorted_and_deduplicated,
+            unknown_roles_are_ignored,
+            credentials_by_email_returns_the_hash,
+            create_session_sets_last_login_at,
+            create_session_for_unknown_user_is_not_found,
+            session_round_trips,
+            duplicate_session_id_conflicts,
+            revoke_session_only_revokes_own_live_sessions,
+            revoke_all_sessions_counts,
+            sessions_of_excludes_revoked_newest_first,
+            rotate_refresh_moves_the_hash,
+            rotate_refresh_reuse_revokes_the_session,
+            rotate_refresh_invalid_for_unknown_hash,
+            rotate_refresh_invalid_for_revoked_session,
+            rotate_refresh_invalid_after_absolute_expiry,
+            rotate_refresh_invalid_after_idle_expiry,
+            rotate_refresh_caps_idle_at_absolute_expiry,
+            concurrent_rotations_rotate_exactly_once,
+            consume_token_is_single_use,
+            consume_token_checks_purpose,
+            consume_token_refuses_expired,
+            concurrent_consumes_succeed_once,
+            duplicate_token_hash_conflicts,
+            builtin_role_permissions,
+            audit_events_round_trip_newest_first,
+            signing_keys_round_trip_newest_first,
+            ping_succeeds,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_suite_checks {
+    (($factory:expr) $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::__private::run(async {
+                    #[allow(unused_imports)]
+                    use $crate::__private::{ViaFixture as _, ViaStore as _};
+                    let prepared = (&$crate::__private::Probe::new($factory.await)).__prepare();
+                    if let Some(store) = prepared.store() {
+                        $crate::suite::$check(store).await;
+                        prepared.finish().await;
+                    }
+                });
+            }
+        )*
+    };
+}
+
+/// Macro support; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use std::cell::Cell;
+
+    use super::{Arc, Future, Pin, Store, StoreFixture};
+
+    /// Runs a check on a multi-thread runtime with 4 workers.
+    pub fn run(check: impl Future<Output = ()>) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("cannot build the tokio runtime")
+            .block_on(check);
+    }
+
+    trait Erased: Send {
+        fn store(&self) -> Arc<dyn Store>;
+        fn teardown(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    }
+
+    impl<F: StoreFixture> Erased for F {
+        fn store(&self) -> Arc<dyn Store> {
+            StoreFixture::store(self)
+        }
+
+        fn teardown(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(StoreFixture::teardown(*self))
+        }
+    }
+
+    /// A fixture (or nothing, when skipped) with its type erased.
+    pub struct Prepared(Option<Box<dyn Erased>>);
+
+    impl Prepared {
+        /// The store, or `None` when the check is skipped.
+        pub fn store(&self) -> Option<Arc<dyn Store>> {
+            self.0.as_ref().map(|f| f.store())
+        }
+
+        /// Runs the teardown.
+        pub async fn finish(self) {
+            if let Some(f) = self.0 {
+                f.teardown().await;
+            }
+        }
+    }
+
+    /// Holds the factory's value for the method-resolution dispatch below (fixtures first,
+    /// then `Option`s of fixtures, then plain stores).
+    pub struct Probe<T>(Cell<Option<T>>);
+
+    impl<T> Probe<T> {
+        /// Wraps the factory's value.
+        pub fn new(value: T) -> Self {
+            Self(Cell::new(Some(value)))
+        }
+
+        fn take(&self) -> T {
+            self.0.take().expect("a probe is prepared once")
+        }
+    }
+
+    /// Chosen for fixtures and `Option`s of fixtures.
+    pub trait ViaFixture {
+        /// Erases the fixture.
+        fn __prepare(&self) -> Prepared;
+    }
+
+    impl<F: StoreFixture> ViaFixture for Probe<F> {
+        fn __prepare(&self) -> Prepared {
+            Prepared(Some(Box::new(self.take())))
+        }
+    }
+
+    impl<F: StoreFixture> ViaFixture for Probe<Option<F>> {
+        fn __prepare(&self) -> Prepared {
+            Prepared(self.take().map(|f| Box::new(f) as Box<dyn Erased>))
+        }
+    }
+
+    /// Chosen (one auto-reference later) for any other [`Store`].
+    pub trait ViaStore {
+        /// Puts the store behind an `Arc`.
+        fn __prepare(&self) -> Prepared;
+    }
+
+    impl<S: Store> ViaStore for &Probe<S> {
+        fn __prepare(&self) -> Prepared {
+            Prepared(Some(Box::new(Arc::new(self.take()))))
+        }
+    }
+}

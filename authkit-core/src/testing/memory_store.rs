@@ -230,7 +230,7 @@ impl SessionStore for MemoryStore {
             .filter(|(x, _)| x.user_id == user && x.revoked_at.is_none())
             .map(|(x, _)| x.clone())
             .collect();
-        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.sort_by_key(|s| std::cmp::Reverse(s.id));
         Ok(out)
     }
 }

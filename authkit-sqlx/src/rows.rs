@@ -1,0 +1,62 @@
+//! Conversions shared by both backends from stored values to domain values. A value that cannot
+//! be converted (a row edited by hand, a foreign schema) is a [`StoreError::Backend`], never a
+//! panic.
+
+use std::net::IpAddr;
+
+use authkit_core::domain::{TokenPurpose, UserStatus};
+use authkit_core::ports::{BoxError, StoreError, StoreResult};
+use secrecy::SecretBox;
+
+/// A stored value that does not convert to its domain type.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected value in column `{column}`")]
+pub(crate) struct CorruptRow {
+    column: &'static str,
+    #[source]
+    source: Option<BoxError>,
+}
+
+/// A `Backend` error for a bad value in `column`.
+pub(crate) fn corrupt(column: &'static str, source: Option<BoxError>) -> StoreError {
+    StoreError::Backend(Box::new(CorruptRow { column, source }))
+}
+
+pub(crate) fn status(s: &str) -> StoreResult<UserStatus> {
+    UserStatus::parse(s).ok_or_else(|| corrupt("status", None))
+}
+
+pub(crate) fn purpose(s: &str) -> StoreResult<TokenPurpose> {
+    TokenPurpose::parse(s).ok_or_else(|| corrupt("purpose", None))
+}
+
+pub(crate) fn seed(bytes: &[u8]) -> StoreResult<SecretBox<[u8; 32]>> {
+    let seed = <[u8; 32]>::try_from(bytes).map_err(|e| corrupt("seed", Some(Box::new(e))))?;
+    Ok(SecretBox::new(Box::new(seed)))
+}
+
+pub(crate) fn ip(column: &'static str, text: Option<String>) -> StoreResult<Option<IpAddr>> {
+    text.map(|t| t.parse().map_err(|e| corrupt(column, Some(Box::new(e)))))
+        .transpose()
+}
+
+pub(crate) fn json(column: &'static str, text: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| corrupt(column, Some(Box::new(e))))
+}
+
+/// Serializes an audit detail for storage.
+pub(crate) fn json_text(value: &serde_json::Value) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+/// Role names as the domain shows them: sorted (byte order) and without duplicates.
+pub(crate) fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The distinct values of `names`, sorted, for inserting grants once each.
+pub(crate) fn distinct(names: &[String]) -> Vec<String> {
+    sorted(names.to_vec())
+}

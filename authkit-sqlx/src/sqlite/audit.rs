@@ -1,0 +1,61 @@
+//! [`AuditStore`] on SQLite.
+
+use async_trait::async_trait;
+use authkit_core::domain::{AuditEvent, UserId};
+use authkit_core::ports::{AuditStore, StoreResult};
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
+use crate::error::map;
+use crate::rows::{ip, json, json_text};
+
+const APPEND: &str = "INSERT INTO authkit_audit_events \
+                      (id, at, event, user_id, actor_id, ip, user_agent, detail) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
+                       FROM authkit_audit_events WHERE user_id = ?1 \
+                       ORDER BY at DESC, id DESC LIMIT ?2";
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        sqlx::query(APPEND)
+            .bind(uuid_text(event.id))
+            .bind(micros(event.at)?)
+            .bind(&event.event)
+            .bind(event.user_id.map(|u| uuid_text(u.as_uuid())))
+            .bind(event.actor_id.map(|u| uuid_text(u.as_uuid())))
+            .bind(event.ip.map(|a| a.to_string()))
+            .bind(event.user_agent.as_deref())
+            .bind(json_text(&event.detail)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        sqlx::query(OF_USER)
+            .bind(uuid_text(user.as_uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+}
+
+fn event_from_row(row: &SqliteRow) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        id: uuid_at(row, "id")?,
+        at: time_at(row, "at")?,
+        event: get(row, "event")?,
+        user_id: opt_uuid_at(row, "user_id")?.map(UserId),
+        actor_id: opt_uuid_at(row, "actor_id")?.map(UserId),
+        ip: ip("ip", get(row, "ip")?)?,
+        user_agent: get(row, "user_agent")?,
+        detail: json("detail", &get::<String>(row, "detail")?)?,
+    })
+}

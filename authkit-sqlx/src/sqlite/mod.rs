@@ -1,0 +1,156 @@
+//! [`SqliteStore`]: every storage port on SQLite.
+//!
+//! Representation: UUIDs as lowercase hyphenated `TEXT` (so that text order is UUID order),
+//! timestamps as `INTEGER` microseconds since the Unix epoch (UTC), token hashes and key seeds
+//! as `BLOB`, booleans as `INTEGER` 0/1, IP addresses as `TEXT`, audit details as JSON `TEXT`.
+//! Multi-statement writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, waiting up
+//! to the busy timeout) so that a read-then-write never fails half-way on a lock upgrade.
+
+mod audit;
+mod keys;
+mod roles;
+mod sessions;
+mod tokens;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authkit_core::ports::{StoreHealth, StoreResult};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::map;
+use crate::rows::corrupt;
+use crate::{ACQUIRE_TIMEOUT, MigrateError};
+
+/// Connections in a pool built by [`SqliteStore::connect`] (for a file database).
+const MAX_CONNECTIONS: u32 = 5;
+/// How long a connection waits for SQLite's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How every multi-statement write starts: take the write lock up front.
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
+/// authkit's storage ports on SQLite. Cheap to clone (it is a pool handle).
+///
+/// Build it with [`SqliteStore::connect`] (recommended settings) or [`SqliteStore::from_pool`],
+/// then run [`SqliteStore::migrate`] at boot.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens a pool on `url` (e.g. `sqlite://data/authkit.db`), creating the file when missing,
+    /// with the WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy timeout, up to
+    /// 5 connections and a 5 s acquire timeout.
+    ///
+    /// An in-memory URL (`sqlite::memory:`, `mode=memory`) gets a single connection that is
+    /// never closed: with several, each connection could see its own database.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        if in_memory {
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        Ok(Self::from_pool(pool.connect_with(options).await?))
+    }
+
+    /// Wraps an existing pool. Its connections must enforce foreign keys (sqlx's default).
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Applies authkit's pending migrations (idempotent; safe to run at every boot and from
+    /// several processes at once).
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        crate::migrate::sqlite::run(&self.pool).await
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with(BEGIN_IMMEDIATE).await.map_err(map)
+    }
+}
+
+#[async_trait]
+impl StoreHealth for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map)
+    }
+}
+
+/// A column's value, with decoding errors as `StoreError::Backend`.
+fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column).map_err(map)
+}
+
+/// A timestamp as stored: microseconds since the Unix epoch (sub-microsecond digits dropped).
+fn micros(t: OffsetDateTime) -> StoreResult<i64> {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000))
+        .map_err(|e| corrupt("timestamp", Some(Box::new(e))))
+}
+
+/// A stored timestamp back in UTC.
+fn time_at(row: &SqliteRow, column: &'static str) -> StoreResult<OffsetDateTime> {
+    from_micros(column, get(row, column)?)
+}
+
+fn opt_time_at(row: &SqliteRow, column: &'static str) -> StoreResult<Option<OffsetDateTime>> {
+    get::<Option<i64>>(row, column)?
+        .map(|v| from_micros(column, v))
+        .transpose()
+}
+
+fn from_micros(column: &'static str, v: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000)
+        .map_err(|e| corrupt(column, Some(Box::new(e))))
+}
+
+/// A UUID as stored (lowercase hyphenated).
+fn uuid_text(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn uuid_at(row: &SqliteRow, column: &'static str) -> StoreResult<Uuid> {
+    parse_uuid(column, &get::<String>(row, column)?)
+}
+
+fn opt_uuid_at(row: &SqliteRow, column: &'static str) -> StoreResult<Option<Uuid>> {
+    get::<Option<String>>(row, column)?
+        .map(|s| parse_uuid(column, &s))
+        .transpose()
+}
+
+fn parse_uuid(column: &'static str, s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|e| corrupt(column, Some(Box::new(e))))
+}

@@ -1,0 +1,201 @@
+//! [`SessionStore`] on SQLite.
+
+use async_trait::async_trait;
+use authkit_core::domain::{
+    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, UserId,
+};
+use authkit_core::ports::{SessionStore, StoreError, StoreResult};
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+
+use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
+use crate::error::map;
+use crate::rows::ip;
+
+macro_rules! session_columns {
+    () => {
+        "id, user_id, created_at, last_used_at, expires_at, idle_expires_at, revoked_at, \
+         remember_me, ip, user_agent"
+    };
+}
+
+const TOUCH_LOGIN: &str = "UPDATE authkit_users SET last_login_at = ?2 WHERE id = ?1";
+const INSERT_SESSION: &str = concat!(
+    "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) \
+     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, NULL, ?7, ?8, ?9) RETURNING ",
+    session_columns!()
+);
+const SESSION: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM authkit_sessions WHERE id = ?1"
+);
+/// The compare-and-swap: only the current hash of a live session matches.
+const ROTATE: &str = concat!(
+    "UPDATE authkit_sessions \
+     SET refresh_hash = ?2, last_used_at = ?3, idle_expires_at = min(?4, expires_at) \
+     WHERE refresh_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3 AND idle_expires_at > ?3 \
+     RETURNING ",
+    session_columns!()
+);
+const RECORD_SPENT: &str = "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+                            VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING";
+const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = ?1";
+const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = coalesce(revoked_at, ?2) \
+                             WHERE id = ?1 RETURNING user_id";
+const REVOKE: &str = "UPDATE authkit_sessions SET revoked_at = ?3 \
+                      WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL";
+const REVOKE_ALL: &str =
+    "UPDATE authkit_sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL";
+const SESSIONS_OF: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM authkit_sessions WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY id DESC"
+);
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+        let user_id = uuid_text(new.user_id.as_uuid());
+        let now = micros(new.now)?;
+        let mut tx = self.begin().await?;
+        let touched = sqlx::query(TOUCH_LOGIN)
+            .bind(&user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if touched == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query(INSERT_SESSION)
+            .bind(uuid_text(new.id.as_uuid()))
+            .bind(&user_id)
+            .bind(&new.refresh_hash.as_bytes()[..])
+            .bind(now)
+            .bind(micros(new.expires_at)?)
+            .bind(micros(new.idle_expires_at.min(new.expires_at))?)
+            .bind(new.remember_me)
+            .bind(new.ip.map(|a| a.to_string()))
+            .bind(new.user_agent.as_deref())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map)?;
+        let session = session_from_row(&row)?;
+        tx.commit().await.map_err(map)?;
+        Ok(session)
+    }
+
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        sqlx::query(SESSION)
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+            .map(|r| session_from_row(&r))
+            .transpose()
+    }
+
+    async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
+        let presented = &r.presented.as_bytes()[..];
+        let now = micros(r.now)?;
+        let mut tx = self.begin().await?;
+        let rotated = sqlx::query(ROTATE)
+            .bind(presented)
+            .bind(&r.next.as_bytes()[..])
+            .bind(now)
+            .bind(micros(r.idle_expires_at)?)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        if let Some(row) = rotated {
+            let session = session_from_row(&row)?;
+            sqlx::query(RECORD_SPENT)
+                .bind(presented)
+                .bind(uuid_text(session.id.as_uuid()))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+            tx.commit().await.map_err(map)?;
+            return Ok(RotateOutcome::Rotated(session));
+        }
+        let spent: Option<String> = sqlx::query_scalar(SPENT_SESSION)
+            .bind(presented)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(session_id) = spent else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let owner: Option<String> = sqlx::query_scalar(REVOKE_REUSED)
+            .bind(&session_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(owner) = owner else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        // Committed even though the caller answers with an error: reuse ends the session.
+        tx.commit().await.map_err(map)?;
+        Ok(RotateOutcome::Reused {
+            session_id: SessionId(parse_uuid("session_id", &session_id)?),
+            user_id: UserId(parse_uuid("user_id", &owner)?),
+        })
+    }
+
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let revoked = sqlx::query(REVOKE)
+            .bind(uuid_text(user.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .bind(micros(now)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        Ok(revoked == 1)
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
+        Ok(sqlx::query(REVOKE_ALL)
+            .bind(uuid_text(user.as_uuid()))
+            .bind(micros(now)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?
+            .rows_affected())
+    }
+
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
+        sqlx::query(SESSIONS_OF)
+            .bind(uuid_text(user.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?
+            .iter()
+            .map(session_from_row)
+            .collect()
+    }
+}
+
+fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        id: SessionId(uuid_at(row, "id")?),
+        user_id: UserId(uuid_at(row, "user_id")?),
+        created_at: time_at(row, "created_at")?,
+        last_used_at: time_at(row, "last_used_at")?,
+        expires_at: time_at(row, "expires_at")?,
+        idle_expires_at: time_at(row, "idle_expires_at")?,
+        revoked_at: opt_time_at(row, "revoked_at")?,
+        remember_me: get(row, "remember_me")?,
+        ip: ip("ip", get(row, "ip")?)?,
+        user_agent: get(row, "user_agent")?,
+    })
+}

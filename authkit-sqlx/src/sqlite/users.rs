@@ -1,0 +1,126 @@
+//! [`UserStore`] on SQLite.
+
+use async_trait::async_trait;
+use authkit_core::domain::{Email, NewUser, PasswordHash, User, UserCredentials, UserId};
+use authkit_core::ports::{StoreResult, UserStore};
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, get, micros, opt_time_at, time_at, uuid_at, uuid_text};
+use crate::error::map;
+use crate::rows::{corrupt, distinct, sorted, status};
+
+macro_rules! user_columns {
+    () => {
+        "id, email, email_verified, display_name, status, password_hash, created_at, updated_at, \
+         last_login_at, deleted_at"
+    };
+}
+
+macro_rules! select_user {
+    () => {
+        concat!(
+            "SELECT u.id AS id, u.email AS email, u.email_verified AS email_verified, \
+             u.display_name AS display_name, u.status AS status, u.password_hash AS password_hash, \
+             u.created_at AS created_at, u.updated_at AS updated_at, \
+             u.last_login_at AS last_login_at, u.deleted_at AS deleted_at, \
+             (SELECT json_group_array(r.role_name) FROM authkit_user_roles r \
+              WHERE r.user_id = u.id) AS roles \
+             FROM authkit_users u "
+        )
+    };
+}
+
+const INSERT_USER: &str = concat!(
+    "INSERT INTO authkit_users \
+     (id, email, email_verified, display_name, status, password_hash, created_at, updated_at) \
+     VALUES (?1, ?2, 0, ?3, 'active', ?4, ?5, ?5) RETURNING ",
+    user_columns!()
+);
+/// Grants a role only if it exists (unknown names are ignored).
+const GRANT_ROLE: &str = "INSERT INTO authkit_user_roles (user_id, role_name) \
+                          SELECT ?1, name FROM authkit_roles WHERE name = ?2";
+const USER_BY_ID: &str = concat!(select_user!(), "WHERE u.id = ?1");
+const CREDENTIALS_BY_EMAIL: &str = concat!(
+    select_user!(),
+    "WHERE u.email = ?1 AND u.deleted_at IS NULL"
+);
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let id = uuid_text(new.id.as_uuid());
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(INSERT_USER)
+            .bind(&id)
+            .bind(new.email.as_str())
+            .bind(new.display_name.as_deref())
+            .bind(new.password_hash.expose())
+            .bind(micros(new.now)?)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map)?;
+        let mut roles = Vec::new();
+        for role in distinct(&new.roles) {
+            let granted = sqlx::query(GRANT_ROLE)
+                .bind(&id)
+                .bind(&role)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            if granted == 1 {
+                roles.push(role);
+            }
+        }
+        let user = user_from_row(&row, roles)?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let row = sqlx::query(USER_BY_ID)
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| user_from_row(&r, roles_of(&r)?)).transpose()
+    }
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let row = sqlx::query(CREDENTIALS_BY_EMAIL)
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| {
+            Ok(UserCredentials {
+                user: user_from_row(&r, roles_of(&r)?)?,
+                password_hash: PasswordHash::new(get::<String>(&r, "password_hash")?),
+            })
+        })
+        .transpose()
+    }
+}
+
+/// The role names of a [`select_user!`] row (a JSON array), sorted.
+fn roles_of(row: &SqliteRow) -> StoreResult<Vec<String>> {
+    let json: String = get(row, "roles")?;
+    let roles: Vec<String> =
+        serde_json::from_str(&json).map_err(|e| corrupt("roles", Some(Box::new(e))))?;
+    Ok(sorted(roles))
+}
+
+fn user_from_row(row: &SqliteRow, roles: Vec<String>) -> StoreResult<User> {
+    Ok(User {
+        id: UserId(uuid_at(row, "id")?),
+        email: Email::from_trusted(get(row, "email")?),
+        email_verified: get(row, "email_verified")?,
+        display_name: get(row, "display_name")?,
+        status: status(&get::<String>(row, "status")?)?,
+        roles: sorted(roles),
+        created_at: time_at(row, "created_at")?,
+        updated_at: time_at(row, "updated_at")?,
+        last_login_at: opt_time_at(row, "last_login_at")?,
+        deleted_at: opt_time_at(row, "deleted_at")?,
+    })
+}

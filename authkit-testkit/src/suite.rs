@@ -1,0 +1,1043 @@
+//! The conformance checks, one `pub async fn` per rule. [`store_suite!`](crate::store_suite)
+//! calls each with a fresh store; they can also be called directly.
+//!
+//! Every check panics (with a message naming the broken rule) when the store misbehaves. Times
+//! are fixed and microsecond-precise; emails, hashes and key ids carry a random suffix, so the
+//! checks also tolerate a store shared with other data (except where noted).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use authkit_core::domain::{
+    ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
+    RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose,
+    User, UserId, UserStatus,
+};
+use authkit_core::ports::{Conflict, Store, StoreError};
+use secrecy::{ExposeSecret as _, SecretBox};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+/// The suite's fixed "now": a whole number of microseconds, as every store must round-trip.
+pub const T0: OffsetDateTime = datetime!(2030-01-02 03:04:05.123456 UTC);
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$c29tZWhhc2hzb21laGFzaA";
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// A random suffix that keeps values of concurrent or repeated checks apart.
+fn unique() -> String {
+    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, 0, 0))
+        .simple()
+        .to_string()
+}
+
+fn email(local: &str) -> Email {
+    Email::parse(&format!("{local}.{}@example.com", unique())).unwrap()
+}
+
+fn new_user(email: &Email, roles: &[&str], now: OffsetDateTime) -> NewUser {
+    NewUser {
+        id: UserId::new_v7(now),
+        email: email.clone(),
+        display_name: None,
+        password_hash: PasswordHash::new(HASH),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        now,
+    }
+}
+
+async fn user(store: &Arc<dyn Store>) -> User {
+    store
+        .create_user(&new_user(&email("user"), &["user"], T0))
+        .await
+        .expect("create_user")
+}
+
+fn token_hash(label: &str) -> TokenHash {
+    TokenHash::of(&format!("{label}-{}", unique()))
+}
+
+fn new_session(user: UserId, hash: TokenHash, now: OffsetDateTime) -> NewSession {
+    NewSession {
+        id: SessionId::new_v7(now),
+        user_id: user,
+        refresh_hash: hash,
+        now,
+        expires_at: now + Duration::days(30),
+        idle_expires_at: now + Duration::days(14),
+        remember_me: false,
+        ip: Some(IpAddr::from([192, 0, 2, 7])),
+        user_agent: Some("suite/1.0".to_owned()),
+    }
+}
+
+async fn session(store: &Arc<dyn Store>, user: UserId, hash: TokenHash) -> Session {
+    store
+        .create_session(&new_session(user, hash, T0))
+        .await
+        .expect("create_session")
+}
+
+async fn stored(store: &Arc<dyn Store>, id: SessionId) -> Session {
+    store
+        .session(id)
+        .await
+        .expect("session")
+        .expect("the session exists")
+}
+
+fn rotation(presented: TokenHash, next: TokenHash, now: OffsetDateTime) -> RefreshRotation {
+    RefreshRotation {
+        presented,
+        next,
+        now,
+        idle_expires_at: now + Duration::days(14),
+    }
+}
+
+fn rotated(outcome: RotateOutcome, what: &str) -> Session {
+    match outcome {
+        RotateOutcome::Rotated(s) => s,
+        other => panic!("{what}: expected Rotated, got {other:?}"),
+    }
+}
+
+fn new_token(user: &User, purpose: TokenPurpose, hash: TokenHash) -> NewOneTimeToken {
+    NewOneTimeToken {
+        hash,
+        purpose,
+        user_id: user.id,
+        email: user.email.clone(),
+        created_at: T0,
+        expires_at: T0 + Duration::minutes(30),
+    }
+}
+
+fn is_conflict(result: &Result<impl std::fmt::Debug, StoreError>, which: Conflict) -> bool {
+    matches!(result, Err(StoreError::Conflict(c)) if *c == which)
+}
+
+// ---------------------------------------------------------------------------------------------
+// users
+
+/// `create_user` returns the user as stored and `user_by_id` reads it back identically
+/// (timestamps to the microsecond); an unknown id is `None`.
+pub async fn create_user_and_get_it(store: Arc<dyn Store>) {
+    let email = email("Ada");
+    let mut new = new_user(&email, &["user"], T0);
+    new.display_name = Some("Ada Lovelace".to_owned());
+    let created = store.create_user(&new).await.expect("create_user");
+    let expected = User {
+        id: new.id,
+        email: email.clone(),
+        email_verified: false,
+        display_name: Some("Ada Lovelace".to_owned()),
+        status: UserStatus::Active,
+        roles: vec!["user".to_owned()],
+        created_at: T0,
+        updated_at: T0,
+        last_login_at: None,
+        deleted_at: None,
+    };
+    assert_eq!(created, expected, "create_user must return the stored user");
+    let read = store.user_by_id(new.id).await.expect("user_by_id");
+    assert_eq!(read, Some(expected), "user_by_id must read the user back");
+    let unknown = store
+        .user_by_id(UserId::new_v7(T0))
+        .await
+        .expect("user_by_id");
+    assert_eq!(unknown, None, "an unknown id is None");
+}
+
+/// A second user with the same normalized email (other letter case) is
+/// `Conflict(Conflict::Email)`, and the first user is untouched.
+pub async fn email_conflict_is_case_insensitive(store: Arc<dyn Store>) {
+    let suffix = unique();
+    let first = Email::parse(&format!("Grace.{suffix}@Example.COM")).unwrap();
+    let second = Email::parse(&format!("  grace.{suffix}@EXAMPLE.com")).unwrap();
+    let created = store
+        .create_user(&new_user(&first, &["user"], T0))
+        .await
+        .expect("create_user");
+    let again = store
+        .create_user(&new_user(&second, &["admin"], T0 + Duration::seconds(1)))
+        .await;
+    assert!(
+        is_conflict(&again, Conflict::Email),
+        "same normalized email must be Conflict(Email), got {again:?}"
+    );
+    let creds = store
+        .credentials_by_email(&second)
+        .await
+        .expect("credentials_by_email")
+        .expect("the first user is still there");
+    assert_eq!(
+        creds.user, created,
+        "the conflicting insert changed nothing"
+    );
+}
+
+/// Reusing a user id (with another email) is `Conflict(Conflict::Id)`.
+pub async fn duplicate_user_id_conflicts(store: Arc<dyn Store>) {
+    let created = user(&store).await;
+    let mut again = new_user(&email("other"), &["user"], T0);
+    again.id = created.id;
+    let result = store.create_user(&again).await;
+    assert!(
+        is_conflict(&result, Conflict::Id),
+        "a reused user id must be Conflict(Id), got {result:?}"
+    );
+    assert_eq!(
+        store
+            .credentials_by_email(&again.email)
+            .await
+            .unwrap()
+            .map(|c| c.user.id),
+        None,
+        "the conflicting user must not exist"
+    );
+}
+
+/// Eight concurrent `create_user` with one email: exactly one succeeds, the others are
+/// `Conflict(Conflict::Email)`.
+pub async fn concurrent_create_user_one_email_succeeds_once(store: Arc<dyn Store>) {
+    let email = email("race");
+    let mut tasks = JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(&store);
+        let new = new_user(&email, &["user"], T0 + Duration::milliseconds(i));
+        tasks.spawn(async move { (new.id, store.create_user(&new).await) });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (id, result) = joined.expect("task");
+        match result {
+            Ok(u) => winners.push((id, u)),
+            Err(StoreError::Conflict(Conflict::Email)) => {}
+            Err(e) => panic!("a losing create_user must be Conflict(Email), got {e:?}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one concurrent create_user succeeds"
+    );
+    let (id, winner) = &winners[0];
+    let creds = store
+        .credentials_by_email(&email)
+        .await
+        .unwrap()
+        .expect("the winner exists");
+    assert_eq!(creds.user.id, *id);
+    assert_eq!(&creds.user, winner);
+    assert_eq!(creds.user.roles, ["user"], "the winner has its roles");
+}
+
+/// Roles are granted with the user, reported sorted and without duplicates.
+pub async fn roles_are_granted_sorted_and_deduplicated(store: Arc<dyn Store>) {
+    let new = new_user(&email("roles"), &["user", "admin", "user"], T0);
+    let created = store.create_user(&new).await.expect("create_user");
+    assert_eq!(
+        created.roles,
+        ["admin", "user"],
+        "roles sorted and deduplicated"
+    );
+    let read = store.user_by_id(new.id).await.unwrap().unwrap();
+    assert_eq!(read.roles, ["admin", "user"], "roles read back");
+    let creds = store
+        .credentials_by_email(&new.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(creds.user.roles, ["admin", "user"]);
+}
+
+/// Unknown role names are ignored (neither granted nor an error).
+pub async fn unknown_roles_are_ignored(store: Arc<dyn Store>) {
+    let new = new_user(&email("unknown-role"), &["no-such-role", "user"], T0);
+    let created = store.create_user(&new).await.expect("create_user");
+    assert_eq!(created.roles, ["user"]);
+    let read = store.user_by_id(new.id).await.unwrap().unwrap();
+    assert_eq!(read.roles, ["user"]);
+    let none = new_user(&email("no-role"), &["no-such-role"], T0);
+    let created = store.create_user(&none).await.expect("create_user");
+    assert!(created.roles.is_empty());
+    let read = store.user_by_id(none.id).await.unwrap().unwrap();
+    assert!(read.roles.is_empty());
+}
+
+/// `credentials_by_email` returns the user with the stored hash; an unknown email is `None`.
+pub async fn credentials_by_email_returns_the_hash(store: Arc<dyn Store>) {
+    let mut new = new_user(&email("creds"), &["user"], T0);
+    new.password_hash = PasswordHash::new(format!("{HASH}{}", unique()));
+    let created = store.create_user(&new).await.expect("create_user");
+    let creds = store
+        .credentials_by_email(&new.email)
+        .await
+        .expect("credentials_by_email")
+        .expect("the user exists");
+    assert_eq!(creds.user, created);
+    assert_eq!(creds.password_hash.expose(), new.password_hash.expose());
+    let unknown = store
+        .credentials_by_email(&email("nobody"))
+        .await
+        .expect("credentials_by_email");
+    assert!(unknown.is_none(), "an unknown email is None");
+}
+
+// ---------------------------------------------------------------------------------------------
+// sessions
+
+/// `create_session` sets the owner's `last_login_at` to the login time (and nothing else).
+pub async fn create_session_sets_last_login_at(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let login = T0 + Duration::hours(1) + Duration::microseconds(1);
+    store
+        .create_session(&new_session(u.id, token_hash("login"), login))
+        .await
+        .expect("create_session");
+    let read = store.user_by_id(u.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.last_login_at,
+        Some(login),
+        "last_login_at = login time"
+    );
+    assert_eq!(
+        User {
+            last_login_at: None,
+            ..read
+        },
+        u,
+        "nothing else changed"
+    );
+}
+
+/// A session for a user that does not exist is `NotFound`, and is not created.
+pub async fn create_session_for_unknown_user_is_not_found(store: Arc<dyn Store>) {
+    let new = new_session(UserId::new_v7(T0), token_hash("orphan"), T0);
+    let result = store.create_session(&new).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "unknown owner must be NotFound, got {result:?}"
+    );
+    assert_eq!(store.session(new.id).await.unwrap(), None);
+}
+
+/// A session reads back exactly as created (IPv4 and IPv6, user agent, flags, times); an idle
+/// expiry past the absolute expiry is capped at creation; an unknown id is `None`.
+pub async fn session_round_trips(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let mut new = new_session(u.id, token_hash("rt"), T0);
+    new.remember_me = true;
+    new.ip = Some("2001:db8::1".parse().unwrap());
+    new.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) \u{e9}".to_owned());
+    let created = store.create_session(&new).await.expect("create_session");
+    let expected = Session {
+        id: new.id,
+        user_id: u.id,
+        created_at: T0,
+        last_used_at: T0,
+        expires_at: T0 + Duration::days(30),
+        idle_expires_at: T0 + Duration::days(14),
+        revoked_at: None,
+        remember_me: true,
+        ip: new.ip,
+        user_agent: new.user_agent.clone(),
+    };
+    assert_eq!(
+        created, expected,
+        "create_session returns the stored session"
+    );
+    assert_eq!(
+        stored(&store, new.id).await,
+        expected,
+        "session reads it back"
+    );
+
+    let mut bare = new_session(u.id, token_hash("bare"), T0 + Duration::minutes(1));
+    bare.ip = None;
+    bare.user_agent = None;
+    bare.idle_expires_at = bare.expires_at + Duration::days(1);
+    let created = store.create_session(&bare).await.expect("create_session");
+    assert_eq!(created.ip, None);
+    assert_eq!(created.user_agent, None);
+    assert_eq!(
+        created.idle_expires_at, bare.expires_at,
+        "idle expiry capped at the absolute expiry"
+    );
+    assert_eq!(stored(&store, bare.id).await, created);
+
+    let mut v4 = new_session(u.id, token_hash("v4"), T0);
+    v4.ip = Some("203.0.113.9".parse().unwrap());
+    let created = store.create_session(&v4).await.expect("create_session");
+    assert_eq!(created.ip, v4.ip);
+    assert_eq!(stored(&store, v4.id).await.ip, v4.ip);
+
+    assert_eq!(store.session(SessionId::new_v7(T0)).await.unwrap(), None);
+}
+
+/// Reusing a session id is `Conflict(Conflict::Id)` (never an upsert).
+pub async fn duplicate_session_id_conflicts(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let first = session(&store, u.id, token_hash("first")).await;
+    let mut again = new_session(u.id, token_hash("second"), T0 + Duration::hours(1));
+    again.id = first.id;
+    let result = store.create_session(&again).await;
+    assert!(
+        is_conflict(&result, Conflict::Id),
+        "a reused session id must be Conflict(Id), got {result:?}"
+    );
+    assert_eq!(
+        stored(&store, first.id).await,
+        first,
+        "the first session is untouched"
+    );
+}
+
+/// `revoke_session` is `true` only for a live session of that user; another user's session,
+/// an unknown id and an already revoked session give `false` and change nothing.
+pub async fn revoke_session_only_revokes_own_live_sessions(store: Arc<dyn Store>) {
+    let owner = user(&store).await;
+    let other = user(&store).await;
+    let s = session(&store, owner.id, token_hash("revoke")).await;
+    let t1 = T0 + Duration::minutes(5);
+    let t2 = T0 + Duration::minutes(6);
+
+    assert!(
+        !store.revoke_session(other.id, s.id, t1).await.unwrap(),
+        "another user's session"
+    );
+    assert_eq!(stored(&store, s.id).await.revoked_at, None, "still live");
+    assert!(
+        !store
+            .revoke_session(owner.id, SessionId::new_v7(T0), t1)
+            .await
+            .unwrap(),
+        "unknown id"
+    );
+    assert!(
+        store.revoke_session(owner.id, s.id, t1).await.unwrap(),
+        "own live session"
+    );
+    assert_eq!(stored(&store, s.id).await.revoked_at, Some(t1));
+    assert!(
+        !store.revoke_session(owner.id, s.id, t2).await.unwrap(),
+        "already revoked"
+    );
+    assert_eq!(
+        stored(&store, s.id).await.revoked_at,
+        Some(t1),
+        "the first revocation time stays"
+    );
+}
+
+/// `revoke_all_sessions` revokes every unrevoked session of the user, returns how many, and
+/// leaves other users' sessions alone.
+pub async fn revoke_all_sessions_counts(store: Arc<dyn Store>) {
+    let owner = user(&store).await;
+    let other = user(&store).await;
+    let a = session(&store, owner.id, token_hash("a")).await;
+    let b = session(&store, owner.id, token_hash("b")).await;
+    let c = session(&store, owner.id, token_hash("c")).await;
+    let theirs = session(&store, other.id, token_hash("theirs")).await;
+    let t1 = T0 + Duration::minutes(1);
+    let t2 = T0 + Duration::minutes(2);
+    assert!(store.revoke_session(owner.id, c.id, t1).await.unwrap());
+
+    assert_eq!(store.revoke_all_sessions(owner.id, t2).await.unwrap(), 2);
+    assert_eq!(stored(&store, a.id).await.revoked_at, Some(t2));
+    assert_eq!(stored(&store, b.id).await.revoked_at, Some(t2));
+    assert_eq!(
+        stored(&store, c.id).await.revoked_at,
+        Some(t1),
+        "kept its first revocation"
+    );
+    assert_eq!(
+        stored(&store, theirs.id).await.revoked_at,
+        None,
+        "other users untouched"
+    );
+    assert!(store.sessions_of(owner.id).await.unwrap().is_empty());
+    assert_eq!(store.revoke_all_sessions(owner.id, t2).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .revoke_all_sessions(UserId::new_v7(T0), t2)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// `sessions_of` lists the user's unrevoked sessions (expired ones included), newest first.
+pub async fn sessions_of_excludes_revoked_newest_first(store: Arc<dyn Store>) {
+    let owner = user(&store).await;
+    let other = user(&store).await;
+    let mut made = Vec::new();
+    for i in 0..4 {
+        let mut new = new_session(owner.id, token_hash("list"), T0 + Duration::minutes(i));
+        if i == 0 {
+            // Already expired at any later time: still listed.
+            new.expires_at = T0 + Duration::seconds(1);
+        }
+        made.push(store.create_session(&new).await.expect("create_session"));
+    }
+    session(&store, other.id, token_hash("theirs")).await;
+    assert!(
+        store
+            .revoke_session(owner.id, made[2].id, T0 + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    let listed = store.sessions_of(owner.id).await.expect("sessions_of");
+    assert_eq!(
+        listed,
+        vec![made[3].clone(), made[1].clone(), made[0].clone()],
+        "unrevoked sessions, newest first"
+    );
+    assert!(
+        store
+            .sessions_of(UserId::new_v7(T0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// refresh rotation
+
+/// Rotating the current hash moves it: the session takes `next`, `last_used_at` and the new
+/// idle expiry; `next` rotates in turn, and the old hash is now spent (`Reused`).
+pub async fn rotate_refresh_moves_the_hash(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let h2 = token_hash("h2");
+    let h3 = token_hash("h3");
+    let s = session(&store, u.id, h1).await;
+
+    let t1 = T0 + Duration::hours(1) + Duration::microseconds(7);
+    let r = rotation(h1, h2, t1);
+    let after = rotated(store.rotate_refresh(&r).await.unwrap(), "current hash");
+    let expected = Session {
+        last_used_at: t1,
+        idle_expires_at: r.idle_expires_at,
+        ..s.clone()
+    };
+    assert_eq!(after, expected, "Rotated carries the updated session");
+    assert_eq!(stored(&store, s.id).await, expected, "and it is stored");
+
+    let t2 = t1 + Duration::hours(1);
+    let again = rotated(
+        store.rotate_refresh(&rotation(h2, h3, t2)).await.unwrap(),
+        "the new current hash",
+    );
+    assert_eq!(again.last_used_at, t2);
+
+    let t3 = t2 + Duration::minutes(1);
+    let reused = store
+        .rotate_refresh(&rotation(h1, token_hash("x"), t3))
+        .await
+        .unwrap();
+    assert_eq!(
+        reused,
+        RotateOutcome::Reused {
+            session_id: s.id,
+            user_id: u.id
+        },
+        "the first hash is spent"
+    );
+}
+
+/// Presenting a spent hash revokes the session (committed) and reports `Reused`; the session's
+/// current hash is then refused, and presenting the spent hash again is still `Reused`.
+pub async fn rotate_refresh_reuse_revokes_the_session(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let h2 = token_hash("h2");
+    let s = session(&store, u.id, h1).await;
+    let t1 = T0 + Duration::hours(1);
+    rotated(
+        store.rotate_refresh(&rotation(h1, h2, t1)).await.unwrap(),
+        "first rotation",
+    );
+
+    let t2 = t1 + Duration::seconds(30);
+    let outcome = store
+        .rotate_refresh(&rotation(h1, token_hash("attacker"), t2))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RotateOutcome::Reused {
+            session_id: s.id,
+            user_id: u.id
+        }
+    );
+    assert_eq!(
+        stored(&store, s.id).await.revoked_at,
+        Some(t2),
+        "reuse revokes the session"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(h2, token_hash("y"), t2 + Duration::seconds(1)))
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid,
+        "the current hash of a revoked session is refused"
+    );
+    let t3 = t2 + Duration::minutes(1);
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(h1, token_hash("z"), t3))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: s.id,
+            user_id: u.id
+        },
+        "a spent hash stays spent"
+    );
+    assert_eq!(
+        stored(&store, s.id).await.revoked_at,
+        Some(t2),
+        "first revocation time kept"
+    );
+}
+
+/// An unknown hash is `Invalid` and changes nothing.
+pub async fn rotate_refresh_invalid_for_unknown_hash(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let s = session(&store, u.id, h1).await;
+    let outcome = store
+        .rotate_refresh(&rotation(
+            token_hash("unknown"),
+            token_hash("next"),
+            T0 + Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome, RotateOutcome::Invalid);
+    assert_eq!(stored(&store, s.id).await, s, "nothing changed");
+    rotated(
+        store
+            .rotate_refresh(&rotation(h1, token_hash("next"), T0 + Duration::hours(2)))
+            .await
+            .unwrap(),
+        "the real hash still works",
+    );
+}
+
+/// The current hash of a revoked session is `Invalid` (not `Reused`) and changes nothing.
+pub async fn rotate_refresh_invalid_for_revoked_session(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let s = session(&store, u.id, h1).await;
+    let t1 = T0 + Duration::minutes(1);
+    assert!(store.revoke_session(u.id, s.id, t1).await.unwrap());
+    let before = stored(&store, s.id).await;
+    for i in 1..=2 {
+        let outcome = store
+            .rotate_refresh(&rotation(h1, token_hash("next"), t1 + Duration::minutes(i)))
+            .await
+            .unwrap();
+        assert_eq!(outcome, RotateOutcome::Invalid, "attempt {i}");
+    }
+    assert_eq!(stored(&store, s.id).await, before, "nothing changed");
+}
+
+/// At or after the absolute expiry a rotation is `Invalid` and changes nothing; one microsecond
+/// before, it succeeds.
+pub async fn rotate_refresh_invalid_after_absolute_expiry(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let mut new = new_session(u.id, h1, T0);
+    new.expires_at = T0 + Duration::days(1);
+    new.idle_expires_at = T0 + Duration::days(1);
+    let s = store.create_session(&new).await.unwrap();
+    for at in [new.expires_at, new.expires_at + Duration::days(1)] {
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(h1, token_hash("late"), at))
+                .await
+                .unwrap(),
+            RotateOutcome::Invalid,
+            "at {at}"
+        );
+    }
+    assert_eq!(stored(&store, s.id).await, s, "nothing changed");
+    let just_before = new.expires_at - Duration::microseconds(1);
+    rotated(
+        store
+            .rotate_refresh(&rotation(h1, token_hash("ok"), just_before))
+            .await
+            .unwrap(),
+        "one microsecond before the absolute expiry",
+    );
+}
+
+/// At or after the idle expiry a rotation is `Invalid` and changes nothing; one microsecond
+/// before, it succeeds.
+pub async fn rotate_refresh_invalid_after_idle_expiry(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let mut new = new_session(u.id, h1, T0);
+    new.idle_expires_at = T0 + Duration::hours(1);
+    let s = store.create_session(&new).await.unwrap();
+    for at in [
+        new.idle_expires_at,
+        new.idle_expires_at + Duration::hours(1),
+    ] {
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(h1, token_hash("idle"), at))
+                .await
+                .unwrap(),
+            RotateOutcome::Invalid,
+            "at {at}"
+        );
+    }
+    assert_eq!(stored(&store, s.id).await, s, "nothing changed");
+    let just_before = new.idle_expires_at - Duration::microseconds(1);
+    let after = rotated(
+        store
+            .rotate_refresh(&rotation(h1, token_hash("ok"), just_before))
+            .await
+            .unwrap(),
+        "one microsecond before the idle expiry",
+    );
+    assert_eq!(after.idle_expires_at, just_before + Duration::days(14));
+}
+
+/// A rotation never moves the idle expiry past the absolute expiry.
+pub async fn rotate_refresh_caps_idle_at_absolute_expiry(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("h1");
+    let mut new = new_session(u.id, h1, T0);
+    new.expires_at = T0 + Duration::days(1);
+    new.idle_expires_at = T0 + Duration::hours(1);
+    store.create_session(&new).await.unwrap();
+    let t1 = T0 + Duration::minutes(30);
+    let r = rotation(h1, token_hash("h2"), t1);
+    assert!(r.idle_expires_at > new.expires_at);
+    let after = rotated(store.rotate_refresh(&r).await.unwrap(), "capped rotation");
+    assert_eq!(
+        after.idle_expires_at, new.expires_at,
+        "capped at expires_at"
+    );
+    assert_eq!(stored(&store, new.id).await.idle_expires_at, new.expires_at);
+}
+
+/// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find the
+/// hash spent (`Reused`, never `Invalid`), so the session ends up revoked.
+pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let h1 = token_hash("contended");
+    let s = session(&store, u.id, h1).await;
+    let t1 = T0 + Duration::hours(1);
+    let mut tasks = JoinSet::new();
+    for _ in 0..16 {
+        let store = Arc::clone(&store);
+        let r = rotation(h1, token_hash("next"), t1);
+        tasks.spawn(async move { store.rotate_refresh(&r).await });
+    }
+    let (mut rotated_n, mut reused_n) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task").expect("rotate_refresh") {
+            RotateOutcome::Rotated(after) => {
+                assert_eq!(after.id, s.id);
+                rotated_n += 1;
+            }
+            RotateOutcome::Reused {
+                session_id,
+                user_id,
+            } => {
+                assert_eq!((session_id, user_id), (s.id, u.id));
+                reused_n += 1;
+            }
+            RotateOutcome::Invalid => panic!("a racing rotation must see the hash spent"),
+        }
+    }
+    assert_eq!(rotated_n, 1, "exactly one concurrent rotation succeeds");
+    assert_eq!(reused_n, 15);
+    assert_eq!(
+        stored(&store, s.id).await.revoked_at,
+        Some(t1),
+        "reuse revoked the session"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// one-time tokens
+
+fn assert_token(got: &authkit_core::domain::OneTimeToken, want: &NewOneTimeToken) {
+    assert_eq!(got.purpose, want.purpose);
+    assert_eq!(got.user_id, want.user_id);
+    assert_eq!(got.email, want.email);
+    assert_eq!(got.created_at, want.created_at);
+    assert_eq!(got.expires_at, want.expires_at);
+}
+
+/// A token is consumed once: the first `consume_token` returns it, later ones `None`; an
+/// unknown hash is `None`.
+pub async fn consume_token_is_single_use(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let token = new_token(&u, TokenPurpose::PasswordReset, token_hash("reset"));
+    store.insert_token(&token).await.expect("insert_token");
+    let now = T0 + Duration::minutes(10);
+    let got = store
+        .consume_token(&token.hash, token.purpose, now)
+        .await
+        .unwrap()
+        .expect("first use");
+    assert_token(&got, &token);
+    assert!(
+        store
+            .consume_token(&token.hash, token.purpose, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "second use"
+    );
+    assert!(
+        store
+            .consume_token(&token_hash("unknown"), token.purpose, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown hash"
+    );
+}
+
+/// A token of one purpose is `None` for another and stays usable for its own.
+pub async fn consume_token_checks_purpose(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let token = new_token(&u, TokenPurpose::VerifyEmail, token_hash("verify"));
+    store.insert_token(&token).await.expect("insert_token");
+    let now = T0 + Duration::minutes(1);
+    assert!(
+        store
+            .consume_token(&token.hash, TokenPurpose::PasswordReset, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "wrong purpose"
+    );
+    let got = store
+        .consume_token(&token.hash, TokenPurpose::VerifyEmail, now)
+        .await
+        .unwrap()
+        .expect("right purpose, still unused");
+    assert_token(&got, &token);
+}
+
+/// At or after `expires_at` a token is `None` and stays unused; one microsecond before, it is
+/// consumed.
+pub async fn consume_token_refuses_expired(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let token = new_token(&u, TokenPurpose::PasswordReset, token_hash("expiring"));
+    store.insert_token(&token).await.expect("insert_token");
+    for at in [token.expires_at, token.expires_at + Duration::days(1)] {
+        assert!(
+            store
+                .consume_token(&token.hash, token.purpose, at)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired at {at}"
+        );
+    }
+    let got = store
+        .consume_token(
+            &token.hash,
+            token.purpose,
+            token.expires_at - Duration::microseconds(1),
+        )
+        .await
+        .unwrap()
+        .expect("one microsecond before expiry");
+    assert_token(&got, &token);
+}
+
+/// Twenty concurrent consumes of one token: exactly one gets it.
+pub async fn concurrent_consumes_succeed_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let token = new_token(&u, TokenPurpose::PasswordReset, token_hash("contended"));
+    store.insert_token(&token).await.expect("insert_token");
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let store = Arc::clone(&store);
+        let (hash, purpose) = (token.hash, token.purpose);
+        tasks.spawn(async move {
+            store
+                .consume_token(&hash, purpose, T0 + Duration::minutes(1))
+                .await
+        });
+    }
+    let mut winners = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if joined.expect("task").expect("consume_token").is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one concurrent consume succeeds");
+}
+
+/// Inserting a token hash twice is `Conflict(Conflict::Other)`; the first token is unchanged.
+pub async fn duplicate_token_hash_conflicts(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let token = new_token(&u, TokenPurpose::VerifyEmail, token_hash("dup"));
+    store.insert_token(&token).await.expect("insert_token");
+    let mut again = token.clone();
+    again.purpose = TokenPurpose::PasswordReset;
+    let result = store.insert_token(&again).await;
+    assert!(
+        is_conflict(&result, Conflict::Other),
+        "a duplicate hash must be Conflict(Other), got {result:?}"
+    );
+    let got = store
+        .consume_token(&token.hash, TokenPurpose::VerifyEmail, T0)
+        .await
+        .unwrap()
+        .expect("the first token is intact");
+    assert_token(&got, &token);
+}
+
+// ---------------------------------------------------------------------------------------------
+// roles, audit, keys, health
+
+/// The built-in roles: `admin` grants every permission (sorted), `user` none; unknown roles
+/// grant nothing; the union is deduplicated.
+pub async fn builtin_role_permissions(store: Arc<dyn Store>) {
+    let mut all: Vec<String> = ALL_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
+    all.sort();
+    let roles = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert_eq!(store.permissions_of(&roles(&["admin"])).await.unwrap(), all);
+    assert!(
+        store
+            .permissions_of(&roles(&["user"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .permissions_of(&roles(&["no-such-role"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.permissions_of(&[]).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .permissions_of(&roles(&["user", "admin", "no-such-role", "admin"]))
+            .await
+            .unwrap(),
+        all
+    );
+}
+
+/// Audit events read back exactly (ip, user agent, JSON detail), only the subject's, newest
+/// first (ties broken by id, descending), at most `limit`.
+pub async fn audit_events_round_trip_newest_first(store: Arc<dyn Store>) {
+    let subject = user(&store).await;
+    let other = user(&store).await;
+    let event = |at: OffsetDateTime, name: &str| AuditEvent {
+        id: authkit_core::domain::new_v7(at),
+        at,
+        event: name.to_owned(),
+        user_id: Some(subject.id),
+        actor_id: None,
+        ip: None,
+        user_agent: None,
+        detail: serde_json::json!({}),
+    };
+    let mut e1 = event(T0, "register");
+    e1.ip = Some("198.51.100.4".parse().unwrap());
+    e1.user_agent = Some("curl/8.0".to_owned());
+    let mut e2 = event(T0 + Duration::seconds(1), "login_failed");
+    e2.ip = Some("2001:db8::42".parse().unwrap());
+    e2.detail = serde_json::json!({
+        "reason": "wrong_password",
+        "attempt": 3,
+        "nested": {"list": [1, 2.5, null, true], "text": "caf\u{e9} \"quoted\""}
+    });
+    let tie = T0 + Duration::seconds(2) + Duration::microseconds(1);
+    let mut e3 = event(tie, "login_ok");
+    e3.actor_id = Some(other.id);
+    let mut e4 = event(tie, "logout");
+    e4.actor_id = Some(subject.id);
+    let mut not_theirs = event(T0 + Duration::seconds(3), "login_ok");
+    not_theirs.user_id = Some(other.id);
+    let mut anonymous = event(T0 + Duration::seconds(4), "login_failed");
+    anonymous.user_id = None;
+    for e in [&e3, &e1, &not_theirs, &e4, &anonymous, &e2] {
+        store.append_audit(e).await.expect("append_audit");
+    }
+    let (hi, lo) = if e3.id > e4.id { (e3, e4) } else { (e4, e3) };
+    let expected = vec![hi, lo, e2, e1];
+    assert_eq!(store.audit_of_user(subject.id, 10).await.unwrap(), expected);
+    assert_eq!(
+        store.audit_of_user(subject.id, 2).await.unwrap(),
+        expected[..2].to_vec(),
+        "limit"
+    );
+    assert!(store.audit_of_user(subject.id, 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.audit_of_user(other.id, 10).await.unwrap(),
+        vec![not_theirs]
+    );
+}
+
+/// Signing keys read back exactly (seed bytes, time), newest first with `kid` descending on
+/// ties; a duplicate `kid` is `Conflict(Conflict::Other)`.
+pub async fn signing_keys_round_trip_newest_first(store: Arc<dyn Store>) {
+    let prefix = unique();
+    let key = |kid: &str, byte: u8, at: OffsetDateTime| StoredSigningKey {
+        kid: format!("{prefix}-{kid}"),
+        seed: SecretBox::new(Box::new(std::array::from_fn(|i| byte ^ i as u8))),
+        created_at: at,
+    };
+    let a = key("a", 0x11, T0);
+    let b = key("b", 0x22, T0 + Duration::days(1));
+    let c = key("c", 0x33, T0 + Duration::days(1));
+    for k in [&b, &a, &c] {
+        store
+            .insert_signing_key(k)
+            .await
+            .expect("insert_signing_key");
+    }
+    let dup = key("a", 0x44, T0 + Duration::days(2));
+    let result = store.insert_signing_key(&dup).await;
+    assert!(
+        is_conflict(&result, Conflict::Other),
+        "a duplicate kid must be Conflict(Other), got {result:?}"
+    );
+    let listed: Vec<StoredSigningKey> = store
+        .signing_keys()
+        .await
+        .expect("signing_keys")
+        .into_iter()
+        .filter(|k| k.kid.starts_with(&prefix))
+        .collect();
+    let summary = |keys: &[&StoredSigningKey]| {
+        keys.iter()
+            .map(|k| (k.kid.clone(), *k.seed.expose_secret(), k.created_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        summary(&listed.iter().collect::<Vec<_>>()),
+        summary(&[&c, &b, &a]),
+        "newest first, kid descending on ties, seeds intact"
+    );
+}
+
+/// `ping` succeeds on a reachable store.
+pub async fn ping_succeeds(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+}

@@ -1,0 +1,426 @@
+//! Assembling the server: store, signing keys, mailer, kit and routes ([`build_app`]), and
+//! running it until a shutdown signal ([`serve`]).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authkit_core::hashing::Argon2Hasher;
+use authkit_core::jwt::JwtKeys;
+use authkit_core::ports::{Clock, KeyStore, Mailer, Store, StoreError, StoreHealth, SystemClock};
+use authkit_core::{AuthKit, Error as CoreError};
+use authkit_sqlx::{PostgresStore, SqliteStore};
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretSlice};
+use tokio::net::TcpListener;
+
+use crate::config::{DatabaseBackend, DatabaseUrl, ServerConfig};
+use crate::error::ServerError;
+use crate::mail::{LogMailer, SmtpMailer};
+use crate::ops;
+
+/// A built server, ready to [`serve`]: the routes and the kit behind them.
+#[derive(Debug, Clone)]
+pub struct App {
+    router: Router,
+    kit: AuthKit,
+    database: String,
+    emails_to_log: bool,
+    shutdown_grace: Duration,
+}
+
+impl App {
+    /// The routes: the contract under `/api/v1`, `/health`, `/ready` and
+    /// `/.well-known/jwks.json` at the root.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The kit the routes serve.
+    pub fn kit(&self) -> &AuthKit {
+        &self.kit
+    }
+
+    /// The database URL with its password hidden.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Whether emails are written to the log (no `AUTHKIT_SMTP_URL`).
+    pub fn emails_to_log(&self) -> bool {
+        self.emails_to_log
+    }
+}
+
+/// Connects to and migrates the database, loads (or on first start creates) the signing key,
+/// sets up the mailer and builds the routes.
+pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
+    let store = open_store(&config.database_url, config.startup_timeout).await?;
+    let keys = match &config.jwt_secret {
+        Some(secret) => {
+            let bytes = SecretSlice::from(secret.expose_secret().as_bytes().to_vec());
+            JwtKeys::hs256(&bytes)?
+        }
+        None => load_or_create_signing_keys(&*store, &config.issuer, SystemClock.now()).await?,
+    };
+    tracing::info!(
+        algorithm = ?keys.algorithm(),
+        kid = keys.active_kid(),
+        "access tokens are signed with {}",
+        config.signing_description()
+    );
+    let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+        Some(url) => {
+            if url.sends_password_in_clear() {
+                tracing::warn!(
+                    smtp = %url,
+                    "AUTHKIT_SMTP_URL sends the SMTP password without TLS; add ?tls=required or use smtps://"
+                );
+            }
+            Arc::new(SmtpMailer::new(
+                url,
+                config.mail_from.clone(),
+                config.smtp_timeout,
+            )?)
+        }
+        None => {
+            tracing::warn!(
+                "emails are written to the log until AUTHKIT_SMTP_URL is set; the log then holds \
+                 working verification and reset links"
+            );
+            Arc::new(LogMailer)
+        }
+    };
+    let hasher = Argon2Hasher::new(&config.argon2)?;
+    let kit = AuthKit::builder(config.auth_config())
+        .store_arc(Arc::clone(&store))
+        .mailer_arc(mailer)
+        .hasher(hasher)
+        .keys(keys)
+        .build()?;
+    let health: Arc<dyn StoreHealth> = store;
+    let router = Router::new()
+        .nest("/api/v1", authkit_axum::router(kit.clone()))
+        .merge(ops::router(health, kit.jwks(), config.ready_timeout))
+        .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
+        .layer(middleware::from_fn(log_request));
+    Ok(App {
+        router,
+        kit,
+        database: config.database_url.to_string(),
+        emails_to_log: config.smtp_url.is_none(),
+        shutdown_grace: config.shutdown_grace,
+    })
+}
+
+/// Connects to the database and applies authkit's migrations, nothing else (the `migrate`
+/// command).
+pub async fn migrate(config: &ServerConfig) -> Result<(), ServerError> {
+    open_store(&config.database_url, config.startup_timeout)
+        .await
+        .map(drop)
+}
+
+async fn open_store(url: &DatabaseUrl, limit: Duration) -> Result<Arc<dyn Store>, ServerError> {
+    let database = url.to_string();
+    let connect = async {
+        let connect_error = |source| ServerError::Connect {
+            database: database.clone(),
+            source,
+        };
+        let migrate_error = |source| ServerError::Migrate {
+            database: database.clone(),
+            source,
+        };
+        let store: Arc<dyn Store> = match url.backend() {
+            DatabaseBackend::Sqlite => {
+                if let Some(path) = url.sqlite_path() {
+                    create_sqlite_file(&path)?;
+                }
+                let store = SqliteStore::connect(url.expose())
+                    .await
+                    .map_err(|e| connect_error(e.into()))?;
+                store.migrate().await.map_err(|e| migrate_error(e.into()))?;
+                Arc::new(store)
+            }
+            DatabaseBackend::Postgres => {
+                let store = PostgresStore::connect(url.expose())
+                    .await
+                    .map_err(|e| connect_error(e.into()))?;
+                store.migrate().await.map_err(|e| migrate_error(e.into()))?;
+                Arc::new(store)
+            }
+        };
+        Ok::<_, ServerError>(store)
+    };
+    let store =
+        tokio::time::timeout(limit, connect)
+            .await
+            .map_err(|_| ServerError::StartupTimeout {
+                database: database.clone(),
+                after: limit,
+            })??;
+    tracing::info!(database = %database, "database connected and migrated");
+    Ok(store)
+}
+
+/// Creates an empty SQLite file if none exists (SQLite treats an empty file as a new
+/// database); an existing file is left untouched.
+fn create_sqlite_file(path: &Path) -> Result<(), ServerError> {
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|source| ServerError::SqliteFile {
+            path: path.to_owned(),
+            source,
+        })?;
+    tracing::info!(path = %path.display(), "created the SQLite database file");
+    Ok(())
+}
+
+/// The Ed25519 signing keys kept in the database, newest first; on the very first start
+/// generates one.
+///
+/// Safe when several instances start together on an empty database: the first key's `kid` is
+/// derived from the issuer ([`first_key_kid`]), so every instance of one deployment tries to
+/// insert the same `kid`, the database's uniqueness rule lets exactly one win, the others get a
+/// `Conflict` (ignored) and all re-read and sign with the winner's key.
+pub async fn load_or_create_signing_keys(
+    store: &dyn KeyStore,
+    issuer: &str,
+    now: authkit_core::time::OffsetDateTime,
+) -> Result<JwtKeys, ServerError> {
+    let mut keys = store.signing_keys().await.map_err(ServerError::KeyStore)?;
+    if keys.is_empty() {
+        let mut key = JwtKeys::generate_ed25519(now)?;
+        key.kid = first_key_kid(issuer);
+        match store.insert_signing_key(&key).await {
+            Ok(()) => tracing::info!(kid = %key.kid, "generated the first Ed25519 signing key"),
+            Err(StoreError::Conflict(_)) => {
+                tracing::info!("another instance stored the first signing key; using it");
+            }
+            Err(e) => return Err(ServerError::KeyStore(e)),
+        }
+        keys = store.signing_keys().await.map_err(ServerError::KeyStore)?;
+    }
+    Ok(JwtKeys::ed25519(&keys)?)
+}
+
+/// The `kid` of a deployment's first signing key: `first-` and 64 bits of SHA-256 of the
+/// issuer. Deterministic so that instances starting together collide on it (see
+/// [`load_or_create_signing_keys`]); distinct across deployments with distinct issuers, so
+/// that a verifier trusting several deployments does not mix their keys up. Later keys
+/// (rotation) carry `kid`s derived from their public keys.
+pub fn first_key_kid(issuer: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("authkit first signing key\n{issuer}"));
+    format!(
+        "first-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..8])
+    )
+}
+
+/// One log line per request: method, path (never the query string, which may carry tokens),
+/// status and duration. Probes (`/health`, `/ready`) log at debug level.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if path == "/health" || path == "/ready" {
+        tracing::debug!(%method, %path, status, micros, "request");
+    } else {
+        tracing::info!(%method, %path, status, micros, "request");
+    }
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for up to the configured grace period (10 s by default). Client addresses reach authkit
+/// through `ConnectInfo`.
+pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stopping_tx.send(());
+    };
+    let grace = app.shutdown_grace;
+    let server = axum::serve(
+        listener,
+        app.router
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.map_err(ServerError::Serve),
+        () = deadline => {
+            tracing::warn!(grace = ?grace, "in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authkit_core::async_trait;
+    use authkit_core::domain::StoredSigningKey;
+    use authkit_core::ports::{Conflict, StoreResult};
+    use authkit_core::testing::MemoryStore;
+    use std::sync::Mutex;
+    use tokio::sync::Barrier;
+
+    const ISSUER: &str = "https://auth.example.com";
+
+    fn test_now() -> authkit_core::time::OffsetDateTime {
+        authkit_core::time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
+    }
+
+    #[tokio::test]
+    async fn first_start_creates_a_key_and_later_starts_reuse_it() {
+        let store = MemoryStore::new();
+        let now = test_now();
+        let first = load_or_create_signing_keys(&store, ISSUER, now)
+            .await
+            .unwrap();
+        let second = load_or_create_signing_keys(&store, ISSUER, now)
+            .await
+            .unwrap();
+        assert_eq!(first.active_kid(), second.active_kid());
+        assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+        assert_eq!(first.jwks()["keys"].as_array().unwrap().len(), 1);
+    }
+
+    /// Both callers read an empty key table before either inserts.
+    #[derive(Debug)]
+    struct RacingStore {
+        keys: Mutex<Vec<StoredSigningKey>>,
+        first_reads: Barrier,
+        reads: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl KeyStore for RacingStore {
+        async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+            let mut keys = self.keys.lock().unwrap().clone();
+            let first = {
+                let mut reads = self.reads.lock().unwrap();
+                *reads += 1;
+                *reads <= 2
+            };
+            if first {
+                self.first_reads.wait().await;
+            }
+            keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+            Ok(keys)
+        }
+
+        async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
+            let mut keys = self.keys.lock().unwrap();
+            if keys.iter().any(|k| k.kid == key.kid) {
+                return Err(StoreError::Conflict(Conflict::Other));
+            }
+            keys.push(key.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_starting_together_sign_with_the_same_key() {
+        let store = Arc::new(RacingStore {
+            keys: Mutex::new(Vec::new()),
+            first_reads: Barrier::new(2),
+            reads: Mutex::new(0),
+        });
+        let now = test_now();
+        let (a, b) = tokio::join!(
+            load_or_create_signing_keys(&*store, ISSUER, now),
+            load_or_create_signing_keys(&*store, ISSUER, now)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.active_kid(), b.active_kid());
+        assert_eq!(a.active_kid(), first_key_kid(ISSUER));
+        assert_eq!(a.jwks(), b.jwks());
+        assert_eq!(a.jwks()["keys"].as_array().unwrap().len(), 1);
+    }
+
+    /// Reports a conflict on insert after another instance stored its key.
+    #[derive(Debug)]
+    struct LosingStore(Mutex<Vec<StoredSigningKey>>, StoredSigningKey);
+
+    #[async_trait]
+    impl KeyStore for LosingStore {
+        async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+
+        async fn insert_signing_key(&self, _key: &StoredSigningKey) -> StoreResult<()> {
+            self.0.lock().unwrap().push(self.1.clone());
+            Err(StoreError::Conflict(Conflict::Other))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conflict_on_insert_uses_the_stored_key() {
+        let now = test_now();
+        let theirs = JwtKeys::generate_ed25519(now).unwrap();
+        let store = LosingStore(Mutex::new(Vec::new()), theirs.clone());
+        let keys = load_or_create_signing_keys(&store, ISSUER, now)
+            .await
+            .unwrap();
+        assert_eq!(keys.active_kid(), theirs.kid);
+    }
+}

@@ -1,0 +1,140 @@
+//! The command line: `serve` (the default), `migrate`, `check-config`.
+
+use std::io::Write;
+use std::sync::LazyLock;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{build_app, migrate, serve, shutdown_signal};
+use crate::config::{ServerConfig, vars};
+use crate::error::ServerError;
+
+static ENV_HELP: LazyLock<String> = LazyLock::new(|| {
+    let mut help = String::from(
+        "Configuration comes from the environment (an empty value counts as unset):\n",
+    );
+    for (name, default, meaning) in vars::ALL {
+        help.push_str(&format!(
+            "  {name}\n      {meaning}\n      default: {default}\n"
+        ));
+    }
+    help.push_str(
+        "\nRUST_LOG filters the logs (default info); logs go to standard error, the startup \
+         line to standard output.\nBad values stop the server with a message naming the \
+         variable and the fix.",
+    );
+    help
+});
+
+/// The authkit reference server: the authkit HTTP API under /api/v1, plus /health, /ready and
+/// /.well-known/jwks.json, on SQLite (zero configuration) or PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "authkit-server", version, after_help = ENV_HELP.as_str())]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve HTTP until SIGTERM or SIGINT (the default).
+    #[default]
+    Serve,
+    /// Apply authkit's database migrations and exit.
+    Migrate,
+    /// Check the configuration, print it without secrets, and exit.
+    CheckConfig,
+}
+
+/// Runs `command` with `config`. `serve` prints the startup line on standard output once the
+/// listener is bound, with the actual address (so `AUTHKIT_BIND=127.0.0.1:0` shows the port).
+pub async fn run(command: Command, config: ServerConfig) -> Result<(), ServerError> {
+    match command {
+        Command::Serve => {
+            let bind = config.bind;
+            let app = build_app(config).await?;
+            let listener = TcpListener::bind(bind)
+                .await
+                .map_err(|source| ServerError::Bind { addr: bind, source })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr: bind, source })?;
+            tracing::info!(address = %addr, database = app.database(), "authkit-server listening");
+            let mut lines = vec![format!(
+                "authkit-server listening on http://{addr} (database: {})",
+                app.database()
+            )];
+            if app.emails_to_log() {
+                lines
+                    .push("emails are written to the log until AUTHKIT_SMTP_URL is set".to_owned());
+            }
+            print_lines(&lines);
+            serve(listener, app, shutdown_signal()).await?;
+            tracing::info!("authkit-server stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            migrate(&config).await?;
+            tracing::info!(database = %config.database_url, "migrations applied");
+            print_lines(&[format!("migrations applied to {}", config.database_url)]);
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let mut lines = vec!["configuration OK".to_owned()];
+            lines.extend(
+                config
+                    .summary()
+                    .into_iter()
+                    .map(|(name, value)| format!("  {name}: {value}")),
+            );
+            print_lines(&lines);
+            Ok(())
+        }
+    }
+}
+
+/// Writes to standard output and flushes, so that a supervisor or test reading a pipe sees the
+/// lines at once. A closed standard output is not an error worth stopping for.
+fn print_lines(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn serve_is_the_default_and_subcommands_parse() {
+        let cli = Cli::try_parse_from(["authkit-server"]).unwrap();
+        assert_eq!(cli.command.unwrap_or_default(), Command::Serve);
+        for (arg, command) in [
+            ("serve", Command::Serve),
+            ("migrate", Command::Migrate),
+            ("check-config", Command::CheckConfig),
+        ] {
+            let cli = Cli::try_parse_from(["authkit-server", arg]).unwrap();
+            assert_eq!(cli.command, Some(command));
+        }
+        assert!(Cli::try_parse_from(["authkit-server", "rotate-keys"]).is_err());
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_commands_and_every_variable() {
+        let help = Cli::command().render_long_help().to_string();
+        for word in ["serve", "migrate", "check-config"] {
+            assert!(help.contains(word), "{word} missing from --help");
+        }
+        for (name, _, _) in vars::ALL {
+            assert!(help.contains(name), "{name} missing from --help");
+        }
+    }
+}

@@ -1,0 +1,884 @@
+//! [`ServerConfig`]: the server's settings, read from `AUTHKIT_*` environment variables.
+//!
+//! Every variable is optional; an empty value counts as unset. A value that cannot be used
+//! stops the server with a [`ConfigError`] that names the variable and says how to fix it.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use authkit_core::AuthConfig;
+use authkit_core::hashing::Argon2Config;
+use authkit_core::jwt::MIN_HS256_SECRET_BYTES;
+use lettre::message::Mailbox;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// The names of the environment variables, with their defaults and meaning (used by `--help`).
+pub mod vars {
+    /// Database URL: `sqlite://FILE` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    pub const DATABASE_URL: &str = "AUTHKIT_DATABASE_URL";
+    /// Listen address, `IP:PORT`.
+    pub const BIND: &str = "AUTHKIT_BIND";
+    /// Base of the links in emails.
+    pub const PUBLIC_URL: &str = "AUTHKIT_PUBLIC_URL";
+    /// SMTP server (`smtp://`, `smtp://...?tls=required`, `smtps://`).
+    pub const SMTP_URL: &str = "AUTHKIT_SMTP_URL";
+    /// Sender of emails.
+    pub const MAIL_FROM: &str = "AUTHKIT_MAIL_FROM";
+    /// HS256 secret (at least 32 bytes); unset: an Ed25519 key kept in the database.
+    pub const JWT_SECRET: &str = "AUTHKIT_JWT_SECRET";
+    /// `iss` of access tokens.
+    pub const ISSUER: &str = "AUTHKIT_ISSUER";
+    /// `aud` of access tokens.
+    pub const AUDIENCE: &str = "AUTHKIT_AUDIENCE";
+    /// Per-IP requests per minute on every route (0 = off).
+    pub const RATE_LIMIT_PER_MINUTE: &str = "AUTHKIT_RATE_LIMIT_PER_MINUTE";
+    /// Per-IP requests per minute on register/login/forgot/reset/resend (0 = off).
+    pub const RATE_LIMIT_AUTH_PER_MINUTE: &str = "AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE";
+    /// Refuse login until the email is verified.
+    pub const REQUIRE_VERIFIED_EMAIL: &str = "AUTHKIT_REQUIRE_VERIFIED_EMAIL";
+    /// `pretty` or `json`.
+    pub const LOG_FORMAT: &str = "AUTHKIT_LOG_FORMAT";
+    /// A TOML configuration file (not supported yet: refused when set).
+    pub const CONFIG: &str = "AUTHKIT_CONFIG";
+
+    /// Every variable with its default and meaning, in `--help` order.
+    pub const ALL: &[(&str, &str, &str)] = &[
+        (
+            DATABASE_URL,
+            "sqlite://authkit.db",
+            "database; the SQLite file is created if missing, postgres://... selects PostgreSQL",
+        ),
+        (
+            BIND,
+            "127.0.0.1:8080",
+            "listen address (IP:PORT; port 0 picks a free port)",
+        ),
+        (
+            PUBLIC_URL,
+            "http://localhost:8080",
+            "base of the links in emails; the Host header is never used",
+        ),
+        (
+            SMTP_URL,
+            "unset: emails are written to the log",
+            "smtp://[USER:PASS@]HOST:PORT (plain), smtp://...?tls=required (STARTTLS), smtps://... (TLS)",
+        ),
+        (
+            MAIL_FROM,
+            "authkit <no-reply@localhost>",
+            "sender of emails",
+        ),
+        (
+            JWT_SECRET,
+            "unset: an Ed25519 key kept in the database",
+            "HS256 secret of at least 32 bytes (e.g. `openssl rand -base64 48`)",
+        ),
+        (ISSUER, "the public URL", "`iss` of access tokens"),
+        (AUDIENCE, "authkit", "`aud` of access tokens"),
+        (
+            RATE_LIMIT_PER_MINUTE,
+            "100",
+            "per-IP limit on all routes, 0 = off (validated; enforced in a later release)",
+        ),
+        (
+            RATE_LIMIT_AUTH_PER_MINUTE,
+            "5",
+            "per-IP limit on register/login/forgot/reset/resend, 0 = off (validated; enforced in a later release)",
+        ),
+        (
+            REQUIRE_VERIFIED_EMAIL,
+            "false",
+            "true/false/1/0: refuse login (403 email_not_verified) until the email is verified",
+        ),
+        (
+            LOG_FORMAT,
+            "pretty on a terminal, else json",
+            "pretty or json; RUST_LOG filters (default info)",
+        ),
+    ];
+}
+
+/// Default of `AUTHKIT_DATABASE_URL`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://authkit.db";
+/// Default of `AUTHKIT_BIND`.
+pub const DEFAULT_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+/// Default of `AUTHKIT_PUBLIC_URL`.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+/// Default of `AUTHKIT_MAIL_FROM`.
+pub const DEFAULT_MAIL_FROM: &str = "authkit <no-reply@localhost>";
+/// Default of `AUTHKIT_AUDIENCE`.
+pub const DEFAULT_AUDIENCE: &str = "authkit";
+/// Default of `AUTHKIT_RATE_LIMIT_PER_MINUTE`.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
+/// Default of `AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE`.
+pub const DEFAULT_RATE_LIMIT_AUTH_PER_MINUTE: u32 = 5;
+
+/// Secrets printed in documentation (this crate's README and authkit-core's examples).
+/// Anyone can read them, so `AUTHKIT_JWT_SECRET` refuses them.
+pub const SAMPLE_JWT_SECRETS: &[&str] = &[
+    "replace-me-with-the-output-of-openssl-rand-base64-48",
+    "an example secret of at least 32 bytes!",
+];
+
+/// A configuration value the server cannot use. The message names the variable and the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The variable holds bytes that are not UTF-8.
+    #[error("{var} is not valid UTF-8; set it to a UTF-8 value or unset it")]
+    NotUnicode {
+        /// The variable.
+        var: &'static str,
+    },
+    /// The value cannot be parsed or is out of range.
+    #[error("{var}={value} is invalid: {problem}; {fix}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// The value as given (passwords in URLs replaced by `***`).
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+    /// `AUTHKIT_JWT_SECRET` is shorter than 32 bytes.
+    #[error(
+        "AUTHKIT_JWT_SECRET is {len} bytes long but HS256 needs at least {MIN_HS256_SECRET_BYTES}; \
+         generate one with `openssl rand -base64 48`, or unset AUTHKIT_JWT_SECRET to sign with an \
+         Ed25519 key kept in the database"
+    )]
+    JwtSecretTooShort {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// `AUTHKIT_JWT_SECRET` is a value printed in the documentation.
+    #[error(
+        "AUTHKIT_JWT_SECRET is the sample value from the documentation, which anyone can read; \
+         generate your own with `openssl rand -base64 48`, or unset AUTHKIT_JWT_SECRET to sign \
+         with an Ed25519 key kept in the database"
+    )]
+    JwtSecretIsSample,
+    /// `AUTHKIT_CONFIG` names a configuration file; only the environment is read so far.
+    #[error(
+        "AUTHKIT_CONFIG is set, but configuration files are not supported yet; unset \
+         AUTHKIT_CONFIG and set the AUTHKIT_* environment variables instead \
+         (see `authkit-server --help`)"
+    )]
+    ConfigFileUnsupported,
+}
+
+impl ConfigError {
+    /// The environment variable the error is about.
+    pub fn var(&self) -> &'static str {
+        match self {
+            Self::NotUnicode { var } | Self::Invalid { var, .. } => var,
+            Self::JwtSecretTooShort { .. } | Self::JwtSecretIsSample => vars::JWT_SECRET,
+            Self::ConfigFileUnsupported => vars::CONFIG,
+        }
+    }
+}
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// `Pretty` when standard error is a terminal, else `Json` (the default).
+    pub fn detect() -> Self {
+        if std::io::stderr().is_terminal() {
+            Self::Pretty
+        } else {
+            Self::Json
+        }
+    }
+}
+
+/// Which database a [`DatabaseUrl`] selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseBackend {
+    /// `sqlite:` URLs.
+    Sqlite,
+    /// `postgres://` and `postgresql://` URLs.
+    Postgres,
+}
+
+/// A database URL. `Display` and `Debug` hide its password; [`DatabaseUrl::expose`] gives
+/// the real value to the driver.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    raw: SecretString,
+    backend: DatabaseBackend,
+}
+
+impl DatabaseUrl {
+    /// Checks the scheme: `sqlite:` (e.g. `sqlite://authkit.db`, `sqlite:///var/lib/authkit.db`)
+    /// or `postgres://` / `postgresql://`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |problem: &str| ConfigError::Invalid {
+            var: vars::DATABASE_URL,
+            value: redact_url(raw),
+            problem: problem.to_owned(),
+            fix: "use sqlite://FILE (created if missing) or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+        };
+        let backend = if raw.starts_with("sqlite:") {
+            DatabaseBackend::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let url = Url::parse(raw).map_err(|e| invalid(&format!("not a URL ({e})")))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(invalid("the URL has no host"));
+            }
+            DatabaseBackend::Postgres
+        } else {
+            return Err(invalid(
+                "unsupported scheme (only sqlite: and postgres:// are supported)",
+            ));
+        };
+        let url = Self {
+            raw: SecretString::from(raw),
+            backend,
+        };
+        if backend == DatabaseBackend::Sqlite && url.sqlite_path().is_none() && !url.is_memory() {
+            return Err(invalid("the SQLite URL names no file"));
+        }
+        Ok(url)
+    }
+
+    /// The backend the scheme selects.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.backend
+    }
+
+    /// The URL as given, password included: only for the database driver.
+    pub fn expose(&self) -> &str {
+        self.raw.expose_secret()
+    }
+
+    /// The file of a SQLite URL, `None` for PostgreSQL and in-memory SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.backend != DatabaseBackend::Sqlite || self.is_memory() {
+            return None;
+        }
+        let rest = self.expose().strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+
+    fn is_memory(&self) -> bool {
+        let raw = self.expose();
+        self.backend == DatabaseBackend::Sqlite
+            && (raw.contains(":memory:") || raw.contains("mode=memory"))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(self.expose()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// An SMTP URL in lettre's form. `Display` and `Debug` hide the password.
+#[derive(Clone)]
+pub struct SmtpUrl {
+    raw: SecretString,
+}
+
+impl SmtpUrl {
+    /// Checks the URL: `smtp://HOST[:PORT]` (plain, port 25), `smtp://...?tls=required`
+    /// (STARTTLS, port 587), `smtp://...?tls=opportunistic`, `smtps://...` (implicit TLS,
+    /// port 465); credentials as `USER:PASSWORD@` (percent-encoded).
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |problem: String| ConfigError::Invalid {
+            var: vars::SMTP_URL,
+            value: redact_url(raw),
+            problem,
+            fix: "use smtp://HOST:PORT, smtp://USER:PASSWORD@HOST:587?tls=required or \
+                  smtps://USER:PASSWORD@HOST:465, or unset it to write emails to the log",
+        };
+        let url = Url::parse(raw).map_err(|e| invalid(format!("not a URL ({e})")))?;
+        match url.scheme() {
+            "smtp" | "smtps" => {}
+            other => return Err(invalid(format!("unsupported scheme `{other}`"))),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("the URL has no host".to_owned()));
+        }
+        for (key, value) in url.query_pairs() {
+            if key == "tls" && !matches!(&*value, "required" | "opportunistic") {
+                return Err(invalid(format!(
+                    "tls={value} is not supported (use tls=required or tls=opportunistic)"
+                )));
+            }
+        }
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(raw)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            raw: SecretString::from(raw),
+        })
+    }
+
+    /// The URL as given, credentials included: only for the SMTP client.
+    pub fn expose(&self) -> &str {
+        self.raw.expose_secret()
+    }
+
+    /// Whether credentials would travel without TLS (`smtp://` with a password and no `tls=`).
+    pub fn sends_password_in_clear(&self) -> bool {
+        Url::parse(self.expose()).is_ok_and(|u| {
+            u.scheme() == "smtp"
+                && u.password().is_some()
+                && !u.query_pairs().any(|(k, v)| k == "tls" && v == "required")
+        })
+    }
+}
+
+impl fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(self.expose()))
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SmtpUrl({self})")
+    }
+}
+
+/// Replaces the password of a URL (userinfo or a `password=` query parameter) with `***`.
+/// A value that does not parse as a URL is shown as `[unparsable URL]`, since where its
+/// password would be cannot be known.
+pub fn redact_url(raw: &str) -> String {
+    if raw.starts_with("sqlite:") && !raw.contains('@') && !raw.contains("password") {
+        return raw.to_owned();
+    }
+    let Ok(mut url) = Url::parse(raw) else {
+        return "[unparsable URL]".to_owned();
+    };
+    if url.password().is_some() && url.set_password(Some("***")).is_err() {
+        return "[unparsable URL]".to_owned();
+    }
+    let secret_key = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        k.contains("password") || k.contains("secret") || k.contains("token")
+    };
+    if url.query_pairs().any(|(k, _)| secret_key(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_key(&k) {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// Everything the server is configured with. Build it with [`ServerConfig::from_env`] (what
+/// the binary does), [`ServerConfig::from_vars`], or [`ServerConfig::default`] and change
+/// fields (what tests do). `Debug` never shows the JWT secret or URL passwords.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// `AUTHKIT_DATABASE_URL`.
+    pub database_url: DatabaseUrl,
+    /// `AUTHKIT_BIND`.
+    pub bind: SocketAddr,
+    /// `AUTHKIT_PUBLIC_URL`, without a trailing slash.
+    pub public_url: String,
+    /// `AUTHKIT_SMTP_URL`; `None` writes emails to the log.
+    pub smtp_url: Option<SmtpUrl>,
+    /// `AUTHKIT_MAIL_FROM`.
+    pub mail_from: Mailbox,
+    /// `AUTHKIT_JWT_SECRET`: `Some` selects HS256, `None` an Ed25519 key kept in the database.
+    pub jwt_secret: Option<SecretString>,
+    /// `AUTHKIT_ISSUER` (default: the public URL).
+    pub issuer: String,
+    /// `AUTHKIT_AUDIENCE`.
+    pub audience: String,
+    /// `AUTHKIT_RATE_LIMIT_PER_MINUTE` (validated; not enforced yet).
+    pub rate_limit_per_minute: u32,
+    /// `AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE` (validated; not enforced yet).
+    pub rate_limit_auth_per_minute: u32,
+    /// `AUTHKIT_REQUIRE_VERIFIED_EMAIL`.
+    pub require_verified_email: bool,
+    /// `AUTHKIT_LOG_FORMAT`; `None`: [`LogFormat::detect`].
+    pub log_format: Option<LogFormat>,
+    /// Password hashing parameters. Not read from the environment: the defaults (argon2id,
+    /// m=19456 KiB, t=2, p=1, one worker per core) are what production uses; tests lower them.
+    pub argon2: Argon2Config,
+    /// How long `GET /ready` waits for the database (2 s). Not read from the environment.
+    pub ready_timeout: Duration,
+    /// How long one SMTP delivery may take (30 s). Not read from the environment.
+    pub smtp_timeout: Duration,
+    /// How long connecting to and migrating the database may take at start (60 s).
+    /// Not read from the environment.
+    pub startup_timeout: Duration,
+    /// How long in-flight requests may finish after SIGTERM/SIGINT (10 s). Not read from the
+    /// environment.
+    pub shutdown_grace: Duration,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("database_url", &self.database_url)
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url)
+            .field("mail_from", &self.mail_from.to_string())
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field(
+                "rate_limit_auth_per_minute",
+                &self.rate_limit_auth_per_minute,
+            )
+            .field("require_verified_email", &self.require_verified_email)
+            .field("log_format", &self.log_format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerConfig {
+    /// The zero-configuration settings (what an empty environment gives).
+    fn default() -> Self {
+        Self {
+            database_url: DatabaseUrl {
+                raw: SecretString::from(DEFAULT_DATABASE_URL),
+                backend: DatabaseBackend::Sqlite,
+            },
+            bind: DEFAULT_BIND,
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            smtp_url: None,
+            mail_from: default_mail_from(),
+            jwt_secret: None,
+            issuer: DEFAULT_PUBLIC_URL.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+            rate_limit_auth_per_minute: DEFAULT_RATE_LIMIT_AUTH_PER_MINUTE,
+            require_verified_email: false,
+            log_format: None,
+            argon2: Argon2Config::default(),
+            ready_timeout: Duration::from_secs(2),
+            smtp_timeout: Duration::from_secs(30),
+            startup_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+fn default_mail_from() -> Mailbox {
+    // A constant that parses; the fallback is never taken.
+    Mailbox::from_str(DEFAULT_MAIL_FROM).unwrap_or_else(|_| {
+        Mailbox::new(
+            None,
+            lettre::Address::new_dangerous("no-reply", "localhost"),
+        )
+    })
+}
+
+impl ServerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(|var| match std::env::var(var) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
+        })
+    }
+
+    /// Reads the given `(name, value)` pairs as if they were the environment.
+    ///
+    /// ```
+    /// let config = authkit_server::ServerConfig::from_vars([("AUTHKIT_BIND", "127.0.0.1:0")])?;
+    /// assert_eq!(config.bind.port(), 0);
+    /// # Ok::<(), authkit_server::ConfigError>(())
+    /// ```
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let map: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.into()))
+            .collect();
+        Self::parse(|var| Ok(map.get(var).cloned()))
+    }
+
+    fn parse(
+        get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        // Empty values count as unset (`AUTHKIT_SMTP_URL=` in a compose file means "none").
+        let get = |var| get(var).map(|v| v.filter(|v| !v.trim().is_empty()));
+        let defaults = Self::default();
+
+        if get(vars::CONFIG)?.is_some() {
+            return Err(ConfigError::ConfigFileUnsupported);
+        }
+        let database_url = match get(vars::DATABASE_URL)? {
+            Some(v) => DatabaseUrl::parse(v.trim())?,
+            None => defaults.database_url,
+        };
+        let bind = match get(vars::BIND)? {
+            Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
+                var: vars::BIND,
+                value: v.clone(),
+                problem: format!("not a socket address ({e})"),
+                fix: "use IP:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080",
+            })?,
+            None => defaults.bind,
+        };
+        let public_url = match get(vars::PUBLIC_URL)? {
+            Some(v) => parse_public_url(v.trim())?,
+            None => defaults.public_url,
+        };
+        let smtp_url = get(vars::SMTP_URL)?
+            .map(|v| SmtpUrl::parse(v.trim()))
+            .transpose()?;
+        let mail_from = match get(vars::MAIL_FROM)? {
+            Some(v) => Mailbox::from_str(v.trim()).map_err(|e| ConfigError::Invalid {
+                var: vars::MAIL_FROM,
+                value: v.clone(),
+                problem: format!("not an email address ({e})"),
+                fix: "use an address such as `Example <no-reply@example.com>` or `no-reply@example.com`",
+            })?,
+            None => defaults.mail_from,
+        };
+        // The secret is taken byte for byte: no trimming, whitespace included.
+        let jwt_secret = get(vars::JWT_SECRET)?;
+        if let Some(secret) = &jwt_secret {
+            if SAMPLE_JWT_SECRETS.contains(&secret.as_str()) {
+                return Err(ConfigError::JwtSecretIsSample);
+            }
+            if secret.len() < MIN_HS256_SECRET_BYTES {
+                return Err(ConfigError::JwtSecretTooShort { len: secret.len() });
+            }
+        }
+        let jwt_secret = jwt_secret.map(SecretString::from);
+        let issuer = get(vars::ISSUER)?
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| public_url.clone());
+        let audience = get(vars::AUDIENCE)?
+            .map(|v| v.trim().to_owned())
+            .unwrap_or(defaults.audience);
+        let rate_limit_per_minute = match get(vars::RATE_LIMIT_PER_MINUTE)? {
+            Some(v) => parse_per_minute(vars::RATE_LIMIT_PER_MINUTE, &v)?,
+            None => defaults.rate_limit_per_minute,
+        };
+        let rate_limit_auth_per_minute = match get(vars::RATE_LIMIT_AUTH_PER_MINUTE)? {
+            Some(v) => parse_per_minute(vars::RATE_LIMIT_AUTH_PER_MINUTE, &v)?,
+            None => defaults.rate_limit_auth_per_minute,
+        };
+        let require_verified_email = match get(vars::REQUIRE_VERIFIED_EMAIL)? {
+            Some(v) => parse_bool(vars::REQUIRE_VERIFIED_EMAIL, &v)?,
+            None => defaults.require_verified_email,
+        };
+        let log_format = match get(vars::LOG_FORMAT)? {
+            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::LOG_FORMAT,
+                        value: v.clone(),
+                        problem: "unknown log format".to_owned(),
+                        fix: "use pretty or json, or unset it (pretty on a terminal, else json)",
+                    });
+                }
+            }),
+            None => None,
+        };
+        let config = Self {
+            database_url,
+            bind,
+            public_url,
+            smtp_url,
+            mail_from,
+            jwt_secret,
+            issuer,
+            audience,
+            rate_limit_per_minute,
+            rate_limit_auth_per_minute,
+            require_verified_email,
+            log_format,
+            ..defaults
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what core checks too (issuer, audience, public URL), naming the variable.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.auth_config().validate().map_err(|e| {
+            let (var, fix) = match e.field {
+                "issuer" => (vars::ISSUER, "set a non-empty issuer or unset it"),
+                "audience" => (vars::AUDIENCE, "set a non-empty audience or unset it"),
+                "public_url" => (
+                    vars::PUBLIC_URL,
+                    "use the http:// or https:// address clients reach the server at",
+                ),
+                _ => (vars::PUBLIC_URL, "check the configuration"),
+            };
+            let value = match var {
+                v if v == vars::ISSUER => self.issuer.clone(),
+                v if v == vars::AUDIENCE => self.audience.clone(),
+                _ => self.public_url.clone(),
+            };
+            ConfigError::Invalid {
+                var,
+                value,
+                problem: e.reason,
+                fix,
+            }
+        })
+    }
+
+    /// The core settings these values select.
+    pub fn auth_config(&self) -> AuthConfig {
+        AuthConfig {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            public_url: self.public_url.clone(),
+            require_verified_email: self.require_verified_email,
+            ..AuthConfig::default()
+        }
+    }
+
+    /// How access tokens are signed, for logs and `check-config`.
+    pub fn signing_description(&self) -> &'static str {
+        if self.jwt_secret.is_some() {
+            "HS256 with AUTHKIT_JWT_SECRET"
+        } else {
+            "EdDSA (Ed25519 key kept in the database, published at /.well-known/jwks.json)"
+        }
+    }
+
+    /// Where emails go, for logs and `check-config` (passwords hidden).
+    pub fn mail_description(&self) -> String {
+        match &self.smtp_url {
+            Some(url) => format!("SMTP {url}, from {}", self.mail_from),
+            None => "written to the log (AUTHKIT_SMTP_URL is unset)".to_owned(),
+        }
+    }
+
+    /// One `(name, value)` line per setting, without secrets (for `check-config`).
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("database", self.database_url.to_string()),
+            ("bind", self.bind.to_string()),
+            ("public URL", self.public_url.clone()),
+            ("email", self.mail_description()),
+            ("signing", self.signing_description().to_owned()),
+            ("issuer", self.issuer.clone()),
+            ("audience", self.audience.clone()),
+            (
+                "rate limits",
+                format!(
+                    "{}/min per IP, {}/min per IP on auth routes (validated; not enforced yet)",
+                    self.rate_limit_per_minute, self.rate_limit_auth_per_minute
+                ),
+            ),
+            (
+                "require verified email",
+                self.require_verified_email.to_string(),
+            ),
+            (
+                "log format",
+                match self.log_format {
+                    Some(LogFormat::Pretty) => "pretty".to_owned(),
+                    Some(LogFormat::Json) => "json".to_owned(),
+                    None => "automatic (pretty on a terminal, else json)".to_owned(),
+                },
+            ),
+        ]
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        var: vars::PUBLIC_URL,
+        value: raw.to_owned(),
+        problem,
+        fix: "use the http:// or https:// address clients reach the server at, e.g. https://auth.example.com",
+    };
+    let url = Url::parse(raw).map_err(|e| invalid(format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "the scheme must be http or https, not `{}`",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host".to_owned()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a query or fragment is not allowed".to_owned()));
+    }
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err(invalid("credentials are not allowed".to_owned()));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn parse_per_minute(var: &'static str, raw: &str) -> Result<u32, ConfigError> {
+    raw.trim().parse::<u32>().map_err(|e| ConfigError::Invalid {
+        var,
+        value: raw.to_owned(),
+        problem: format!("not a whole number of requests per minute ({e})"),
+        fix: "use a whole number such as 100, or 0 to turn the limit off",
+    })
+}
+
+fn parse_bool(var: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            var,
+            value: raw.to_owned(),
+            problem: "not a boolean".to_owned(),
+            fix: "use true, false, 1 or 0",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_vars(pairs.iter().copied())
+    }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://authkit:s3cret@db:5432/authkit"),
+            "postgres://authkit:***@db:5432/authkit"
+        );
+        assert_eq!(
+            redact_url("postgres://db/authkit?user=a&password=s3cret"),
+            "postgres://db/authkit?user=a&password=***"
+        );
+        assert_eq!(
+            redact_url("smtps://me%40x.org:p%40ss@mail.x.org:465"),
+            "smtps://me%40x.org:***@mail.x.org:465"
+        );
+        assert_eq!(redact_url("sqlite://authkit.db"), "sqlite://authkit.db");
+        assert_eq!(redact_url("not a url:s3cret@"), "[unparsable URL]");
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        let path = |raw: &str| DatabaseUrl::parse(raw).unwrap().sqlite_path();
+        assert_eq!(path("sqlite://authkit.db"), Some("authkit.db".into()));
+        assert_eq!(
+            path("sqlite:authkit.db?mode=rwc"),
+            Some("authkit.db".into())
+        );
+        assert_eq!(path("sqlite:///var/lib/a.db"), Some("/var/lib/a.db".into()));
+        assert_eq!(path("sqlite::memory:"), None);
+        assert_eq!(path("postgres://u:p@h/db"), None);
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn smtp_urls() {
+        for ok in [
+            "smtp://localhost:2525",
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtps://user:pass@mail.example.com",
+        ] {
+            assert!(SmtpUrl::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://mail.example.com",
+            "smtp://mail.example.com?tls=yes",
+            "smtp://",
+            "mail.example.com:25",
+        ] {
+            let err = SmtpUrl::parse(bad).unwrap_err();
+            assert_eq!(err.var(), vars::SMTP_URL, "{bad}");
+        }
+        let url = SmtpUrl::parse("smtp://u:hunter22@h:25").unwrap();
+        assert!(url.sends_password_in_clear());
+        assert!(!format!("{url} {url:?}").contains("hunter22"));
+        assert!(
+            !SmtpUrl::parse("smtp://u:p@h:587?tls=required")
+                .unwrap()
+                .sends_password_in_clear()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&str, &str)] = &[
+            (vars::DATABASE_URL, "mysql://localhost/authkit"),
+            (vars::BIND, "localhost:8080"),
+            (vars::PUBLIC_URL, "ftp://example.com"),
+            (vars::PUBLIC_URL, "example.com"),
+            (vars::SMTP_URL, "smtp://"),
+            (vars::MAIL_FROM, "not an address"),
+            (vars::JWT_SECRET, "short"),
+            (vars::JWT_SECRET, SAMPLE_JWT_SECRETS[0]),
+            (vars::RATE_LIMIT_PER_MINUTE, "lots"),
+            (vars::RATE_LIMIT_AUTH_PER_MINUTE, "-1"),
+            (vars::REQUIRE_VERIFIED_EMAIL, "yes please"),
+            (vars::LOG_FORMAT, "xml"),
+            (vars::CONFIG, "/etc/authkit.toml"),
+        ];
+        for (var, value) in cases {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var(), *var, "{var}={value}: {err}");
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_reach_messages_or_debug() {
+        let err = parse(&[(vars::DATABASE_URL, "mysql://u:hunter22@h/db")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter22"), "{err}");
+        let err = parse(&[(vars::SMTP_URL, "smtp://u:hunter22@h?tls=nope")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter22"), "{err}");
+        let config = parse(&[
+            (
+                vars::JWT_SECRET,
+                "a-very-long-secret-value-hunter22-xxxxxxxxxx",
+            ),
+            (vars::DATABASE_URL, "postgres://u:hunter22@h/db"),
+            (vars::SMTP_URL, "smtps://u:hunter22@h"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?} {:?}", config.summary());
+        assert!(!shown.contains("hunter22"), "{shown}");
+    }
+}

@@ -1,0 +1,147 @@
+//! Operational routes at the root: `GET /health`, `GET /ready`, `GET /.well-known/jwks.json`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authkit_core::ports::StoreHealth;
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+/// The routes, answering readiness with `health` (bounded by `ready_timeout`) and publishing
+/// `jwks`.
+pub(crate) fn router(
+    health: Arc<dyn StoreHealth>,
+    jwks: &serde_json::Value,
+    ready_timeout: Duration,
+) -> Router {
+    let jwks = bytes_of(jwks);
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }),
+        )
+        .route(
+            "/ready",
+            get(move || {
+                let health = Arc::clone(&health);
+                async move { ready(&*health, ready_timeout).await }
+            }),
+        )
+        .route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let jwks = jwks.clone();
+                async move {
+                    let mut response = Response::new(Body::from(jwks));
+                    let headers = response.headers_mut();
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    // Rotation keeps retired keys published until their tokens expire, so a
+                    // short cache is safe.
+                    headers.insert(
+                        CACHE_CONTROL,
+                        HeaderValue::from_static("public, max-age=300"),
+                    );
+                    response
+                }
+            }),
+        )
+}
+
+fn bytes_of(value: &serde_json::Value) -> axum::body::Bytes {
+    // Serializing a `Value` cannot fail; an empty key set is the safe fallback.
+    axum::body::Bytes::from(
+        serde_json::to_vec(value).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec()),
+    )
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = (status, bytes_of(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// 200 when the database answers a ping within `timeout`, else 503.
+async fn ready(health: &dyn StoreHealth, timeout: Duration) -> Response {
+    let database = match tokio::time::timeout(timeout, health.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %crate::error::chain(&error), "readiness: database unavailable");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?timeout, "readiness: database ping timed out");
+            false
+        }
+    };
+    if database {
+        json_response(
+            StatusCode::OK,
+            &json!({"status": "ok", "checks": {"database": "ok"}}),
+        )
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "unavailable", "checks": {"database": "unavailable"}}),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authkit_core::async_trait;
+    use authkit_core::ports::{StoreError, StoreResult};
+
+    #[derive(Debug)]
+    enum Health {
+        Up,
+        Down,
+        Hangs,
+    }
+
+    #[async_trait]
+    impl StoreHealth for Health {
+        async fn ping(&self) -> StoreResult<()> {
+            match self {
+                Self::Up => Ok(()),
+                Self::Down => Err(StoreError::Unavailable("connection refused".into())),
+                Self::Hangs => std::future::pending().await,
+            }
+        }
+    }
+
+    async fn get_ready(health: Health) -> (u16, serde_json::Value) {
+        let app = router(
+            Arc::new(health),
+            &json!({"keys": []}),
+            Duration::from_millis(200),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(format!("http://{addr}/ready")).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap();
+        server.abort();
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn ready_reflects_the_database() {
+        let (status, body) = get_ready(Health::Up).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, json!({"status": "ok", "checks": {"database": "ok"}}));
+        for health in [Health::Down, Health::Hangs] {
+            let (status, body) = get_ready(health).await;
+            assert_eq!(status, 503);
+            assert_eq!(body["checks"]["database"], "unavailable");
+        }
+    }
+}

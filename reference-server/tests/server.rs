@@ -1,0 +1,335 @@
+//! The server through `build_app` + `serve` on 127.0.0.1:0: operational routes and the auth
+//! flow on SQLite and (with AUTHKIT_TEST_POSTGRES_URL) PostgreSQL, and readiness when the
+//! database goes away.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] functions fail loudly"
+)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use authkit_core::hashing::Argon2Config;
+use authkit_server::config::DatabaseUrl;
+use authkit_server::{App, ServerConfig, build_app, serve};
+use authkit_sqlx::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use secrecy::SecretString;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server; dropping the sender stops it.
+struct Running {
+    base: String,
+    app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), authkit_server::ServerError>>,
+}
+
+impl Running {
+    async fn start(config: ServerConfig) -> Self {
+        let app = build_app(config).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            app,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the server stops after the shutdown signal")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Test settings: a fast hasher (the binary test covers the production parameters).
+fn config(database_url: &str) -> ServerConfig {
+    ServerConfig {
+        database_url: DatabaseUrl::parse(database_url).unwrap(),
+        argon2: Argon2Config::insecure_fast(),
+        ready_timeout: Duration::from_millis(1500),
+        ..ServerConfig::default()
+    }
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("authkit.db").display())
+}
+
+#[tokio::test]
+async fn sqlite_ops_routes_and_auth_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(config(&sqlite_url(&dir))).await;
+    assert!(
+        dir.path().join("authkit.db").exists(),
+        "SQLite file created"
+    );
+    assert!(server.app.database().starts_with("sqlite://"));
+    assert!(server.app.emails_to_log());
+    common::check_ops(&server.base, 1).await;
+    common::auth_flow(&server.base).await;
+
+    // Unknown routes answer with a problem document.
+    let response = reqwest::get(format!("{}/nope", server.base)).await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_signing_key_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let first = Running::start(config(&url)).await;
+    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", first.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    first.shutdown().await;
+    let second = Running::start(config(&url)).await;
+    let again = reqwest::get(format!("{}/.well-known/jwks.json", second.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(jwks, again, "the same key after a restart");
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn hs256_publishes_no_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(ServerConfig {
+        jwt_secret: Some(SecretString::from(
+            "0123456789abcdef0123456789abcdef-test-only",
+        )),
+        ..config(&sqlite_url(&dir))
+    })
+    .await;
+    common::check_ops(&server.base, 0).await;
+    common::auth_flow(&server.base).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_the_start_without_hanging() {
+    // A port that was just free: connection refused.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = ServerConfig {
+        startup_timeout: Duration::from_secs(3),
+        ..config(&format!(
+            "postgres://authkit:hunter22@127.0.0.1:{port}/authkit"
+        ))
+    };
+    let started = Instant::now();
+    let error = build_app(config).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let message = authkit_server::error::chain(&error);
+    assert!(message.contains("AUTHKIT_DATABASE_URL"), "{message}");
+    assert!(!message.contains("hunter22"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/// The admin URL, or `None` (with a notice) when PostgreSQL tests are not configured.
+fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("AUTHKIT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("AUTHKIT_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "AUTHKIT_TEST_REQUIRE_POSTGRES=1 but AUTHKIT_TEST_POSTGRES_URL is unset"
+            );
+            eprintln!("skipping {test}: set AUTHKIT_TEST_POSTGRES_URL to run it on PostgreSQL");
+            None
+        }
+    }
+}
+
+const DB_PREFIX: &str = "authkit_srv_";
+
+/// A fresh database on the server of `admin_url`; dropped by [`TestDb::drop_db`] at the end of
+/// a passing test (kept when the test fails, for inspection; swept after an hour).
+struct TestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    async fn create(admin_url: &str) -> Self {
+        let mut admin = PgConnection::connect(admin_url).await.unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // Sweep leftovers of failed runs older than an hour.
+        let old: Vec<(String,)> = authkit_sqlx::sqlx::query_as(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'authkit\\_srv\\_%'",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        for (name,) in old {
+            let created = name
+                .strip_prefix(DB_PREFIX)
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|t| t.parse::<u64>().ok());
+            if created.is_some_and(|t| t + 3600 < now) {
+                let _ = admin
+                    .execute(AssertSqlSafe(format!(
+                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                    )))
+                    .await;
+            }
+        }
+        let name = format!("{DB_PREFIX}{now}_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&name);
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    async fn drop_db(self) {
+        let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
+        admin
+            .execute(AssertSqlSafe(format!(
+                r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+                self.name
+            )))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn postgres_ops_routes_and_auth_flow() {
+    let Some(admin) = postgres_admin_url("postgres_ops_routes_and_auth_flow") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let server = Running::start(config(&db.url)).await;
+    assert!(server.app.database().starts_with("postgres"));
+    assert!(
+        !server.app.database().contains(":authkit@"),
+        "password hidden: {}",
+        server.app.database()
+    );
+    common::check_ops(&server.base, 1).await;
+    common::auth_flow(&server.base).await;
+    server.shutdown().await;
+    db.drop_db().await;
+}
+
+/// Forwards TCP connections to `upstream` until [`Proxy::cut`] closes the listener and every
+/// forwarded connection: the database "goes away" for the server behind it.
+struct Proxy {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    /// Drops the listener and every connection (the JoinSet aborts its tasks when dropped).
+    async fn cut(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+#[tokio::test]
+async fn ready_is_503_when_the_database_goes_away() {
+    let Some(admin) = postgres_admin_url("ready_is_503_when_the_database_goes_away") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let direct = url::Url::parse(&db.url).unwrap();
+    let upstream =
+        tokio::net::lookup_host((direct.host_str().unwrap(), direct.port().unwrap_or(5432)))
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let mut through_proxy = direct.clone();
+    through_proxy.set_host(Some("127.0.0.1")).unwrap();
+    through_proxy.set_port(Some(proxy.addr.port())).unwrap();
+
+    let server = Running::start(config(through_proxy.as_str())).await;
+    let ready = reqwest::get(format!("{}/ready", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    proxy.cut().await;
+    let started = Instant::now();
+    let ready = reqwest::get(format!("{}/ready", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the ping timeout"
+    );
+    // Liveness does not depend on the database.
+    let health = reqwest::get(format!("{}/health", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    server.shutdown().await;
+    db.drop_db().await;
+}

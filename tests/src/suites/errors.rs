@@ -1,0 +1,86 @@
+//! Request bodies on every route that takes one: 415, 400, 413 — never a 5xx.
+
+use serde_json::json;
+
+use crate::{Harness, PASSWORD};
+
+const BODY_ROUTES: &[&str] = &["/register", "/login", "/refresh"];
+
+pub async fn bad_bodies_are_4xx_problems(h: Harness) {
+    let app = h.spawn().await;
+    for path in BODY_ROUTES {
+        let url = app.url(path);
+        let r = app
+            .send(
+                app.client
+                    .post(&url)
+                    .header("content-type", "text/plain")
+                    .body("{}"),
+            )
+            .await;
+        r.assert_problem(415, "unsupported_media_type");
+        let r = app
+            .send(
+                app.client
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("email=a%40b.c&password=x"),
+            )
+            .await;
+        r.assert_problem(415, "unsupported_media_type");
+        for body in ["{", "not json", "[1,2", "{\"email\": }", "\u{0}"] {
+            let r = app
+                .send(
+                    app.client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body),
+                )
+                .await;
+            r.assert_problem(400, "malformed_request");
+        }
+        // Wrong types for every route's fields: `email` for register/login, `refresh_token` for refresh.
+        for body in [
+            json!({"email": ["a"], "password": PASSWORD, "refresh_token": {}}),
+            json!({"email": 1, "password": PASSWORD, "refresh_token": 1}),
+            json!([]),
+            json!("str"),
+            json!(7),
+        ] {
+            let r = app.post(path, &body).await;
+            r.assert_problem(400, "malformed_request");
+        }
+        let huge = json!({ "email": "a@example.com", "password": "p".repeat(1 << 20) });
+        let r = app.post(path, &huge).await;
+        r.assert_problem(413, "payload_too_large");
+    }
+    // Content type parameters are fine.
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/register"))
+                .header("content-type", "application/json; charset=utf-8")
+                .body(json!({"email": "ct@example.com", "password": PASSWORD}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The detail of a type error never echoes the submitted value.
+    let r = app
+        .post(
+            "/login",
+            &json!({ "email": "a@example.com", "password": 123456789012345_u64 }),
+        )
+        .await;
+    r.assert_problem(400, "malformed_request");
+    assert!(!r.text.contains("123456789012345"));
+    app.shutdown().await;
+}
+
+pub async fn unknown_routes_and_methods_are_not_served(h: Harness) {
+    let app = h.spawn().await;
+    let r = app.send(app.client.get(app.url("/login"))).await;
+    assert_eq!(r.status, 405);
+    let r = app.send(app.client.get(app.url("/nope"))).await;
+    assert_eq!(r.status, 404);
+    app.shutdown().await;
+}

@@ -1,0 +1,195 @@
+//! The store conformance suite (`authkit-testkit`) against every store authkit ships, plus the
+//! SQL stores' own guarantees: migrations, representation, error mapping.
+//!
+//! Module names are nextest filters: `cargo nextest run -E 'test(/^postgres::/)'`.
+
+mod memory {
+    authkit_testkit::store_suite!(async { authkit_core::testing::MemoryStore::new() });
+}
+
+mod sqlite {
+    use authkit_core::domain::{Email, NewUser, PasswordHash, UserId};
+    use authkit_core::ports::{StoreHealth, UserStore};
+    use authkit_sqlx::SqliteStore;
+    use authkit_sqlx::sqlx::Row;
+    use authkit_tests::db::{Backend, TestDb};
+    use time::macros::datetime;
+
+    authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn migrations_are_idempotent_and_concurrent_safe() {
+        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.migrate().await })
+            })
+            .collect();
+        for run in runs {
+            run.await.unwrap().expect("concurrent migrate");
+        }
+        store.migrate().await.expect("migrate again");
+        let rows = authkit_sqlx::sqlx::query(
+            "SELECT version, description FROM authkit_schema_migrations ORDER BY version",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let ledger: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(ledger, [(1, "init".to_owned())]);
+        let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE name = '_sqlx_migrations'",
+        )
+        .fetch_optional(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(sqlx_table, None, "sqlx's own ledger is never used");
+        db.cleanup().await;
+    }
+
+    /// UUIDs as text, timestamps as integer microseconds, pragmas as documented.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn representation_and_pragmas() {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        let now = datetime!(2030-01-02 03:04:05.123456 UTC);
+        let id = UserId::new_v7(now);
+        store
+            .create_user(&NewUser {
+                id,
+                email: Email::parse("repr@example.com").unwrap(),
+                display_name: None,
+                password_hash: PasswordHash::new("$argon2id$x"),
+                roles: vec!["user".to_owned()],
+                now,
+            })
+            .await
+            .unwrap();
+        let row = authkit_sqlx::sqlx::query(
+            "SELECT typeof(id), id, typeof(created_at), created_at FROM authkit_users",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(row.get::<String, _>(0), "text");
+        assert_eq!(row.get::<String, _>(1), id.to_string());
+        assert_eq!(row.get::<String, _>(2), "integer");
+        assert_eq!(
+            i128::from(row.get::<i64, _>(3)),
+            now.unix_timestamp_nanos() / 1_000
+        );
+        let mut conn = store.pool().acquire().await.unwrap();
+        let journal: String = authkit_sqlx::sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let fks: i64 = authkit_sqlx::sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(fks, 1);
+        let sync: i64 = authkit_sqlx::sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(sync, 1, "synchronous = NORMAL");
+        drop(conn);
+        db.cleanup().await;
+    }
+
+    /// `sqlite::memory:` gets one connection (several would each see their own database).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn in_memory_url_uses_one_connection() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(store.pool().options().get_max_connections(), 1);
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+        let now = datetime!(2030-01-02 03:04:05 UTC);
+        let email = Email::parse("mem@example.com").unwrap();
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let new = NewUser {
+                    id: UserId::new_v7(now),
+                    email: email.clone(),
+                    display_name: None,
+                    password_hash: PasswordHash::new("$argon2id$x"),
+                    roles: vec!["user".to_owned()],
+                    now,
+                };
+                tokio::spawn(async move { store.create_user(&new).await.is_ok() })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            ok += usize::from(t.await.unwrap());
+        }
+        assert_eq!(ok, 1, "one database behind every call");
+    }
+}
+
+mod postgres {
+    use std::time::{Duration, Instant};
+
+    use authkit_core::ports::{StoreError, StoreHealth};
+    use authkit_sqlx::PostgresStore;
+    use authkit_sqlx::sqlx::Row;
+    use authkit_sqlx::sqlx::postgres::PgPoolOptions;
+    use authkit_tests::db::{Backend, TestDb};
+
+    authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn migrations_are_idempotent_and_concurrent_safe() {
+        let Some(db) = TestDb::empty(Backend::Postgres).await else {
+            return;
+        };
+        let store = db.postgres().unwrap().clone();
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.migrate().await })
+            })
+            .collect();
+        for run in runs {
+            run.await.unwrap().expect("concurrent migrate");
+        }
+        store.migrate().await.expect("migrate again");
+        let rows = authkit_sqlx::sqlx::query(
+            "SELECT version, description FROM authkit_schema_migrations ORDER BY version",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let ledger: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(ledger, [(1, "init".to_owned())]);
+        let sqlx_table: Option<String> =
+            authkit_sqlx::sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(sqlx_table, None, "sqlx's own ledger is never used");
+        db.cleanup().await;
+    }
+
+    /// A server that does not answer is `Unavailable` within the acquire timeout, not a hang
+    /// or a 500. (Needs no running server.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn unreachable_server_is_unavailable() {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy("postgres://authkit:authkit@127.0.0.1:9/authkit")
+            .unwrap();
+        let store = PostgresStore::from_pool(pool);
+        let started = Instant::now();
+        let result = store.ping().await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "got {result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
