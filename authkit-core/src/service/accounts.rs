@@ -86,8 +86,14 @@ impl AuthKit {
     /// or (when required) an unverified email is refused only after a correct password.
     pub async fn login(&self, ctx: &RequestContext, input: LoginInput) -> Result<TokenPair> {
         let store = &self.inner.store;
-        let too_long =
-            input.password.expose().chars().count() > self.inner.config.password_policy.max_len;
+        // No account can have a password over the limit: refuse it before any lookup or hash,
+        // alike for every email (no timing difference, no hashing of huge inputs).
+        let length = secrecy::ExposeSecret::expose_secret(&input.password.normalized())
+            .chars()
+            .count();
+        if length > self.inner.config.password_policy.max_len {
+            return Err(Error::InvalidCredentials);
+        }
         let found = store.credentials_by_email(&input.email).await?;
         let Some(creds) = found else {
             self.dummy_verify(&input.password).await?;
@@ -100,12 +106,11 @@ impl AuthKit {
             .await;
             return Err(Error::InvalidCredentials);
         };
-        let ok = !too_long
-            && self
-                .inner
-                .hasher
-                .verify(&input.password, &creds.password_hash)
-                .await?;
+        let ok = self
+            .inner
+            .hasher
+            .verify(&input.password, &creds.password_hash)
+            .await?;
         let user = creds.user;
         if !ok {
             self.audit(

@@ -141,6 +141,32 @@ pub async fn password_is_not_truncated_or_transformed(h: Harness) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // The length limit applies to the NFKC form: 128 "é" typed decomposed (256 code points)
+    // is the registered 128-character password.
+    let max_nfc = "\u{e9}".repeat(128);
+    let max_nfd = "e\u{301}".repeat(128);
+    let r = app
+        .post(
+            "/register",
+            &json!({ "email": "max@example.com", "password": max_nfc }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            "/login",
+            &json!({ "email": "max@example.com", "password": max_nfd }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Over the limit is refused like any wrong password.
+    let r = app
+        .post(
+            "/login",
+            &json!({ "email": "max@example.com", "password": "\u{e9}".repeat(129) }),
+        )
+        .await;
+    r.assert_problem(401, "invalid_credentials");
     app.shutdown().await;
 }
 
