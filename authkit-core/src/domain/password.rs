@@ -1,6 +1,8 @@
 //! Passwords, their policy and their stored hashes.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
@@ -112,6 +114,13 @@ impl PasswordPolicy {
             ));
         }
         let lowered = value.to_lowercase();
+        if is_common(&lowered) {
+            errors.push(FieldError::new(
+                field,
+                "common_password",
+                "is too common: choose a password that is not on lists of frequently used ones",
+            ));
+        }
         if context
             .iter()
             .filter(|w| !w.is_empty())
@@ -127,6 +136,54 @@ impl PasswordPolicy {
     }
 }
 
+/// The 30 000 most common passwords of the zxcvbn project (MIT, see
+/// `common_passwords.LICENSE`), NFKC-normalized and lower-cased, one per line.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().collect())
+}
+
+/// Whether a lower-cased, normalized password is common: on the shipped list, a repetition of
+/// a listed word or of a unit shorter than 4 characters (`passwordpassword`, `abcabcabc...`),
+/// or a run of consecutive digits or letters (`123456789012345`, `zyxwv...`). Only the whole
+/// password is compared, never substrings.
+fn is_common(lowered: &str) -> bool {
+    let list = common_passwords();
+    if list.contains(lowered) {
+        return true;
+    }
+    let chars: Vec<char> = lowered.chars().collect();
+    let n = chars.len();
+    for unit in 1..=n / 2 {
+        if n % unit == 0 && chars.chunks(unit).all(|c| c == &chars[..unit]) {
+            let unit_str: String = chars[..unit].iter().collect();
+            if unit < 4 || list.contains(unit_str.as_str()) {
+                return true;
+            }
+        }
+    }
+    is_sequence(&chars)
+}
+
+/// Digits or ASCII letters each one more (or each one less) than the previous, digits wrapping
+/// from 9 to 0.
+fn is_sequence(chars: &[char]) -> bool {
+    if chars.len() < 4 {
+        return false;
+    }
+    let step = |a: char, b: char, dir: i32| -> bool {
+        match (a.to_digit(10), b.to_digit(10)) {
+            (Some(x), Some(y)) => (x as i32 + dir).rem_euclid(10) == y as i32,
+            _ => a.is_ascii_lowercase() && b.is_ascii_lowercase() && a as i32 + dir == b as i32,
+        }
+    };
+    [1, -1]
+        .iter()
+        .any(|&dir| chars.windows(2).all(|w| step(w[0], w[1], dir)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,18 +191,17 @@ mod tests {
     #[test]
     fn length_is_counted_in_code_points_after_nfkc() {
         let p = PasswordPolicy::default();
-        assert!(
-            p.check("password", &Password::new("é".repeat(15)), &[])
-                .is_empty()
-        );
-        let short = p.check("password", &Password::new("a".repeat(14)), &[]);
-        assert_eq!(short[0].code, "too_short");
-        let long = p.check("password", &Password::new("a".repeat(129)), &[]);
-        assert_eq!(long[0].code, "too_long");
-        assert!(
-            p.check("password", &Password::new("😀".repeat(15)), &[])
-                .is_empty()
-        );
+        let codes = |pw: String| -> Vec<String> {
+            p.check("password", &Password::new(pw), &[])
+                .into_iter()
+                .map(|e| e.code)
+                .collect()
+        };
+        assert!(codes(format!("{}x", "é".repeat(14))).is_empty());
+        assert_eq!(codes(format!("{}x", "é".repeat(13))), ["too_short"]);
+        assert_eq!(codes(format!("{}x", "é".repeat(128))), ["too_long"]);
+        assert!(codes(format!("{}x", "é".repeat(127))).is_empty());
+        assert!(codes(format!("{}🎉", "😀".repeat(14))).is_empty());
     }
 
     #[test]
@@ -156,6 +212,42 @@ mod tests {
             nfc.normalized().expose_secret(),
             nfd.normalized().expose_secret()
         );
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whole_only() {
+        assert!(common_passwords().len() >= 10_000);
+        let p = PasswordPolicy {
+            min_len: 8,
+            ..PasswordPolicy::default()
+        };
+        for common in [
+            "password",
+            "Baseball1",
+            "1qaz2wsx3edc4rfv",
+            "passwordpassword",
+            "123456789012345",
+            "aaaaaaaaaaaaaaaa",
+            "abcabcabcabcabcabc",
+            "qwertyqwertyqwerty",
+            "zyxwvutsrqponm",
+        ] {
+            let errors = p.check("password", &Password::new(common), &[]);
+            assert!(
+                errors.iter().any(|e| e.code == "common_password"),
+                "{common} accepted"
+            );
+        }
+        for fine in [
+            "correct horse battery staple",
+            "my password is long enough",
+            "baseball is great fun in summer",
+        ] {
+            assert!(
+                p.check("password", &Password::new(fine), &[]).is_empty(),
+                "{fine}"
+            );
+        }
     }
 
     #[test]

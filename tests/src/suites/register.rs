@@ -64,6 +64,21 @@ pub async fn invalid_fields_are_422_with_reasons(h: Harness) {
             "too_long",
         ),
         (
+            json!({ "email": "a@example.com", "password": "passwordpassword" }),
+            "password",
+            "common_password",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "123456789012345" }),
+            "password",
+            "common_password",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "1qaz2wsx3edc4rfv" }),
+            "password",
+            "common_password",
+        ),
+        (
             json!({ "email": "not-an-email", "password": PASSWORD }),
             "email",
             "invalid_email",
@@ -99,10 +114,12 @@ pub async fn invalid_fields_are_422_with_reasons(h: Harness) {
         );
     }
     // Exactly min_len (15) and max_len (128) code points are accepted, emoji counted as one.
-    for (i, pw) in ["a".repeat(15), "é".repeat(128), "😀".repeat(15)]
-        .iter()
-        .enumerate()
-    {
+    let exact = [
+        "tangerine-oak-7".to_owned(),
+        format!("{}x", "é".repeat(127)),
+        format!("{}🎉", "😀".repeat(14)),
+    ];
+    for (i, pw) in exact.iter().enumerate() {
         let r = app
             .post(
                 "/register",
