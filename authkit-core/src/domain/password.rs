@@ -157,7 +157,7 @@ fn is_common(lowered: &str) -> bool {
     let chars: Vec<char> = lowered.chars().collect();
     let n = chars.len();
     for unit in 1..=n / 2 {
-        if n % unit == 0 && chars.chunks(unit).all(|c| c == &chars[..unit]) {
+        if n.is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]) {
             let unit_str: String = chars[..unit].iter().collect();
             if unit < 4 || list.contains(unit_str.as_str()) {
                 return true;
