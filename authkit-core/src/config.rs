@@ -26,6 +26,10 @@ pub struct AuthConfig {
     pub session_absolute_ttl: Duration,
     /// Absolute session lifetime without "remember me" (default 24 h).
     pub session_short_ttl: Duration,
+    /// Lifetime of email-verification tokens (default 24 h).
+    pub verify_email_ttl: Duration,
+    /// Lifetime of password-reset tokens (default 30 min).
+    pub password_reset_ttl: Duration,
     /// Password rules.
     pub password_policy: PasswordPolicy,
     /// Refuse login with `email_not_verified` until the address is verified (default false).
@@ -49,6 +53,8 @@ impl Default for AuthConfig {
             session_idle_ttl: Duration::days(14),
             session_absolute_ttl: Duration::days(30),
             session_short_ttl: Duration::hours(24),
+            verify_email_ttl: Duration::hours(24),
+            password_reset_ttl: Duration::minutes(30),
             password_policy: PasswordPolicy::default(),
             require_verified_email: false,
             body_limit: 16 * 1024,
@@ -99,6 +105,14 @@ impl AuthConfig {
             || self.session_short_ttl <= Duration::ZERO
         {
             return err("session ttl", "must be positive");
+        }
+        if self.verify_email_ttl <= Duration::ZERO || self.verify_email_ttl > Duration::hours(24) {
+            return err("verify_email_ttl", "must be between 1 s and 24 h");
+        }
+        if self.password_reset_ttl < Duration::minutes(1)
+            || self.password_reset_ttl > Duration::hours(1)
+        {
+            return err("password_reset_ttl", "must be between 1 min and 1 h");
         }
         if self.body_limit < 1024 {
             return err("body_limit", "must be at least 1024 bytes");

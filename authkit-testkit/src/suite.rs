@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use authkit_core::domain::{
     ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
-    RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose,
-    User, UserId, UserStatus,
+    ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
+    TokenPurpose, User, UserId, UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -461,7 +461,7 @@ pub async fn revoke_all_sessions_counts(store: Arc<dyn Store>) {
         None,
         "other users untouched"
     );
-    assert!(store.sessions_of(owner.id).await.unwrap().is_empty());
+    assert!(unrevoked(&store, owner.id).await.is_empty());
     assert_eq!(store.revoke_all_sessions(owner.id, t2).await.unwrap(), 0);
     assert_eq!(
         store
@@ -472,8 +472,9 @@ pub async fn revoke_all_sessions_counts(store: Arc<dyn Store>) {
     );
 }
 
-/// `sessions_of` lists the user's unrevoked sessions (expired ones included), newest first.
-pub async fn sessions_of_excludes_revoked_newest_first(store: Arc<dyn Store>) {
+/// `sessions_of` lists every session of the user (revoked and expired ones included), newest
+/// first.
+pub async fn sessions_of_lists_all_newest_first(store: Arc<dyn Store>) {
     let owner = user(&store).await;
     let other = user(&store).await;
     let mut made = Vec::new();
@@ -486,17 +487,24 @@ pub async fn sessions_of_excludes_revoked_newest_first(store: Arc<dyn Store>) {
         made.push(store.create_session(&new).await.expect("create_session"));
     }
     session(&store, other.id, token_hash("theirs")).await;
+    let revoked_at = T0 + Duration::hours(1);
     assert!(
         store
-            .revoke_session(owner.id, made[2].id, T0 + Duration::hours(1))
+            .revoke_session(owner.id, made[2].id, revoked_at)
             .await
             .unwrap()
     );
+    made[2].revoked_at = Some(revoked_at);
     let listed = store.sessions_of(owner.id).await.expect("sessions_of");
     assert_eq!(
         listed,
-        vec![made[3].clone(), made[1].clone(), made[0].clone()],
-        "unrevoked sessions, newest first"
+        vec![
+            made[3].clone(),
+            made[2].clone(),
+            made[1].clone(),
+            made[0].clone()
+        ],
+        "every session of the user, newest first, the revoked one with its revocation time"
     );
     assert!(
         store
@@ -505,6 +513,13 @@ pub async fn sessions_of_excludes_revoked_newest_first(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The user's sessions that are not revoked.
+async fn unrevoked(store: &Arc<dyn Store>, user: UserId) -> Vec<Session> {
+    let mut all = store.sessions_of(user).await.expect("sessions_of");
+    all.retain(|s| s.revoked_at.is_none());
+    all
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -906,6 +921,1188 @@ pub async fn duplicate_token_hash_conflicts(store: Arc<dyn Store>) {
         .unwrap()
         .expect("the first token is intact");
     assert_token(&got, &token);
+}
+
+// ---------------------------------------------------------------------------------------------
+// account changes
+
+/// Inserts a token of `purpose` for the user's current email (valid 30 minutes from [`T0`]).
+async fn token(store: &Arc<dyn Store>, user: &User, purpose: TokenPurpose) -> NewOneTimeToken {
+    let token = new_token(user, purpose, token_hash(purpose.as_str()));
+    store.insert_token(&token).await.expect("insert_token");
+    token
+}
+
+/// A user whose email is verified (through `verify_email_with_token` at [`T0`]).
+async fn verified_user(store: &Arc<dyn Store>) -> User {
+    let u = user(store).await;
+    let t = token(store, &u, TokenPurpose::VerifyEmail).await;
+    let verified = store
+        .verify_email_with_token(&t.hash, T0)
+        .await
+        .expect("verify_email_with_token")
+        .expect("a fresh verification token verifies");
+    assert!(verified.email_verified, "verify_email_with_token verifies");
+    verified
+}
+
+/// The user as stored (soft-deleted ones included).
+async fn read_user(store: &Arc<dyn Store>, id: UserId) -> User {
+    store
+        .user_by_id(id)
+        .await
+        .expect("user_by_id")
+        .expect("the user exists")
+}
+
+/// The stored password hash of a live user.
+async fn hash_of(store: &Arc<dyn Store>, id: UserId) -> String {
+    store
+        .credentials_by_id(id)
+        .await
+        .expect("credentials_by_id")
+        .expect("the user is live")
+        .password_hash
+        .expose()
+        .to_owned()
+}
+
+/// A password hash no other check uses.
+fn fresh_hash() -> PasswordHash {
+    PasswordHash::new(format!("{HASH}-{}", unique()))
+}
+
+fn rename(name: Option<&str>) -> ProfilePatch {
+    ProfilePatch {
+        display_name: Some(name.map(str::to_owned)),
+        email: None,
+    }
+}
+
+fn change_email(email: &Email) -> ProfilePatch {
+    ProfilePatch {
+        display_name: None,
+        email: Some(email.clone()),
+    }
+}
+
+/// Whether `token` can still be consumed at `now` (it is consumed if so).
+async fn usable(store: &Arc<dyn Store>, token: &NewOneTimeToken, now: OffsetDateTime) -> bool {
+    store
+        .consume_token(&token.hash, token.purpose, now)
+        .await
+        .expect("consume_token")
+        .is_some()
+}
+
+/// `credentials_by_id` returns the user with the stored hash; an unknown id and a soft-deleted
+/// user are `None`.
+pub async fn credentials_by_id_excludes_deleted_users(store: Arc<dyn Store>) {
+    let mut new = new_user(&email("by-id"), &["user"], T0);
+    new.password_hash = fresh_hash();
+    let created = store.create_user(&new).await.expect("create_user");
+    let other = user(&store).await;
+    let creds = store
+        .credentials_by_id(new.id)
+        .await
+        .expect("credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(creds.user, created);
+    assert_eq!(creds.password_hash.expose(), new.password_hash.expose());
+    assert!(
+        store
+            .credentials_by_id(UserId::new_v7(T0))
+            .await
+            .expect("credentials_by_id")
+            .is_none(),
+        "an unknown id is None"
+    );
+    store
+        .soft_delete_user(new.id, T0 + Duration::minutes(1))
+        .await
+        .expect("soft_delete_user");
+    assert!(
+        store
+            .credentials_by_id(new.id)
+            .await
+            .expect("credentials_by_id")
+            .is_none(),
+        "a soft-deleted user is None"
+    );
+    assert_eq!(
+        store
+            .credentials_by_id(other.id)
+            .await
+            .unwrap()
+            .map(|c| c.user),
+        Some(other),
+        "other users are still found"
+    );
+}
+
+/// `update_profile` sets the display name (and `updated_at`, nothing else), leaves it when the
+/// patch does not mention it, and clears it with `Some(None)`.
+pub async fn update_profile_sets_and_clears_display_name(store: Arc<dyn Store>) {
+    let u = verified_user(&store).await;
+    let t1 = T0 + Duration::minutes(1) + Duration::microseconds(3);
+    let name = "Grace Hopper \u{e9}";
+    let named = store
+        .update_profile(u.id, &rename(Some(name)), t1)
+        .await
+        .expect("update_profile");
+    let expected = User {
+        display_name: Some(name.to_owned()),
+        updated_at: t1,
+        ..u.clone()
+    };
+    assert_eq!(
+        named, expected,
+        "the name is set, updated_at = now, nothing else changes"
+    );
+    assert_eq!(read_user(&store, u.id).await, expected, "and it is stored");
+
+    let t2 = t1 + Duration::minutes(1);
+    let kept = store
+        .update_profile(u.id, &ProfilePatch::default(), t2)
+        .await
+        .expect("update_profile");
+    let expected = User {
+        updated_at: t2,
+        ..expected
+    };
+    assert_eq!(kept, expected, "an empty patch leaves the name");
+    assert_eq!(read_user(&store, u.id).await, expected);
+
+    let t3 = t2 + Duration::minutes(1);
+    let cleared = store
+        .update_profile(u.id, &rename(None), t3)
+        .await
+        .expect("update_profile");
+    let expected = User {
+        display_name: None,
+        updated_at: t3,
+        ..expected
+    };
+    assert_eq!(cleared, expected, "Some(None) clears the name");
+    assert_eq!(read_user(&store, u.id).await, expected);
+}
+
+/// A new email is stored unverified: the user is found under it, no longer under the old one
+/// (which is free again), and a name in the same patch is applied too.
+pub async fn update_profile_new_email_is_unverified(store: Arc<dyn Store>) {
+    let u = verified_user(&store).await;
+    let moved_to = email("moved");
+    let t1 = T0 + Duration::minutes(1);
+    let moved = store
+        .update_profile(
+            u.id,
+            &ProfilePatch {
+                display_name: Some(Some("Moved".to_owned())),
+                email: Some(moved_to.clone()),
+            },
+            t1,
+        )
+        .await
+        .expect("update_profile");
+    let expected = User {
+        email: moved_to.clone(),
+        email_verified: false,
+        display_name: Some("Moved".to_owned()),
+        updated_at: t1,
+        ..u.clone()
+    };
+    assert_eq!(moved, expected, "a new email is unverified");
+    assert_eq!(read_user(&store, u.id).await, expected, "and it is stored");
+    assert_eq!(
+        store
+            .credentials_by_email(&moved_to)
+            .await
+            .unwrap()
+            .map(|c| c.user),
+        Some(expected),
+        "found under the new email"
+    );
+    assert!(
+        store
+            .credentials_by_email(&u.email)
+            .await
+            .unwrap()
+            .is_none(),
+        "not under the old one"
+    );
+    store
+        .create_user(&new_user(&u.email, &["user"], t1))
+        .await
+        .expect("the old email is free again");
+}
+
+/// Setting the current email again (in any letter case) keeps it verified.
+pub async fn update_profile_same_email_keeps_verification(store: Arc<dyn Store>) {
+    let u = verified_user(&store).await;
+    let same = Email::parse(&u.email.as_str().to_uppercase()).unwrap();
+    assert_eq!(same, u.email);
+    let t1 = T0 + Duration::minutes(1);
+    let updated = store
+        .update_profile(
+            u.id,
+            &ProfilePatch {
+                display_name: Some(Some("Same".to_owned())),
+                email: Some(same),
+            },
+            t1,
+        )
+        .await
+        .expect("update_profile");
+    let expected = User {
+        display_name: Some("Same".to_owned()),
+        updated_at: t1,
+        ..u.clone()
+    };
+    assert!(updated.email_verified, "the same email stays verified");
+    assert_eq!(updated, expected);
+    assert_eq!(read_user(&store, u.id).await, expected);
+}
+
+/// Another user's email (given in another letter case) and a soft-deleted user's email are
+/// `Conflict(Conflict::Email)`, and nothing of the patch is applied.
+pub async fn update_profile_email_conflicts(store: Arc<dyn Store>) {
+    let u = verified_user(&store).await;
+    let suffix = unique();
+    let taken = store
+        .create_user(&new_user(
+            &Email::parse(&format!("Taken.{suffix}@Example.com")).unwrap(),
+            &["user"],
+            T0,
+        ))
+        .await
+        .expect("create_user");
+    let variant = Email::parse(&format!("  TAKEN.{suffix}@example.COM ")).unwrap();
+    let patch = ProfilePatch {
+        display_name: Some(Some("Thief".to_owned())),
+        email: Some(variant),
+    };
+    let t1 = T0 + Duration::minutes(1);
+    let result = store.update_profile(u.id, &patch, t1).await;
+    assert!(
+        is_conflict(&result, Conflict::Email),
+        "another user's email must be Conflict(Email), got {result:?}"
+    );
+    assert_eq!(read_user(&store, u.id).await, u, "nothing was applied");
+    assert_eq!(
+        read_user(&store, taken.id).await,
+        taken,
+        "the owner is untouched"
+    );
+
+    let gone = user(&store).await;
+    store
+        .soft_delete_user(gone.id, t1)
+        .await
+        .expect("soft_delete_user");
+    let patch = ProfilePatch {
+        display_name: Some(None),
+        email: Some(gone.email.clone()),
+    };
+    let result = store
+        .update_profile(u.id, &patch, t1 + Duration::minutes(1))
+        .await;
+    assert!(
+        is_conflict(&result, Conflict::Email),
+        "a soft-deleted user's email must be Conflict(Email), got {result:?}"
+    );
+    assert_eq!(read_user(&store, u.id).await, u, "nothing was applied");
+}
+
+/// Eight users moving to one free email at once: exactly one succeeds, the others are
+/// `Conflict(Conflict::Email)`.
+pub async fn concurrent_email_changes_to_one_address_succeed_once(store: Arc<dyn Store>) {
+    let target = email("contended");
+    let mut users = Vec::new();
+    for _ in 0..8 {
+        users.push(user(&store).await);
+    }
+    let mut tasks = JoinSet::new();
+    for u in &users {
+        let store = Arc::clone(&store);
+        let (id, patch) = (u.id, change_email(&target));
+        tasks.spawn(async move {
+            (
+                id,
+                store
+                    .update_profile(id, &patch, T0 + Duration::minutes(1))
+                    .await,
+            )
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (id, Ok(_)) => winners.push(id),
+            (_, Err(StoreError::Conflict(Conflict::Email))) => {}
+            (_, Err(e)) => panic!("a losing update_profile must be Conflict(Email), got {e:?}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one concurrent email change succeeds"
+    );
+    let owner = store
+        .credentials_by_email(&target)
+        .await
+        .unwrap()
+        .expect("the winner has the email");
+    assert_eq!(owner.user.id, winners[0]);
+    for u in &users {
+        if u.id != winners[0] {
+            assert_eq!(&read_user(&store, u.id).await, u, "losers are untouched");
+        }
+    }
+}
+
+/// `update_profile` of an unknown or soft-deleted user is `NotFound` and changes nothing.
+pub async fn update_profile_not_found_for_unknown_or_deleted(store: Arc<dyn Store>) {
+    let patch = ProfilePatch {
+        display_name: Some(Some("Ghost".to_owned())),
+        email: Some(email("ghost")),
+    };
+    let t1 = T0 + Duration::minutes(1);
+    let result = store.update_profile(UserId::new_v7(T0), &patch, t1).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "an unknown user must be NotFound, got {result:?}"
+    );
+    let u = user(&store).await;
+    store
+        .soft_delete_user(u.id, t1)
+        .await
+        .expect("soft_delete_user");
+    let before = read_user(&store, u.id).await;
+    let result = store
+        .update_profile(u.id, &patch, t1 + Duration::minutes(1))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "a soft-deleted user must be NotFound, got {result:?}"
+    );
+    assert_eq!(read_user(&store, u.id).await, before, "nothing changed");
+    store
+        .create_user(&new_user(
+            patch.email.as_ref().unwrap(),
+            &["user"],
+            T0 + Duration::hours(1),
+        ))
+        .await
+        .expect("the refused email was not taken");
+}
+
+/// `set_password` stores the hash and `updated_at`, revokes every unrevoked session of the user
+/// but `keep` (earlier revocations keep their time, other users are untouched), and spends the
+/// user's outstanding reset tokens but not its verification tokens; with `keep = None` every
+/// session goes.
+pub async fn set_password_revokes_sessions_and_spends_resets(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other = user(&store).await;
+    let a = session(&store, u.id, token_hash("a")).await;
+    let b = session(&store, u.id, token_hash("b")).await;
+    let keep = session(&store, u.id, token_hash("keep")).await;
+    let old = session(&store, u.id, token_hash("old")).await;
+    let theirs = session(&store, other.id, token_hash("theirs")).await;
+    let t_old = T0 + Duration::minutes(1);
+    assert!(store.revoke_session(u.id, old.id, t_old).await.unwrap());
+    let r1 = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let r2 = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let verify = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let their_reset = token(&store, &other, TokenPurpose::PasswordReset).await;
+    let before = read_user(&store, u.id).await;
+
+    let t1 = T0 + Duration::minutes(5) + Duration::microseconds(1);
+    let new_hash = fresh_hash();
+    store
+        .set_password(u.id, &new_hash, Some(keep.id), t1)
+        .await
+        .expect("set_password");
+    assert_eq!(hash_of(&store, u.id).await, new_hash.expose(), "new hash");
+    assert_eq!(
+        read_user(&store, u.id).await,
+        User {
+            updated_at: t1,
+            ..before
+        },
+        "updated_at = now, nothing else"
+    );
+    assert_eq!(stored(&store, a.id).await.revoked_at, Some(t1));
+    assert_eq!(stored(&store, b.id).await.revoked_at, Some(t1));
+    assert_eq!(stored(&store, keep.id).await.revoked_at, None, "keep stays");
+    assert_eq!(
+        stored(&store, old.id).await.revoked_at,
+        Some(t_old),
+        "an earlier revocation keeps its time"
+    );
+    assert_eq!(
+        stored(&store, theirs.id).await.revoked_at,
+        None,
+        "other users untouched"
+    );
+    assert_eq!(unrevoked(&store, u.id).await, vec![keep.clone()]);
+    let t2 = t1 + Duration::minutes(1);
+    assert!(!usable(&store, &r1, t2).await, "reset tokens are spent");
+    assert!(!usable(&store, &r2, t2).await, "reset tokens are spent");
+    assert!(
+        usable(&store, &verify, t2).await,
+        "verification tokens are not spent"
+    );
+    assert!(
+        usable(&store, &their_reset, t2).await,
+        "other users' reset tokens are not spent"
+    );
+
+    let t3 = t2 + Duration::minutes(1);
+    let newer = fresh_hash();
+    store
+        .set_password(u.id, &newer, None, t3)
+        .await
+        .expect("set_password");
+    assert_eq!(hash_of(&store, u.id).await, newer.expose());
+    assert_eq!(
+        stored(&store, keep.id).await.revoked_at,
+        Some(t3),
+        "without keep every session is revoked"
+    );
+    assert!(unrevoked(&store, u.id).await.is_empty());
+    assert_eq!(stored(&store, theirs.id).await.revoked_at, None);
+}
+
+/// `set_password` for an unknown or soft-deleted user is `NotFound` and changes nothing (the
+/// user's reset tokens stay usable).
+pub async fn set_password_not_found_for_unknown_or_deleted(store: Arc<dyn Store>) {
+    let t1 = T0 + Duration::minutes(1);
+    let result = store
+        .set_password(UserId::new_v7(T0), &fresh_hash(), None, t1)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "an unknown user must be NotFound, got {result:?}"
+    );
+    let u = user(&store).await;
+    let reset = token(&store, &u, TokenPurpose::PasswordReset).await;
+    store
+        .soft_delete_user(u.id, t1)
+        .await
+        .expect("soft_delete_user");
+    let before = read_user(&store, u.id).await;
+    let t2 = t1 + Duration::minutes(1);
+    let result = store.set_password(u.id, &fresh_hash(), None, t2).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "a soft-deleted user must be NotFound, got {result:?}"
+    );
+    assert_eq!(read_user(&store, u.id).await, before, "nothing changed");
+    assert!(
+        usable(&store, &reset, t2).await,
+        "a refused set_password spends nothing"
+    );
+}
+
+/// `set_status(Disabled)` sets the status and `updated_at` and revokes every session of the
+/// user (earlier revocations keep their time); `Active` revokes nothing. The user stays findable
+/// by email with its status.
+pub async fn set_status_disabled_revokes_sessions(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other = user(&store).await;
+    let a = session(&store, u.id, token_hash("a")).await;
+    let b = session(&store, u.id, token_hash("b")).await;
+    let theirs = session(&store, other.id, token_hash("theirs")).await;
+    let t_b = T0 + Duration::minutes(1);
+    assert!(store.revoke_session(u.id, b.id, t_b).await.unwrap());
+    let before = read_user(&store, u.id).await;
+
+    let t1 = T0 + Duration::minutes(2) + Duration::microseconds(9);
+    let active = store
+        .set_status(u.id, UserStatus::Active, t1)
+        .await
+        .expect("set_status");
+    assert_eq!(
+        active,
+        User {
+            updated_at: t1,
+            ..before.clone()
+        }
+    );
+    assert_eq!(
+        stored(&store, a.id).await.revoked_at,
+        None,
+        "Active revokes nothing"
+    );
+
+    let t2 = t1 + Duration::minutes(1);
+    let disabled = store
+        .set_status(u.id, UserStatus::Disabled, t2)
+        .await
+        .expect("set_status");
+    let expected = User {
+        status: UserStatus::Disabled,
+        updated_at: t2,
+        ..before
+    };
+    assert_eq!(disabled, expected, "status and updated_at, nothing else");
+    assert_eq!(read_user(&store, u.id).await, expected, "and it is stored");
+    assert_eq!(
+        store
+            .credentials_by_email(&u.email)
+            .await
+            .unwrap()
+            .map(|c| c.user),
+        Some(expected.clone()),
+        "a disabled user is still found, with its status"
+    );
+    assert_eq!(stored(&store, a.id).await.revoked_at, Some(t2), "revoked");
+    assert_eq!(
+        stored(&store, b.id).await.revoked_at,
+        Some(t_b),
+        "an earlier revocation keeps its time"
+    );
+    assert_eq!(
+        stored(&store, theirs.id).await.revoked_at,
+        None,
+        "other users untouched"
+    );
+
+    let c = session(&store, u.id, token_hash("c")).await;
+    let t3 = t2 + Duration::minutes(1);
+    let back = store
+        .set_status(u.id, UserStatus::Active, t3)
+        .await
+        .expect("set_status");
+    assert_eq!(back.status, UserStatus::Active);
+    assert_eq!(back.updated_at, t3);
+    assert_eq!(read_user(&store, u.id).await, back);
+    assert_eq!(
+        stored(&store, c.id).await.revoked_at,
+        None,
+        "re-activating revokes nothing"
+    );
+}
+
+/// `set_status` for an unknown or soft-deleted user is `NotFound` and changes nothing.
+pub async fn set_status_not_found_for_unknown_or_deleted(store: Arc<dyn Store>) {
+    let t1 = T0 + Duration::minutes(1);
+    for status in [UserStatus::Active, UserStatus::Disabled] {
+        let result = store.set_status(UserId::new_v7(T0), status, t1).await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "an unknown user must be NotFound, got {result:?}"
+        );
+    }
+    let u = user(&store).await;
+    store
+        .soft_delete_user(u.id, t1)
+        .await
+        .expect("soft_delete_user");
+    let before = read_user(&store, u.id).await;
+    for status in [UserStatus::Disabled, UserStatus::Active] {
+        let result = store
+            .set_status(u.id, status, t1 + Duration::minutes(1))
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "a soft-deleted user must be NotFound, got {result:?}"
+        );
+    }
+    assert_eq!(read_user(&store, u.id).await, before, "nothing changed");
+}
+
+/// `soft_delete_user` sets `deleted_at` (and nothing else), hides the user from both
+/// credentials lookups, revokes its sessions (earlier revocations keep their time), keeps its
+/// email taken, and a second delete (or an unknown id) is `NotFound`.
+pub async fn soft_delete_user_hides_the_user_and_revokes_sessions(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other = user(&store).await;
+    let a = session(&store, u.id, token_hash("a")).await;
+    let old = session(&store, u.id, token_hash("old")).await;
+    let theirs = session(&store, other.id, token_hash("theirs")).await;
+    let t_old = T0 + Duration::minutes(1);
+    assert!(store.revoke_session(u.id, old.id, t_old).await.unwrap());
+    let before = read_user(&store, u.id).await;
+
+    let t1 = T0 + Duration::minutes(2) + Duration::microseconds(5);
+    store
+        .soft_delete_user(u.id, t1)
+        .await
+        .expect("soft_delete_user");
+    let deleted = User {
+        deleted_at: Some(t1),
+        ..before
+    };
+    assert_eq!(
+        read_user(&store, u.id).await,
+        deleted,
+        "user_by_id shows deleted_at, nothing else changed"
+    );
+    assert!(
+        store
+            .credentials_by_email(&u.email)
+            .await
+            .unwrap()
+            .is_none(),
+        "credentials_by_email hides it"
+    );
+    assert!(
+        store.credentials_by_id(u.id).await.unwrap().is_none(),
+        "credentials_by_id hides it"
+    );
+    assert_eq!(stored(&store, a.id).await.revoked_at, Some(t1), "revoked");
+    assert_eq!(
+        stored(&store, old.id).await.revoked_at,
+        Some(t_old),
+        "an earlier revocation keeps its time"
+    );
+    assert!(unrevoked(&store, u.id).await.is_empty());
+    assert_eq!(
+        stored(&store, theirs.id).await.revoked_at,
+        None,
+        "other users untouched"
+    );
+    assert!(
+        store.credentials_by_id(other.id).await.unwrap().is_some(),
+        "other users stay live"
+    );
+
+    let variant = Email::parse(&u.email.as_str().to_uppercase()).unwrap();
+    let again = store.create_user(&new_user(&variant, &["user"], t1)).await;
+    assert!(
+        is_conflict(&again, Conflict::Email),
+        "a soft-deleted user's email stays taken, got {again:?}"
+    );
+
+    let t2 = t1 + Duration::minutes(1);
+    let twice = store.soft_delete_user(u.id, t2).await;
+    assert!(
+        matches!(twice, Err(StoreError::NotFound)),
+        "a second delete must be NotFound, got {twice:?}"
+    );
+    assert_eq!(
+        read_user(&store, u.id).await,
+        deleted,
+        "the first deletion time stays"
+    );
+    let unknown = store.soft_delete_user(UserId::new_v7(T0), t2).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound)),
+        "an unknown user must be NotFound, got {unknown:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// token flows
+
+/// `peek_token` returns what `consume_token` would, without consuming: repeatedly, only for the
+/// token's purpose, only before `expires_at`, and no longer once the token is used.
+pub async fn peek_token_does_not_consume(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let t = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let now = T0 + Duration::minutes(10);
+    for i in 1..=2 {
+        let got = store
+            .peek_token(&t.hash, t.purpose, now)
+            .await
+            .expect("peek_token")
+            .unwrap_or_else(|| panic!("peek {i} finds the token"));
+        assert_token(&got, &t);
+    }
+    let peek = |purpose, at| {
+        let store = Arc::clone(&store);
+        let hash = t.hash;
+        async move { store.peek_token(&hash, purpose, at).await.unwrap() }
+    };
+    assert!(
+        peek(TokenPurpose::VerifyEmail, now).await.is_none(),
+        "wrong purpose"
+    );
+    assert!(
+        peek(t.purpose, t.expires_at).await.is_none(),
+        "at expires_at"
+    );
+    assert!(
+        peek(t.purpose, t.expires_at + Duration::days(1))
+            .await
+            .is_none(),
+        "after expires_at"
+    );
+    assert!(
+        peek(t.purpose, t.expires_at - Duration::microseconds(1))
+            .await
+            .is_some(),
+        "one microsecond before expires_at"
+    );
+    assert!(
+        store
+            .peek_token(&token_hash("unknown"), t.purpose, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown hash"
+    );
+    assert!(usable(&store, &t, now).await, "peeking consumed nothing");
+    assert!(
+        peek(t.purpose, now).await.is_none(),
+        "a used token is not peeked"
+    );
+}
+
+/// `verify_email_with_token` marks the email verified (`updated_at = now`, nothing else) and
+/// returns the user; the token is then spent.
+pub async fn verify_email_with_token_verifies_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other = user(&store).await;
+    let t = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let t1 = T0 + Duration::minutes(10) + Duration::microseconds(2);
+    let got = store
+        .verify_email_with_token(&t.hash, t1)
+        .await
+        .expect("verify_email_with_token")
+        .expect("a fresh token verifies");
+    let expected = User {
+        email_verified: true,
+        updated_at: t1,
+        ..u.clone()
+    };
+    assert_eq!(got, expected, "verified, updated_at = now, nothing else");
+    assert_eq!(read_user(&store, u.id).await, expected, "and it is stored");
+    assert!(
+        store
+            .verify_email_with_token(&t.hash, t1 + Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "single use"
+    );
+    assert_eq!(
+        read_user(&store, u.id).await,
+        expected,
+        "the reuse changed nothing"
+    );
+    assert!(
+        store
+            .peek_token(&t.hash, t.purpose, t1)
+            .await
+            .unwrap()
+            .is_none(),
+        "the token is spent"
+    );
+    assert_eq!(
+        read_user(&store, other.id).await,
+        other,
+        "other users untouched"
+    );
+}
+
+/// A password-reset token, an expired token and an unknown hash verify nothing; the refused
+/// tokens stay usable for what they are (and before they expire).
+pub async fn verify_email_with_token_checks_purpose_and_expiry(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let reset = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let verify = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let now = T0 + Duration::minutes(1);
+    assert!(
+        store
+            .verify_email_with_token(&reset.hash, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a reset token does not verify"
+    );
+    for at in [verify.expires_at, verify.expires_at + Duration::days(1)] {
+        assert!(
+            store
+                .verify_email_with_token(&verify.hash, at)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired at {at}"
+        );
+    }
+    assert!(
+        store
+            .verify_email_with_token(&token_hash("unknown"), now)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown hash"
+    );
+    assert_eq!(read_user(&store, u.id).await, u, "nothing verified");
+    assert!(
+        usable(&store, &reset, now).await,
+        "the reset token was not spent"
+    );
+    let just_before = verify.expires_at - Duration::microseconds(1);
+    let got = store
+        .verify_email_with_token(&verify.hash, just_before)
+        .await
+        .unwrap()
+        .expect("one microsecond before expiry, still usable");
+    assert!(got.email_verified);
+}
+
+/// A verification token for an email the user no longer has (or of a deleted user) verifies
+/// nothing and is spent all the same; a token for the new email verifies it.
+pub async fn verify_email_with_token_refuses_a_changed_email(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let stale = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let t1 = T0 + Duration::minutes(1);
+    let moved = store
+        .update_profile(u.id, &change_email(&email("moved")), t1)
+        .await
+        .expect("update_profile");
+    let t2 = t1 + Duration::minutes(1);
+    assert!(
+        store
+            .verify_email_with_token(&stale.hash, t2)
+            .await
+            .unwrap()
+            .is_none(),
+        "a token for the old email verifies nothing"
+    );
+    assert_eq!(read_user(&store, u.id).await, moved, "nothing changed");
+    assert!(
+        store
+            .peek_token(&stale.hash, stale.purpose, t2)
+            .await
+            .unwrap()
+            .is_none(),
+        "the stale token is spent all the same"
+    );
+    let fresh = token(&store, &moved, TokenPurpose::VerifyEmail).await;
+    let got = store
+        .verify_email_with_token(&fresh.hash, t2)
+        .await
+        .unwrap()
+        .expect("a token for the current email verifies");
+    assert_eq!(
+        got,
+        User {
+            email_verified: true,
+            updated_at: t2,
+            ..moved
+        }
+    );
+
+    let gone = user(&store).await;
+    let orphan = token(&store, &gone, TokenPurpose::VerifyEmail).await;
+    store
+        .soft_delete_user(gone.id, t1)
+        .await
+        .expect("soft_delete_user");
+    let deleted = read_user(&store, gone.id).await;
+    assert!(
+        store
+            .verify_email_with_token(&orphan.hash, t2)
+            .await
+            .unwrap()
+            .is_none(),
+        "a deleted user is not verified"
+    );
+    assert_eq!(read_user(&store, gone.id).await, deleted, "nothing changed");
+    assert!(
+        store
+            .peek_token(&orphan.hash, orphan.purpose, t2)
+            .await
+            .unwrap()
+            .is_none(),
+        "the token is spent all the same"
+    );
+}
+
+/// Twenty concurrent verifications with one token: exactly one gets the user, none fails.
+pub async fn concurrent_verifications_succeed_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let t = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let store = Arc::clone(&store);
+        let hash = t.hash;
+        tasks.spawn(async move {
+            store
+                .verify_email_with_token(&hash, T0 + Duration::minutes(1))
+                .await
+        });
+    }
+    let mut winners = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if joined
+            .expect("task")
+            .expect("verify_email_with_token")
+            .is_some()
+        {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one concurrent verification succeeds");
+    assert!(read_user(&store, u.id).await.email_verified);
+}
+
+/// `reset_password_with_token` stores the new hash, revokes every session of the user (earlier
+/// revocations keep their time), spends its other reset tokens (not its verification tokens),
+/// marks the token's email verified and returns the user; the token is single use.
+pub async fn reset_password_with_token_resets(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other = user(&store).await;
+    let a = session(&store, u.id, token_hash("a")).await;
+    let old = session(&store, u.id, token_hash("old")).await;
+    let theirs = session(&store, other.id, token_hash("theirs")).await;
+    let t_old = T0 + Duration::minutes(1);
+    assert!(store.revoke_session(u.id, old.id, t_old).await.unwrap());
+    let r1 = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let r2 = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let verify = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let their_reset = token(&store, &other, TokenPurpose::PasswordReset).await;
+    let before = read_user(&store, u.id).await;
+    assert!(!before.email_verified);
+
+    let t1 = T0 + Duration::minutes(5) + Duration::microseconds(4);
+    let new_hash = fresh_hash();
+    let got = store
+        .reset_password_with_token(&r1.hash, &new_hash, t1)
+        .await
+        .expect("reset_password_with_token")
+        .expect("a fresh reset token works");
+    let expected = User {
+        email_verified: true,
+        updated_at: t1,
+        ..before
+    };
+    assert_eq!(
+        got, expected,
+        "email verified, updated_at = now, nothing else"
+    );
+    assert_eq!(read_user(&store, u.id).await, expected, "and it is stored");
+    assert_eq!(hash_of(&store, u.id).await, new_hash.expose(), "new hash");
+    assert_eq!(stored(&store, a.id).await.revoked_at, Some(t1), "revoked");
+    assert_eq!(
+        stored(&store, old.id).await.revoked_at,
+        Some(t_old),
+        "an earlier revocation keeps its time"
+    );
+    assert_eq!(
+        stored(&store, theirs.id).await.revoked_at,
+        None,
+        "other users untouched"
+    );
+
+    let t2 = t1 + Duration::minutes(1);
+    for (t, what) in [(&r1, "the same token"), (&r2, "another reset token")] {
+        assert!(
+            store
+                .reset_password_with_token(&t.hash, &fresh_hash(), t2)
+                .await
+                .unwrap()
+                .is_none(),
+            "{what} is spent"
+        );
+    }
+    assert_eq!(hash_of(&store, u.id).await, new_hash.expose(), "hash kept");
+    assert!(
+        usable(&store, &verify, t2).await,
+        "verification tokens are not spent"
+    );
+    assert!(
+        usable(&store, &their_reset, t2).await,
+        "other users' reset tokens are not spent"
+    );
+}
+
+/// A reset with a token sent to an email the user has since changed sets the password but does
+/// not verify the new email.
+pub async fn reset_password_with_token_keeps_a_changed_email_unverified(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let r = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let t1 = T0 + Duration::minutes(1);
+    let moved = store
+        .update_profile(u.id, &change_email(&email("moved")), t1)
+        .await
+        .expect("update_profile");
+    let t2 = t1 + Duration::minutes(1);
+    let new_hash = fresh_hash();
+    let got = store
+        .reset_password_with_token(&r.hash, &new_hash, t2)
+        .await
+        .expect("reset_password_with_token")
+        .expect("the token still resets");
+    let expected = User {
+        updated_at: t2,
+        ..moved
+    };
+    assert!(!got.email_verified, "the new email is not verified");
+    assert_eq!(got, expected);
+    assert_eq!(read_user(&store, u.id).await, expected);
+    assert_eq!(hash_of(&store, u.id).await, new_hash.expose());
+}
+
+/// A verification token, an expired token and an unknown hash reset nothing; a deleted user's
+/// token resets nothing and is spent.
+pub async fn reset_password_with_token_refuses_bad_tokens_and_deleted_users(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let s = session(&store, u.id, token_hash("s")).await;
+    let verify = token(&store, &u, TokenPurpose::VerifyEmail).await;
+    let reset = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let before = read_user(&store, u.id).await;
+    let now = T0 + Duration::minutes(1);
+    let attempt = |hash: TokenHash, at: OffsetDateTime| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .reset_password_with_token(&hash, &fresh_hash(), at)
+                .await
+                .expect("reset_password_with_token")
+        }
+    };
+    assert!(
+        attempt(verify.hash, now).await.is_none(),
+        "a verification token does not reset"
+    );
+    for at in [reset.expires_at, reset.expires_at + Duration::days(1)] {
+        assert!(attempt(reset.hash, at).await.is_none(), "expired at {at}");
+    }
+    assert!(
+        attempt(token_hash("unknown"), now).await.is_none(),
+        "unknown hash"
+    );
+    assert_eq!(hash_of(&store, u.id).await, HASH, "the hash is unchanged");
+    assert_eq!(read_user(&store, u.id).await, before, "nothing changed");
+    assert_eq!(stored(&store, s.id).await.revoked_at, None, "still live");
+    assert!(
+        usable(&store, &verify, now).await,
+        "the verification token was not spent"
+    );
+
+    store
+        .soft_delete_user(u.id, now)
+        .await
+        .expect("soft_delete_user");
+    let deleted = read_user(&store, u.id).await;
+    let t2 = now + Duration::minutes(1);
+    assert!(
+        attempt(reset.hash, t2).await.is_none(),
+        "a deleted user's token resets nothing"
+    );
+    assert_eq!(read_user(&store, u.id).await, deleted, "nothing changed");
+    assert!(
+        store
+            .peek_token(&reset.hash, reset.purpose, t2)
+            .await
+            .unwrap()
+            .is_none(),
+        "the token is spent all the same"
+    );
+}
+
+/// Twenty concurrent resets with one token: exactly one gets the user, none fails, and the
+/// stored hash is the winner's.
+pub async fn concurrent_resets_succeed_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let t = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let store = Arc::clone(&store);
+        let (hash, new_hash) = (t.hash, fresh_hash());
+        tasks.spawn(async move {
+            let got = store
+                .reset_password_with_token(&hash, &new_hash, T0 + Duration::minutes(1))
+                .await;
+            (new_hash, got)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (new_hash, got) = joined.expect("task");
+        if got.expect("reset_password_with_token").is_some() {
+            winners.push(new_hash);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one concurrent reset succeeds");
+    assert_eq!(
+        hash_of(&store, u.id).await,
+        winners[0].expose(),
+        "the winner's hash is stored"
+    );
+}
+
+/// Eight concurrent resets of one user, each with its own token: exactly one succeeds (it spends
+/// the others), and none fails (no deadlock between the token and user locks).
+pub async fn concurrent_resets_of_one_user_succeed_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        tokens.push(token(&store, &u, TokenPurpose::PasswordReset).await);
+    }
+    let mut tasks = JoinSet::new();
+    for t in &tokens {
+        let store = Arc::clone(&store);
+        let hash = t.hash;
+        tasks.spawn(async move {
+            store
+                .reset_password_with_token(&hash, &fresh_hash(), T0 + Duration::minutes(1))
+                .await
+        });
+    }
+    let mut winners = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            Ok(Some(_)) => winners += 1,
+            Ok(None) => {}
+            Err(e) => panic!("a racing reset must not fail, got {e:?}"),
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "exactly one concurrent reset of one user succeeds"
+    );
+}
+
+/// Password changes racing resets of the same user (four each, every reset with its own token):
+/// none fails, at most one reset succeeds, and the stored hash is one of those written.
+pub async fn concurrent_password_changes_and_resets_do_not_fail(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(token(&store, &u, TokenPurpose::PasswordReset).await);
+    }
+    let now = T0 + Duration::minutes(1);
+    let mut tasks = JoinSet::new();
+    for t in &tokens {
+        let (reset, change) = (Arc::clone(&store), Arc::clone(&store));
+        let (hash, reset_hash, change_hash) = (t.hash, fresh_hash(), fresh_hash());
+        tasks.spawn(async move {
+            let got = reset
+                .reset_password_with_token(&hash, &reset_hash, now)
+                .await
+                .map(|u| u.is_some());
+            (reset_hash, got)
+        });
+        tasks.spawn(async move {
+            let got = change
+                .set_password(u.id, &change_hash, None, now)
+                .await
+                .map(|()| false);
+            (change_hash, got)
+        });
+    }
+    let (mut written, mut resets) = (Vec::new(), 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (hash, Ok(reset)) => {
+                resets += usize::from(reset);
+                written.push(hash.expose().to_owned());
+            }
+            (_, Err(e)) => panic!("a racing password change or reset must not fail, got {e:?}"),
+        }
+    }
+    assert!(resets <= 1, "at most one reset succeeds, got {resets}");
+    let stored_hash = hash_of(&store, u.id).await;
+    assert!(
+        written.contains(&stored_hash),
+        "the stored hash is one that was written"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -64,30 +64,95 @@ fn teardown_runs_after_a_passing_check() {
 #[should_panic(expected = "exactly one concurrent consume succeeds")]
 fn a_wrong_store_fails_the_suite() {
     authkit_testkit::__private::run(authkit_testkit::suite::concurrent_consumes_succeed_once(
-        Arc::new(broken::NeverSpends::default()),
+        Arc::new(broken::Flawed::new(broken::Flaw::NeverSpends)),
     ));
 }
 
-/// A store whose tokens can be consumed again and again: the suite must catch it.
+#[test]
+#[should_panic(expected = "a soft-deleted user is None")]
+fn credentials_of_deleted_users_fail_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::credentials_by_id_excludes_deleted_users(Arc::new(
+            broken::Flawed::new(broken::Flaw::ShowsDeleted),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "exactly one concurrent verification succeeds")]
+fn a_racy_verification_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::concurrent_verifications_succeed_once(Arc::new(
+            broken::Flawed::new(broken::Flaw::RacyVerify),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "the stale token is spent all the same")]
+fn a_stale_verification_left_usable_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::verify_email_with_token_refuses_a_changed_email(Arc::new(
+            broken::Flawed::new(broken::Flaw::PeeksBeforeVerifying),
+        )),
+    );
+}
+
+#[test]
+fn the_memory_store_passes_what_the_flawed_ones_fail() {
+    use authkit_testkit::suite;
+    authkit_testkit::__private::run(async {
+        suite::concurrent_consumes_succeed_once(Arc::new(MemoryStore::new())).await;
+        suite::credentials_by_id_excludes_deleted_users(Arc::new(MemoryStore::new())).await;
+        suite::concurrent_verifications_succeed_once(Arc::new(MemoryStore::new())).await;
+        suite::verify_email_with_token_refuses_a_changed_email(Arc::new(MemoryStore::new())).await;
+    });
+}
+
+/// [`MemoryStore`] with one deliberate flaw: the suite must catch each.
 mod broken {
     use async_trait::async_trait;
     use authkit_core::domain::{
-        AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, RefreshRotation,
-        RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, User,
-        UserCredentials, UserId,
+        AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, PasswordHash,
+        ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey,
+        TokenHash, TokenPurpose, User, UserCredentials, UserId, UserStatus,
     };
     use authkit_core::ports::*;
     use authkit_core::testing::MemoryStore;
     use time::OffsetDateTime;
 
-    #[derive(Debug, Default)]
-    pub(super) struct NeverSpends {
+    /// What is wrong with a [`Flawed`] store.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Flaw {
+        /// Tokens can be consumed again and again.
+        NeverSpends,
+        /// `credentials_by_id` returns soft-deleted users.
+        ShowsDeleted,
+        /// `verify_email_with_token` checks, then consumes in a second step (a race window).
+        RacyVerify,
+        /// `verify_email_with_token` consumes only when the email still matches.
+        PeeksBeforeVerifying,
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Flawed {
         inner: MemoryStore,
+        flaw: Flaw,
         tokens: std::sync::Mutex<Vec<NewOneTimeToken>>,
     }
 
+    impl Flawed {
+        pub(super) fn new(flaw: Flaw) -> Self {
+            Self {
+                inner: MemoryStore::new(),
+                flaw,
+                tokens: std::sync::Mutex::default(),
+            }
+        }
+    }
+
     #[async_trait]
-    impl UserStore for NeverSpends {
+    impl UserStore for Flawed {
         async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
             self.inner.create_user(new).await
         }
@@ -97,10 +162,51 @@ mod broken {
         async fn credentials_by_email(&self, e: &Email) -> StoreResult<Option<UserCredentials>> {
             self.inner.credentials_by_email(e).await
         }
+        async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>> {
+            match self.inner.credentials_by_id(id).await? {
+                None if self.flaw == Flaw::ShowsDeleted => Ok(self
+                    .inner
+                    .user_by_id(id)
+                    .await?
+                    .map(|user| UserCredentials {
+                        user,
+                        password_hash: PasswordHash::new("$argon2id$deleted"),
+                    })),
+                found => Ok(found),
+            }
+        }
+        async fn update_profile(
+            &self,
+            id: UserId,
+            patch: &ProfilePatch,
+            now: OffsetDateTime,
+        ) -> StoreResult<User> {
+            self.inner.update_profile(id, patch, now).await
+        }
+        async fn set_password(
+            &self,
+            id: UserId,
+            hash: &PasswordHash,
+            keep: Option<SessionId>,
+            now: OffsetDateTime,
+        ) -> StoreResult<()> {
+            self.inner.set_password(id, hash, keep, now).await
+        }
+        async fn set_status(
+            &self,
+            id: UserId,
+            status: UserStatus,
+            now: OffsetDateTime,
+        ) -> StoreResult<User> {
+            self.inner.set_status(id, status, now).await
+        }
+        async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
+            self.inner.soft_delete_user(id, now).await
+        }
     }
 
     #[async_trait]
-    impl SessionStore for NeverSpends {
+    impl SessionStore for Flawed {
         async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
             self.inner.create_session(new).await
         }
@@ -127,8 +233,11 @@ mod broken {
     }
 
     #[async_trait]
-    impl OneTimeTokenStore for NeverSpends {
+    impl OneTimeTokenStore for Flawed {
         async fn insert_token(&self, t: &NewOneTimeToken) -> StoreResult<()> {
+            if self.flaw != Flaw::NeverSpends {
+                return self.inner.insert_token(t).await;
+            }
             self.tokens
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -141,6 +250,9 @@ mod broken {
             purpose: TokenPurpose,
             now: OffsetDateTime,
         ) -> StoreResult<Option<OneTimeToken>> {
+            if self.flaw != Flaw::NeverSpends {
+                return self.inner.consume_token(hash, purpose, now).await;
+            }
             Ok(self
                 .tokens
                 .lock()
@@ -155,17 +267,71 @@ mod broken {
                     expires_at: t.expires_at,
                 }))
         }
+        async fn peek_token(
+            &self,
+            hash: &TokenHash,
+            purpose: TokenPurpose,
+            now: OffsetDateTime,
+        ) -> StoreResult<Option<OneTimeToken>> {
+            self.inner.peek_token(hash, purpose, now).await
+        }
+        async fn verify_email_with_token(
+            &self,
+            hash: &TokenHash,
+            now: OffsetDateTime,
+        ) -> StoreResult<Option<User>> {
+            match self.flaw {
+                Flaw::RacyVerify => {
+                    let Some(token) = self
+                        .inner
+                        .peek_token(hash, TokenPurpose::VerifyEmail, now)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    let _ = self.inner.verify_email_with_token(hash, now).await?;
+                    self.inner.user_by_id(token.user_id).await
+                }
+                Flaw::PeeksBeforeVerifying => {
+                    let Some(token) = self
+                        .inner
+                        .peek_token(hash, TokenPurpose::VerifyEmail, now)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    match self.inner.user_by_id(token.user_id).await? {
+                        Some(u) if u.email == token.email && u.deleted_at.is_none() => {
+                            self.inner.verify_email_with_token(hash, now).await
+                        }
+                        _ => Ok(None),
+                    }
+                }
+                _ => self.inner.verify_email_with_token(hash, now).await,
+            }
+        }
+        async fn reset_password_with_token(
+            &self,
+            hash: &TokenHash,
+            new_hash: &PasswordHash,
+            now: OffsetDateTime,
+        ) -> StoreResult<Option<User>> {
+            self.inner
+                .reset_password_with_token(hash, new_hash, now)
+                .await
+        }
     }
 
     #[async_trait]
-    impl RoleStore for NeverSpends {
+    impl RoleStore for Flawed {
         async fn permissions_of(&self, roles: &[String]) -> StoreResult<Vec<String>> {
             self.inner.permissions_of(roles).await
         }
     }
 
     #[async_trait]
-    impl AuditStore for NeverSpends {
+    impl AuditStore for Flawed {
         async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
             self.inner.append_audit(e).await
         }
@@ -175,7 +341,7 @@ mod broken {
     }
 
     #[async_trait]
-    impl KeyStore for NeverSpends {
+    impl KeyStore for Flawed {
         async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
             self.inner.signing_keys().await
         }
@@ -185,7 +351,7 @@ mod broken {
     }
 
     #[async_trait]
-    impl StoreHealth for NeverSpends {
+    impl StoreHealth for Flawed {
         async fn ping(&self) -> StoreResult<()> {
             Ok(())
         }

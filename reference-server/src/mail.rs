@@ -68,10 +68,18 @@ impl SmtpMailer {
             .as_str()
             .parse()
             .map_err(|e| MailerError(Box::new(e)))?;
+        // lettre adds Date but not Message-ID, which RFC 5322 asks for and which large
+        // providers require: a unique id in the sender's domain.
+        let message_id = format!(
+            "<{}@{}>",
+            authkit_core::uuid::Uuid::now_v7().simple(),
+            self.from.email.domain()
+        );
         let builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
-            .subject(email.subject.clone());
+            .subject(email.subject.clone())
+            .message_id(Some(message_id));
         let message = match &email.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
@@ -110,13 +118,18 @@ impl Mailer for SmtpMailer {
     }
 }
 
+// The SMTP receiver of the integration tests, written once. (A `#[path]` inside the inline
+// `tests` module would resolve from `src/mail/tests/`, which does not exist.)
+#[cfg(test)]
+#[path = "../tests/common/smtp.rs"]
+mod smtp_receiver;
+
 #[cfg(test)]
 mod tests {
+    use super::smtp_receiver::SmtpReceiver;
     use super::*;
     use authkit_core::domain::Email;
     use authkit_core::ports::EmailKind;
-    use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
     fn email(html: bool) -> OutgoingEmail {
@@ -130,49 +143,6 @@ mod tests {
         }
     }
 
-    /// A minimal SMTP server that accepts one message and keeps its DATA.
-    async fn fake_smtp() -> (u16, Arc<Mutex<String>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let data = Arc::new(Mutex::new(String::new()));
-        let seen = Arc::clone(&data);
-        tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (read, mut write) = stream.into_split();
-            let mut lines = BufReader::new(read).lines();
-            write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
-            let mut in_data = false;
-            while let Ok(Some(line)) = lines.next_line().await {
-                if in_data {
-                    if line == "." {
-                        in_data = false;
-                        write.write_all(b"250 queued\r\n").await.unwrap();
-                    } else {
-                        let mut d = seen.lock().unwrap();
-                        d.push_str(&line);
-                        d.push('\n');
-                    }
-                    continue;
-                }
-                let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
-                let reply: &[u8] = match verb.as_str() {
-                    "EHLO" | "HELO" => b"250 fake\r\n",
-                    "DATA" => {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    }
-                    "QUIT" => {
-                        write.write_all(b"221 bye\r\n").await.unwrap();
-                        break;
-                    }
-                    _ => b"250 ok\r\n",
-                };
-                write.write_all(reply).await.unwrap();
-            }
-        });
-        (port, data)
-    }
-
     fn mailer(url: &str, timeout: Duration) -> SmtpMailer {
         let from: Mailbox = "authkit <no-reply@example.com>".parse().unwrap();
         SmtpMailer::new(&SmtpUrl::parse(url).unwrap(), from, timeout).unwrap()
@@ -180,13 +150,43 @@ mod tests {
 
     #[tokio::test]
     async fn smtp_mailer_delivers_over_plain_smtp() {
-        let (port, data) = fake_smtp().await;
-        let mailer = mailer(&format!("smtp://127.0.0.1:{port}"), Duration::from_secs(10));
+        let receiver = SmtpReceiver::start().await;
+        let mailer = mailer(&receiver.url(), Duration::from_secs(10));
         mailer.send(&email(true)).await.unwrap();
-        let data = data.lock().unwrap().clone();
-        assert!(data.contains("Subject: Verify your email"), "{data}");
-        assert!(data.contains("To: ada@example.com"), "{data}");
-        assert!(data.contains("multipart/alternative"), "{data}");
+        // The receiver stores a message before its 250, so it is there once send returns.
+        let sent = receiver.messages();
+        assert_eq!(sent.len(), 1);
+        let m = &sent[0];
+        assert_eq!(m.mail_from, "no-reply@example.com");
+        assert_eq!(m.rcpt_to, ["ada@example.com"]);
+        let message = m.message();
+        assert_eq!(message.header("Subject"), Some("Verify your email"));
+        assert_eq!(message.header("To"), Some("ada@example.com"));
+        let id = message.header("Message-ID").unwrap();
+        assert!(
+            id.starts_with('<') && id.ends_with("@example.com>") && id.len() > 20,
+            "Message-ID: {id}"
+        );
+        assert_eq!(message.mime_type(), "multipart/alternative");
+        assert_eq!(m.leaf_types(), ["text/plain", "text/html"]);
+        assert_eq!(
+            m.body_of("text/plain").unwrap().trim_end(),
+            "Open http://localhost:8080/verify-email?token=abc"
+        );
+        assert_eq!(
+            m.body_of("text/html").unwrap().trim_end(),
+            "<p>Open <a href=\"x\">this</a></p>"
+        );
+    }
+
+    #[tokio::test]
+    async fn smtp_mailer_sends_text_only_messages_as_text_plain() {
+        let receiver = SmtpReceiver::start().await;
+        let mailer = mailer(&receiver.url(), Duration::from_secs(10));
+        mailer.send(&email(false)).await.unwrap();
+        let sent = receiver.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].leaf_types(), ["text/plain"]);
     }
 
     #[tokio::test]

@@ -9,122 +9,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_authkit-server");
-
-/// The binary with a clean environment (no AUTHKIT_* or RUST_LOG from the caller) in `dir`.
-fn command(dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir).env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    command
-}
-
-/// A started server: its address, its stdout lines, and its stderr (logs) in a file.
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Vec<String>,
-    log: std::path::PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let log = dir.join("server.log");
-        let mut child = command(dir)
-            .env("AUTHKIT_BIND", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut lines = Vec::new();
-        let mut base = None;
-        while base.is_none() || lines.len() < 2 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("authkit-server listening on ") {
-                        let url = rest.split_whitespace().next().unwrap().to_owned();
-                        base = Some(url);
-                    }
-                    lines.push(line);
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!(
-                        "no startup line ({e}); stdout so far: {lines:?}; log:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
-            }
-        }
-        Self {
-            child,
-            base: base.unwrap(),
-            stdout: lines,
-            log,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name}");
-    }
-
-    /// Polls until the process exits, or kills it and fails after `limit`.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "the server did not exit within {limit:?}; log:\n{}",
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use common::process::{Server, command, server_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_config_start_serves_and_stops_on_sigterm() {
@@ -269,7 +157,7 @@ fn migrate_creates_and_migrates_the_database() {
 
 #[test]
 fn help_documents_commands_and_variables() {
-    let output = Command::new(BIN).arg("--help").output().unwrap();
+    let output = Command::new(server_bin()).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for word in [

@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
 
+use authkit_core::domain::{UserId, UserStatus};
 use authkit_core::jwt::JwtKeys;
+use authkit_core::ports::{EmailKind, OutgoingEmail};
 use authkit_core::testing::{ManualClock, MemoryMailer, fast_hasher};
 use authkit_core::{AuthConfig, AuthKit};
 use secrecy::SecretBox;
@@ -21,6 +24,14 @@ pub const TEST_ISSUER: &str = "https://auth.test";
 pub const TEST_AUDIENCE: &str = "authkit-tests";
 /// A password that satisfies the default policy.
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The public URL of test apps (`AuthConfig::public_url`'s default): the base of email links.
+pub const PUBLIC_URL: &str = "http://localhost:8080";
+/// How long [`TestApp::wait_for_emails`] waits for a background email before failing.
+pub const EMAIL_DEADLINE: StdDuration = StdDuration::from_secs(5);
+/// How often the mailer is polled.
+const EMAIL_POLL: StdDuration = StdDuration::from_millis(10);
+/// How long [`TestApp::assert_no_email`] watches for an email that must not come.
+pub const NO_EMAIL_WINDOW: StdDuration = StdDuration::from_millis(300);
 
 /// Which adapter serves the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +184,23 @@ impl TestApp {
         fetch(request).await
     }
 
+    /// Sends a request whose body is over the limit and reads the reply. The server may answer
+    /// 413 and close the connection before the client has written the whole body, which the
+    /// client then reports as a broken pipe or a reset; such a transport error is retried (a
+    /// few times) rather than taken for the server's answer. `Connection: close` keeps that
+    /// half-closed connection out of the client's pool, so the next request gets a fresh one.
+    pub async fn send_oversized(&self, make: impl Fn() -> reqwest::RequestBuilder) -> Reply {
+        let mut last = None;
+        for _ in 0..5 {
+            match make().header("connection", "close").send().await {
+                Ok(response) => return Reply::read(response).await,
+                Err(e) if e.is_request() || e.is_body() => last = Some(e),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        panic!("no reply to an oversized request: {last:?}")
+    }
+
     /// `POST path` with a JSON body. The future borrows nothing, so many can run at once.
     pub fn post(&self, path: &str, body: &Value) -> impl Future<Output = Reply> + use<> {
         fetch(self.client.post(self.url(path)).json(body))
@@ -229,6 +257,160 @@ impl TestApp {
     pub fn me(&self, token: &str) -> impl Future<Output = Reply> + use<> {
         self.get_auth("/users/me", token)
     }
+
+    /// `PATCH path` with a JSON body and a bearer token.
+    pub fn patch_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> impl Future<Output = Reply> + use<> {
+        fetch(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(body),
+        )
+    }
+
+    /// `DELETE path` with a bearer token and no body.
+    pub fn delete_auth(&self, path: &str, token: &str) -> impl Future<Output = Reply> + use<> {
+        fetch(self.client.delete(self.url(path)).bearer_auth(token))
+    }
+
+    /// `DELETE path` with a JSON body and a bearer token.
+    pub fn delete_auth_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> impl Future<Output = Reply> + use<> {
+        fetch(
+            self.client
+                .delete(self.url(path))
+                .bearer_auth(token)
+                .json(body),
+        )
+    }
+
+    /// `POST /login` with `email` and `password`, whatever the outcome.
+    pub fn try_login(&self, email: &str, password: &str) -> impl Future<Output = Reply> + use<> {
+        self.post("/login", &json!({ "email": email, "password": password }))
+    }
+
+    /// `POST /refresh` with `refresh_token` in the body, whatever the outcome.
+    pub fn try_refresh(&self, refresh_token: &str) -> impl Future<Output = Reply> + use<> {
+        self.post("/refresh", &json!({ "refresh_token": refresh_token }))
+    }
+
+    /// The current time of the app's clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        clock_now(&self.clock)
+    }
+
+    /// Disables the account through the store, as an administrator would.
+    pub async fn disable(&self, user_id: &str) {
+        let id = UserId(uuid::Uuid::parse_str(user_id).unwrap());
+        self.kit
+            .store()
+            .set_status(id, UserStatus::Disabled, self.now())
+            .await
+            .unwrap();
+    }
+
+    /// The emails of `kind` sent to `to` so far, oldest first (no waiting).
+    pub fn emails(&self, to: &str, kind: EmailKind) -> Vec<OutgoingEmail> {
+        let to = to.trim().to_lowercase();
+        self.mailer
+            .messages()
+            .into_iter()
+            .filter(|m| m.to.as_str() == to && m.kind == kind)
+            .collect()
+    }
+
+    /// Waits until at least `count` emails of `kind` were sent to `to` (emails go out in the
+    /// background after the response) and returns them all, oldest first. Panics after
+    /// [`EMAIL_DEADLINE`].
+    pub async fn wait_for_emails(
+        &self,
+        to: &str,
+        kind: EmailKind,
+        count: usize,
+    ) -> Vec<OutgoingEmail> {
+        let deadline = Instant::now() + EMAIL_DEADLINE;
+        loop {
+            let found = self.emails(to, kind);
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} {kind:?} email(s) to {to} within {EMAIL_DEADLINE:?}, got {}",
+                found.len()
+            );
+            tokio::time::sleep(EMAIL_POLL).await;
+        }
+    }
+
+    /// The newest email of `kind` to `to`, waiting for the first one.
+    pub async fn email_to(&self, to: &str, kind: EmailKind) -> OutgoingEmail {
+        let mut all = self.wait_for_emails(to, kind, 1).await;
+        all.pop().unwrap()
+    }
+
+    /// The token of the newest email of `kind` to `to`, waiting for the first one.
+    pub async fn token_in(&self, to: &str, kind: EmailKind) -> String {
+        token_of(&self.email_to(to, kind).await)
+    }
+
+    /// The token of the `n`-th (1-based) email of `kind` to `to`, waiting for it.
+    pub async fn nth_token_in(&self, to: &str, kind: EmailKind, n: usize) -> String {
+        token_of(&self.wait_for_emails(to, kind, n).await[n - 1])
+    }
+
+    /// Asserts that no more than `count` emails of `kind` were sent to `to`, watching the
+    /// mailer for [`NO_EMAIL_WINDOW`]. Absence cannot be awaited, so callers first wait for an
+    /// email triggered by a later request (the background sender has caught up to it) and this
+    /// short watch catches a straggler; it never delays a passing test by more than the window.
+    pub async fn assert_no_email(&self, to: &str, kind: EmailKind, count: usize) {
+        let until = Instant::now() + NO_EMAIL_WINDOW;
+        loop {
+            let found = self.emails(to, kind).len();
+            assert!(
+                found <= count,
+                "expected at most {count} {kind:?} email(s) to {to}, got {found}"
+            );
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(EMAIL_POLL).await;
+        }
+    }
+}
+
+/// The `token` query parameter of an email's link (which must be present).
+pub fn token_of(email: &OutgoingEmail) -> String {
+    let link = email.link.as_deref().expect("the email carries a link");
+    let url = reqwest::Url::parse(link).expect("the link is a URL");
+    url.query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .expect("the link has a token")
+}
+
+/// The user id of a token pair.
+pub fn user_id_of(pair: &Value) -> String {
+    pair["user"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The access token of a token pair.
+pub fn access_of(pair: &Value) -> String {
+    pair["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The refresh token of a token pair.
+pub fn refresh_of(pair: &Value) -> String {
+    pair["refresh_token"].as_str().unwrap().to_owned()
 }
 
 async fn fetch(request: reqwest::RequestBuilder) -> Reply {
@@ -279,6 +461,40 @@ impl Reply {
             .iter()
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect()
+    }
+
+    /// The header names, sorted, without `date` (which varies by the second).
+    pub fn header_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .headers
+            .keys()
+            .map(|k| k.to_string())
+            .filter(|k| k != "date")
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The names of the cookies set.
+    pub fn cookie_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .set_cookies()
+            .iter()
+            .map(|c| c.split('=').next().unwrap_or("").to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Asserts SECURITY.md's "identical": same status, byte-identical body, same header names
+    /// and same `Set-Cookie` names.
+    #[track_caller]
+    pub fn assert_identical(&self, other: &Reply, what: &str) {
+        assert_eq!(self.status, other.status, "{what}: status");
+        assert_eq!(self.text, other.text, "{what}: byte-identical bodies");
+        assert_eq!(self.header_names(), other.header_names(), "{what}: headers");
+        assert_eq!(self.cookie_names(), other.cookie_names(), "{what}: cookies");
     }
 
     /// Asserts a problem document with this status and code (and `WWW-Authenticate: Bearer` for

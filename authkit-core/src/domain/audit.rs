@@ -24,6 +24,24 @@ pub enum AuditKind {
     RefreshReuse,
     /// A session was ended by its owner.
     Logout,
+    /// An email address was verified.
+    EmailVerified,
+    /// A password reset was requested for an existing account.
+    PasswordResetRequested,
+    /// The password was reset with a token.
+    PasswordReset,
+    /// The password was changed by its owner.
+    PasswordChanged,
+    /// The email address was changed.
+    EmailChanged,
+    /// The profile (display name) was changed.
+    ProfileUpdated,
+    /// The account was deleted by its owner.
+    AccountDeleted,
+    /// One session was revoked by its owner.
+    SessionRevoked,
+    /// Every session was revoked by the owner ("log out everywhere").
+    AllSessionsRevoked,
 }
 
 impl AuditKind {
@@ -36,6 +54,15 @@ impl AuditKind {
             Self::Refresh => "refresh",
             Self::RefreshReuse => "refresh_reuse",
             Self::Logout => "logout",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChanged => "email_changed",
+            Self::ProfileUpdated => "profile_updated",
+            Self::AccountDeleted => "account_deleted",
+            Self::SessionRevoked => "session_revoked",
+            Self::AllSessionsRevoked => "all_sessions_revoked",
         }
     }
 }

@@ -21,4 +21,4 @@ pub use token::{
     NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, TOKEN_BYTES, TokenHash, TokenPurpose,
     random_bytes,
 };
-pub use user::{NewUser, User, UserCredentials, UserStatus};
+pub use user::{NewUser, ProfilePatch, User, UserCredentials, UserStatus};

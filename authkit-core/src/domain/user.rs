@@ -84,3 +84,12 @@ pub struct NewUser {
     /// Creation time, also `updated_at`.
     pub now: OffsetDateTime,
 }
+
+/// A change to a user's own profile ([`crate::ports::UserStore::update_profile`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfilePatch {
+    /// `Some(None)` clears the display name, `None` leaves it.
+    pub display_name: Option<Option<String>>,
+    /// A new email (stored unverified), or `None` to leave it.
+    pub email: Option<Email>,
+}

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::User;
+use crate::domain::{AuditEvent, Session, SessionId, User};
 use crate::service::TokenPair;
 
 /// The user object of API.md.
@@ -114,4 +114,182 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: Option<String>,
+}
+
+/// `POST /verify-email`. No `Debug`: it holds a token.
+#[derive(Default, Deserialize)]
+pub struct TokenRequest {
+    /// The token from the email.
+    pub token: Option<String>,
+}
+
+/// `POST /verify-email/resend` and `POST /password/forgot`.
+#[derive(Debug, Default, Deserialize)]
+pub struct EmailRequest {
+    /// The address.
+    pub email: Option<String>,
+}
+
+/// `POST /password/reset`. No `Debug`: it holds a token and a password.
+#[derive(Default, Deserialize)]
+pub struct ResetPasswordRequest {
+    /// The token from the email.
+    pub token: Option<String>,
+    /// The new password.
+    pub new_password: Option<String>,
+}
+
+/// `POST /password/change`. No `Debug`: it holds passwords.
+#[derive(Default, Deserialize)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: Option<String>,
+    /// The new password.
+    pub new_password: Option<String>,
+}
+
+/// `PATCH /users/me`. Unknown fields are ignored. No `Debug`: it may hold a password.
+#[derive(Default, Deserialize)]
+pub struct UpdateMeRequest {
+    /// Absent: unchanged; `null`: cleared; a string: set.
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    /// A new email.
+    pub email: Option<String>,
+    /// Required when the email changes.
+    pub current_password: Option<String>,
+}
+
+/// Tells a present field (even `null`) from an absent one.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `DELETE /users/me`. No `Debug`: it holds a password.
+#[derive(Default, Deserialize)]
+pub struct PasswordRequest {
+    /// The current password.
+    pub password: Option<String>,
+}
+
+/// The 202 body of `/verify-email/resend` and `/password/forgot`, the same whether or not the
+/// address has an account.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    /// What happens next.
+    pub detail: &'static str,
+}
+
+/// A session as `GET /users/me/sessions` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionDto {
+    /// Id.
+    pub id: String,
+    /// Login time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last login or refresh.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
+    /// When the session ends unless refreshed (the nearer of idle and absolute expiry).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// Client user agent at login.
+    pub user_agent: Option<String>,
+    /// Whether this is the caller's session.
+    pub current: bool,
+}
+
+impl SessionDto {
+    /// The DTO of `s`; `current` is the caller's session id.
+    pub fn new(s: &Session, current: SessionId) -> Self {
+        Self {
+            id: s.id.to_string(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.idle_expires_at.min(s.expires_at),
+            ip: s.ip.map(|ip| ip.to_string()),
+            user_agent: s.user_agent.clone(),
+            current: s.id == current,
+        }
+    }
+}
+
+/// `{"sessions": [...]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionsEnvelope {
+    /// Live sessions, newest first.
+    pub sessions: Vec<SessionDto>,
+}
+
+/// A session in an export (revocation included).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportSessionDto {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub session: SessionDto,
+    /// Absolute expiry.
+    #[serde(with = "time::serde::rfc3339")]
+    pub absolute_expires_at: OffsetDateTime,
+    /// Revocation time, if revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// An audit event in an export.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEventDto {
+    /// Id.
+    pub id: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Event name.
+    pub event: String,
+    /// Subject.
+    pub user_id: Option<String>,
+    /// Actor.
+    pub actor_id: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Secret-free detail.
+    pub detail: serde_json::Value,
+}
+
+impl From<&AuditEvent> for AuditEventDto {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id.to_string(),
+            at: e.at,
+            event: e.event.clone(),
+            user_id: e.user_id.map(|u| u.to_string()),
+            actor_id: e.actor_id.map(|u| u.to_string()),
+            ip: e.ip.map(|ip| ip.to_string()),
+            user_agent: e.user_agent.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// `GET /users/me/export`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportDto {
+    /// The profile.
+    pub user: UserDto,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Every session, revoked ones included.
+    pub sessions: Vec<ExportSessionDto>,
+    /// Audit events, newest first.
+    pub audit_events: Vec<AuditEventDto>,
 }

@@ -20,10 +20,15 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 
 use crate::AuthKit;
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Password, SessionId};
 use crate::error::{Error, FieldError, Result};
-use crate::service::{LoginInput, RegisterInput, RequestContext};
-use dto::{LoginRequest, RefreshRequest, RegisterRequest, TokenPairDto, UserDto, UserEnvelope};
+use crate::service::{LoginInput, ProfileUpdate, RegisterInput, RequestContext};
+use dto::{
+    Accepted, AuditEventDto, ChangePasswordRequest, EmailRequest, ExportDto, ExportSessionDto,
+    LoginRequest, PasswordRequest, RefreshRequest, RegisterRequest, ResetPasswordRequest,
+    SessionDto, SessionsEnvelope, TokenPairDto, TokenRequest, UpdateMeRequest, UserDto,
+    UserEnvelope,
+};
 
 /// A request as an adapter hands it to [`handle`].
 #[derive(Debug)]
@@ -192,7 +197,163 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             let user = kit.current_user(&principal).await?;
             ApiResponse::json(StatusCode::OK, &UserDto::from(&user))
         }
+        RouteId::VerifyEmail => {
+            let body: TokenRequest = json::parse(req.headers, &req.body, limit)?;
+            let token = body.token.ok_or(Error::InvalidToken)?;
+            let user = kit.verify_email(&ctx, &token).await?;
+            ApiResponse::json(
+                StatusCode::OK,
+                &UserEnvelope {
+                    user: UserDto::from(&user),
+                },
+            )
+        }
+        RouteId::ResendVerification | RouteId::ForgotPassword => {
+            let body: EmailRequest = json::parse(req.headers, &req.body, limit)?;
+            let mut errors = Vec::new();
+            let email = required_email(body.email.as_deref(), &mut errors)
+                .ok_or(Error::Validation(errors))?;
+            if req.route == RouteId::ForgotPassword {
+                kit.forgot_password(&ctx, email);
+            } else {
+                kit.resend_verification(email);
+            }
+            ApiResponse::json(
+                StatusCode::ACCEPTED,
+                &Accepted {
+                    status: "accepted",
+                    detail: "if the address belongs to an account, an email is on its way",
+                },
+            )
+        }
+        RouteId::ResetPassword => {
+            let body: ResetPasswordRequest = json::parse(req.headers, &req.body, limit)?;
+            let token = body.token.ok_or(Error::InvalidToken)?;
+            let mut errors = Vec::new();
+            let password = required(body.new_password, "new_password", &mut errors)
+                .ok_or(Error::Validation(errors))?;
+            kit.reset_password(&ctx, &token, &Password::new(password))
+                .await?;
+            Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
+        }
+        RouteId::ChangePassword => {
+            let principal = authenticate(kit, req).await?;
+            let body: ChangePasswordRequest = json::parse(req.headers, &req.body, limit)?;
+            let mut errors = Vec::new();
+            let current = required(body.current_password, "current_password", &mut errors);
+            let new = required(body.new_password, "new_password", &mut errors);
+            let (Some(current), Some(new)) = (current, new) else {
+                return Err(Error::Validation(errors));
+            };
+            kit.change_password(
+                &ctx,
+                &principal,
+                &Password::new(current),
+                &Password::new(new),
+            )
+            .await?;
+            Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
+        }
+        RouteId::UpdateMe => {
+            let principal = authenticate(kit, req).await?;
+            let body: UpdateMeRequest = json::parse(req.headers, &req.body, limit)?;
+            let mut errors = Vec::new();
+            let email = match body.email.as_deref() {
+                Some(raw) => required_email(Some(raw), &mut errors),
+                None => None,
+            };
+            if !errors.is_empty() {
+                return Err(Error::Validation(errors));
+            }
+            let user = kit
+                .update_profile(
+                    &ctx,
+                    &principal,
+                    ProfileUpdate {
+                        display_name: body.display_name,
+                        email,
+                        current_password: body
+                            .current_password
+                            .filter(|p| !p.is_empty())
+                            .map(Password::new),
+                    },
+                )
+                .await?;
+            ApiResponse::json(StatusCode::OK, &UserDto::from(&user))
+        }
+        RouteId::DeleteMe => {
+            let principal = authenticate(kit, req).await?;
+            let body: PasswordRequest = json::parse(req.headers, &req.body, limit)?;
+            let mut errors = Vec::new();
+            let password = required(body.password, "password", &mut errors)
+                .ok_or(Error::Validation(errors))?;
+            kit.delete_account(&ctx, &principal, &Password::new(password))
+                .await?;
+            let mut response = ApiResponse::empty(StatusCode::NO_CONTENT);
+            response.set_cookie(&cookies::clear_refresh_cookie(&cookie_path(kit, req)))?;
+            Ok(response)
+        }
+        RouteId::ExportMe => {
+            let principal = authenticate(kit, req).await?;
+            let export = kit.export(&principal).await?;
+            ApiResponse::json(
+                StatusCode::OK,
+                &ExportDto {
+                    roles: export.user.roles.clone(),
+                    user: UserDto::from(&export.user),
+                    sessions: export
+                        .sessions
+                        .iter()
+                        .map(|s| ExportSessionDto {
+                            session: SessionDto::new(s, principal.session_id),
+                            absolute_expires_at: s.expires_at,
+                            revoked_at: s.revoked_at,
+                        })
+                        .collect(),
+                    audit_events: export
+                        .audit_events
+                        .iter()
+                        .map(AuditEventDto::from)
+                        .collect(),
+                },
+            )
+        }
+        RouteId::ListSessions => {
+            let principal = authenticate(kit, req).await?;
+            let sessions = kit.list_sessions(&principal).await?;
+            ApiResponse::json(
+                StatusCode::OK,
+                &SessionsEnvelope {
+                    sessions: sessions
+                        .iter()
+                        .map(|s| SessionDto::new(s, principal.session_id))
+                        .collect(),
+                },
+            )
+        }
+        RouteId::RevokeSession => {
+            let principal = authenticate(kit, req).await?;
+            let id: SessionId = path_param(req, "id")
+                .and_then(|v| v.parse().ok())
+                .ok_or(Error::NotFound)?;
+            kit.revoke_own_session(&ctx, &principal, id).await?;
+            Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
+        }
+        RouteId::RevokeAllSessions => {
+            let principal = authenticate(kit, req).await?;
+            kit.revoke_all_own_sessions(&ctx, &principal).await?;
+            let mut response = ApiResponse::empty(StatusCode::NO_CONTENT);
+            response.set_cookie(&cookies::clear_refresh_cookie(&cookie_path(kit, req)))?;
+            Ok(response)
+        }
     }
+}
+
+fn path_param<'r>(req: &'r ApiRequest<'_>, name: &str) -> Option<&'r str> {
+    req.path_params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<crate::service::Principal> {

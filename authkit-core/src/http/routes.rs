@@ -16,6 +16,28 @@ pub enum RouteId {
     Logout,
     /// `GET /users/me`
     Me,
+    /// `POST /verify-email`
+    VerifyEmail,
+    /// `POST /verify-email/resend`
+    ResendVerification,
+    /// `POST /password/forgot`
+    ForgotPassword,
+    /// `POST /password/reset`
+    ResetPassword,
+    /// `POST /password/change`
+    ChangePassword,
+    /// `PATCH /users/me`
+    UpdateMe,
+    /// `DELETE /users/me`
+    DeleteMe,
+    /// `GET /users/me/export`
+    ExportMe,
+    /// `GET /users/me/sessions`
+    ListSessions,
+    /// `DELETE /users/me/sessions/{id}`
+    RevokeSession,
+    /// `DELETE /users/me/sessions`
+    RevokeAllSessions,
 }
 
 /// Whether a route needs a bearer token.
@@ -70,6 +92,72 @@ pub const ROUTES: &[RouteSpec] = &[
         id: RouteId::Me,
         method: Method::GET,
         path: "/users/me",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::VerifyEmail,
+        method: Method::POST,
+        path: "/verify-email",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::ResendVerification,
+        method: Method::POST,
+        path: "/verify-email/resend",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::ForgotPassword,
+        method: Method::POST,
+        path: "/password/forgot",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::ResetPassword,
+        method: Method::POST,
+        path: "/password/reset",
+        auth: AuthNeed::Public,
+    },
+    RouteSpec {
+        id: RouteId::ChangePassword,
+        method: Method::POST,
+        path: "/password/change",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::UpdateMe,
+        method: Method::PATCH,
+        path: "/users/me",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::DeleteMe,
+        method: Method::DELETE,
+        path: "/users/me",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::ExportMe,
+        method: Method::GET,
+        path: "/users/me/export",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::ListSessions,
+        method: Method::GET,
+        path: "/users/me/sessions",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::RevokeSession,
+        method: Method::DELETE,
+        path: "/users/me/sessions/{id}",
+        auth: AuthNeed::Bearer,
+    },
+    RouteSpec {
+        id: RouteId::RevokeAllSessions,
+        method: Method::DELETE,
+        path: "/users/me/sessions",
         auth: AuthNeed::Bearer,
     },
 ];

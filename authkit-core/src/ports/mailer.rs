@@ -15,8 +15,10 @@ pub enum EmailKind {
     VerifyEmail,
     /// Carries a password-reset link.
     PasswordReset,
-    /// Tells the owner the password was reset.
+    /// Tells the owner the password was changed or reset.
     PasswordChanged,
+    /// Tells the old address that the account's email was changed.
+    EmailChanged,
 }
 
 /// A message ready to send. `Debug` hides the bodies and the link, which carry tokens.

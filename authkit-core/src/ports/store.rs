@@ -14,9 +14,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, RefreshRotation,
-    RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, User,
-    UserCredentials, UserId,
+    AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, PasswordHash,
+    ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
+    TokenPurpose, User, UserCredentials, UserId, UserStatus,
 };
 
 /// A boxed error source.
@@ -81,13 +81,56 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this normalized email and the stored hash, or `None`.
     /// MUST NOT return soft-deleted users.
     async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>>;
+
+    /// The user with this id and the stored hash, or `None`.
+    /// MUST NOT return soft-deleted users.
+    async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>>;
+
+    /// Applies a profile change and sets `updated_at = now`, atomically. A new email is stored
+    /// unverified (`email_verified = false`); an email equal to the current one changes
+    /// nothing about verification.
+    /// MUST return `NotFound` for an unknown or soft-deleted user and
+    /// `Conflict(Conflict::Email)` when another user (soft-deleted ones included) has the email.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User>;
+
+    /// In one transaction: stores the new hash, sets `updated_at = now`, revokes every
+    /// unrevoked session of the user except `keep`, and marks every unused password-reset
+    /// token of the user used (a password change ends outstanding resets).
+    /// MUST return `NotFound` for an unknown or soft-deleted user.
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Sets the status and `updated_at = now`; setting `Disabled` also revokes every session
+    /// of the user, in the same transaction. MUST return `NotFound` for an unknown or
+    /// soft-deleted user.
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> StoreResult<User>;
+
+    /// Soft-deletes the user (`deleted_at = now`) and revokes every session, in one
+    /// transaction. The email stays taken. MUST return `NotFound` for an unknown or already
+    /// deleted user.
+    async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()>;
 }
 
 /// Sessions and their rotating refresh tokens.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a session (never upserts; a duplicate id is `Conflict(Conflict::Id)`) and sets the
-    /// owner's `last_login_at` to `new.now`, in one transaction.
+    /// owner's `last_login_at` to `new.now`, in one transaction. An unknown user is `NotFound`.
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
 
     /// The session with this id, revoked and expired ones included, or `None`.
@@ -116,8 +159,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Revokes every unrevoked session of `user` and returns how many it revoked.
     async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64>;
 
-    /// The sessions of `user` that are not revoked, newest first (expired ones included: the
-    /// caller filters with [`Session::is_live`]).
+    /// Every session of `user`, revoked and expired ones included (the caller filters with
+    /// [`Session::is_live`]), newest first.
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>>;
 }
 
@@ -136,6 +179,39 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<Option<OneTimeToken>>;
+
+    /// The token if it would be consumed now (known, unused, unexpired, of `purpose`), without
+    /// consuming it.
+    async fn peek_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>>;
+
+    /// In one transaction: consumes a `VerifyEmail` token (as [`Self::consume_token`]) and, when
+    /// its user is not deleted and still has the token's email, marks that email verified
+    /// (`updated_at = now`) and returns the user. Returns `None` when the token cannot be
+    /// consumed, or when the user's email changed since (the token is spent all the same).
+    /// Of several concurrent calls with one hash, at most one gets `Some`.
+    async fn verify_email_with_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>>;
+
+    /// In one transaction: consumes a `PasswordReset` token and, when its user is not deleted,
+    /// does what [`UserStore::set_password`] does with `keep = None` (new hash, every session
+    /// revoked, every other reset token spent) and marks the email verified when it is still the
+    /// token's email (the reset proved control of it). Returns the user, or `None` when the
+    /// token cannot be consumed or its user is deleted. Of several concurrent calls with one
+    /// hash, at most one gets `Some`.
+    async fn reset_password_with_token(
+        &self,
+        hash: &TokenHash,
+        new_hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>>;
 }
 
 /// Roles and the permissions they grant. The built-in roles `admin` (every permission) and

@@ -47,18 +47,7 @@ impl AuthKit {
                 &config.service_name,
             ],
         );
-        let display_name = match input.display_name.map(|n| n.trim().to_owned()) {
-            Some(n) if n.is_empty() => None,
-            Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => {
-                errors.push(crate::error::FieldError::new(
-                    "display_name",
-                    "invalid",
-                    "must be at most 100 characters without control characters",
-                ));
-                None
-            }
-            other => other,
-        };
+        let display_name = super::profile::display_name(input.display_name, &mut errors);
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
@@ -78,6 +67,11 @@ impl AuthKit {
             .await?;
         self.audit(ctx, AuditKind::Register, Some(user.id), json!({}))
             .await;
+        // The account exists: a failure to store the token must not turn the 201 into an
+        // error (the user can ask for a new email).
+        if let Err(e) = self.send_verification(user.id, &user.email).await {
+            tracing::warn!(target: "authkit::mail", error = %e, "could not send verification");
+        }
         Ok(user)
     }
 

@@ -2,11 +2,15 @@
 
 mod accounts;
 mod audit;
+mod passwords;
 mod principal;
+mod profile;
 mod sessions;
+mod verification;
 
 pub use accounts::{LoginInput, RegisterInput};
 pub use principal::Principal;
+pub use profile::{EXPORT_AUDIT_LIMIT, MAX_DISPLAY_NAME, ProfileUpdate, UserExport};
 pub use sessions::TokenPair;
 
 use std::net::IpAddr;

@@ -176,3 +176,63 @@ impl AuthKit {
         Ok(())
     }
 }
+
+impl AuthKit {
+    /// The principal's live sessions, newest first.
+    pub async fn list_sessions(&self, principal: &Principal) -> Result<Vec<Session>> {
+        let now = self.inner.clock.now();
+        let mut sessions = self.inner.store.sessions_of(principal.user_id).await?;
+        sessions.retain(|s| s.is_live(now));
+        Ok(sessions)
+    }
+
+    /// Revokes one of the principal's sessions; `NotFound` for an unknown, already revoked or
+    /// another user's session.
+    pub async fn revoke_own_session(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        id: SessionId,
+    ) -> Result<()> {
+        let now = self.inner.clock.now();
+        if !self
+            .inner
+            .store
+            .revoke_session(principal.user_id, id, now)
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        self.audit(
+            ctx,
+            AuditKind::SessionRevoked,
+            Some(principal.user_id),
+            json!({ "session_id": id.to_string() }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Revokes every session of the principal, the calling one included ("log out
+    /// everywhere").
+    pub async fn revoke_all_own_sessions(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+    ) -> Result<()> {
+        let now = self.inner.clock.now();
+        let n = self
+            .inner
+            .store
+            .revoke_all_sessions(principal.user_id, now)
+            .await?;
+        self.audit(
+            ctx,
+            AuditKind::AllSessionsRevoked,
+            Some(principal.user_id),
+            json!({ "revoked": n }),
+        )
+        .await;
+        Ok(())
+    }
+}

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     ADMIN_ROLE, ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser,
-    OneTimeToken, PasswordHash, RefreshRotation, RotateOutcome, Session, SessionId,
+    OneTimeToken, PasswordHash, ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId,
     StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId,
     UserStatus,
 };
@@ -124,6 +124,125 @@ impl UserStore for MemoryStore {
                 password_hash: h.clone(),
             }))
     }
+
+    async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>> {
+        Ok(self
+            .state()
+            .users
+            .get(&id)
+            .filter(|(u, _)| u.deleted_at.is_none())
+            .map(|(u, h)| UserCredentials {
+                user: u.clone(),
+                password_hash: h.clone(),
+            }))
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let mut s = self.state();
+        let current = s.live_user_mut(id)?.0.email.clone();
+        if let Some(email) = patch.email.as_ref().filter(|e| **e != current) {
+            if s.emails.contains_key(email.as_str()) {
+                return Err(StoreError::Conflict(Conflict::Email));
+            }
+            s.emails.remove(current.as_str());
+            s.emails.insert(email.as_str().to_owned(), id);
+        }
+        let (user, _) = s.live_user_mut(id)?;
+        if let Some(name) = &patch.display_name {
+            user.display_name = name.clone();
+        }
+        if let Some(email) = patch.email.as_ref().filter(|e| **e != user.email) {
+            user.email = email.clone();
+            user.email_verified = false;
+        }
+        user.updated_at = now;
+        Ok(user.clone())
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut s = self.state();
+        let entry = s.live_user_mut(id)?;
+        entry.1 = hash.clone();
+        entry.0.updated_at = now;
+        s.revoke_sessions(id, keep, now);
+        s.spend_reset_tokens(id);
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let mut s = self.state();
+        let (user, _) = s.live_user_mut(id)?;
+        user.status = status;
+        user.updated_at = now;
+        let user = user.clone();
+        if status == UserStatus::Disabled {
+            s.revoke_sessions(id, None, now);
+        }
+        Ok(user)
+    }
+
+    async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
+        let mut s = self.state();
+        s.live_user_mut(id)?.0.deleted_at = Some(now);
+        s.revoke_sessions(id, None, now);
+        Ok(())
+    }
+}
+
+impl State {
+    fn live_user_mut(&mut self, id: UserId) -> StoreResult<&mut (User, PasswordHash)> {
+        match self.users.get_mut(&id) {
+            Some(entry) if entry.0.deleted_at.is_none() => Ok(entry),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    fn revoke_sessions(&mut self, user: UserId, keep: Option<SessionId>, now: OffsetDateTime) {
+        for (session, _) in self.sessions.values_mut() {
+            if session.user_id == user && session.revoked_at.is_none() && Some(session.id) != keep {
+                session.revoked_at = Some(now);
+            }
+        }
+    }
+
+    fn spend_reset_tokens(&mut self, user: UserId) {
+        for t in self.tokens.values_mut() {
+            if t.token.user_id == user && t.token.purpose == TokenPurpose::PasswordReset {
+                t.used = true;
+            }
+        }
+    }
+
+    fn consume(
+        &mut self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Option<OneTimeToken> {
+        match self.tokens.get_mut(hash) {
+            Some(t) if !t.used && t.token.purpose == purpose && now < t.token.expires_at => {
+                t.used = true;
+                Some(t.token.clone())
+            }
+            _ => None,
+        }
+    }
 }
 
 #[async_trait]
@@ -227,7 +346,7 @@ impl SessionStore for MemoryStore {
         let mut out: Vec<Session> = s
             .sessions
             .values()
-            .filter(|(x, _)| x.user_id == user && x.revoked_at.is_none())
+            .filter(|(x, _)| x.user_id == user)
             .map(|(x, _)| x.clone())
             .collect();
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
@@ -264,14 +383,64 @@ impl OneTimeTokenStore for MemoryStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<Option<OneTimeToken>> {
+        Ok(self.state().consume(hash, purpose, now))
+    }
+
+    async fn peek_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        Ok(self
+            .state()
+            .tokens
+            .get(hash)
+            .filter(|t| !t.used && t.token.purpose == purpose && now < t.token.expires_at)
+            .map(|t| t.token.clone()))
+    }
+
+    async fn verify_email_with_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
         let mut s = self.state();
-        match s.tokens.get_mut(hash) {
-            Some(t) if !t.used && t.token.purpose == purpose && now < t.token.expires_at => {
-                t.used = true;
-                Ok(Some(t.token.clone()))
+        let Some(token) = s.consume(hash, TokenPurpose::VerifyEmail, now) else {
+            return Ok(None);
+        };
+        match s.live_user_mut(token.user_id) {
+            Ok((user, _)) if user.email == token.email => {
+                user.email_verified = true;
+                user.updated_at = now;
+                Ok(Some(user.clone()))
             }
             _ => Ok(None),
         }
+    }
+
+    async fn reset_password_with_token(
+        &self,
+        hash: &TokenHash,
+        new_hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let mut s = self.state();
+        let Some(token) = s.consume(hash, TokenPurpose::PasswordReset, now) else {
+            return Ok(None);
+        };
+        let Ok(entry) = s.live_user_mut(token.user_id) else {
+            return Ok(None);
+        };
+        entry.1 = new_hash.clone();
+        entry.0.updated_at = now;
+        if entry.0.email == token.email {
+            entry.0.email_verified = true;
+        }
+        let user = entry.0.clone();
+        s.revoke_sessions(token.user_id, None, now);
+        s.spend_reset_tokens(token.user_id);
+        Ok(Some(user))
     }
 }
 

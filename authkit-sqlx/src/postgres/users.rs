@@ -1,9 +1,13 @@
 //! [`UserStore`] on PostgreSQL.
 
 use async_trait::async_trait;
-use authkit_core::domain::{Email, NewUser, PasswordHash, User, UserCredentials, UserId};
-use authkit_core::ports::{StoreResult, UserStore};
-use sqlx::postgres::PgRow;
+use authkit_core::domain::{
+    Email, NewUser, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User, UserCredentials,
+    UserId, UserStatus,
+};
+use authkit_core::ports::{StoreError, StoreResult, UserStore};
+use sqlx::postgres::{PgConnection, PgRow};
+use time::OffsetDateTime;
 
 use super::{PostgresStore, get};
 use crate::error::map;
@@ -39,6 +43,29 @@ const CREDENTIALS_BY_EMAIL: &str = concat!(
     select_user!(),
     "WHERE u.email = $1 AND u.deleted_at IS NULL"
 );
+const CREDENTIALS_BY_ID: &str = concat!(select_user!(), "WHERE u.id = $1 AND u.deleted_at IS NULL");
+/// Every `SET` expression sees the row as it was, so `email_verified` drops only when the email
+/// really changes. A taken email fails on `authkit_users_email_key` (`Conflict(Email)`).
+const UPDATE_PROFILE: &str = "UPDATE authkit_users SET \
+     display_name = CASE WHEN $2 THEN $3 ELSE display_name END, \
+     email = COALESCE($4, email), \
+     email_verified = CASE WHEN $4 IS NOT NULL AND $4 <> email THEN false \
+                      ELSE email_verified END, \
+     updated_at = $5 \
+     WHERE id = $1 AND deleted_at IS NULL";
+const SET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = $2, updated_at = $3 \
+                            WHERE id = $1 AND deleted_at IS NULL";
+const SET_STATUS: &str = "UPDATE authkit_users SET status = $2, updated_at = $3 \
+                          WHERE id = $1 AND deleted_at IS NULL";
+const SOFT_DELETE: &str =
+    "UPDATE authkit_users SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+/// Revokes the user's unrevoked sessions, except `$3` when it is not NULL.
+const REVOKE_SESSIONS: &str = "UPDATE authkit_sessions SET revoked_at = $2 \
+                               WHERE user_id = $1 AND revoked_at IS NULL \
+                               AND id IS DISTINCT FROM $3";
+/// Ends the user's outstanding password resets.
+const SPEND_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = $2 \
+                                  WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL";
 
 #[async_trait]
 impl UserStore for PostgresStore {
@@ -96,6 +123,160 @@ impl UserStore for PostgresStore {
         })
         .transpose()
     }
+
+    async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>> {
+        let row = sqlx::query(CREDENTIALS_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| {
+            Ok(UserCredentials {
+                user: user_from_row(&r, get(&r, "roles")?)?,
+                password_hash: PasswordHash::new(get::<String>(&r, "password_hash")?),
+            })
+        })
+        .transpose()
+    }
+
+    // Every write below takes the user's row lock first (its `UPDATE authkit_users`), then the
+    // rows of its sessions and tokens: one lock order for every user-wide change, so concurrent
+    // ones queue instead of deadlocking.
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(UPDATE_PROFILE)
+            .bind(id.as_uuid())
+            .bind(patch.display_name.is_some())
+            .bind(patch.display_name.clone().flatten())
+            .bind(patch.email.as_ref().map(Email::as_str))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let user = user_in(&mut tx, id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(SET_PASSWORD)
+            .bind(id.as_uuid())
+            .bind(hash.expose())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        revoke_sessions(&mut tx, id, keep, now).await?;
+        spend_reset_tokens(&mut tx, id, now).await?;
+        tx.commit().await.map_err(map)
+    }
+
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(SET_STATUS)
+            .bind(id.as_uuid())
+            .bind(status.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if status == UserStatus::Disabled {
+            revoke_sessions(&mut tx, id, None, now).await?;
+        }
+        let user = user_in(&mut tx, id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query(SOFT_DELETE)
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        revoke_sessions(&mut tx, id, None, now).await?;
+        tx.commit().await.map_err(map)
+    }
+}
+
+/// The user with this id (deleted or not), read inside a transaction; `NotFound` when missing.
+pub(super) async fn user_in(conn: &mut PgConnection, id: UserId) -> StoreResult<User> {
+    let row = sqlx::query(USER_BY_ID)
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+    user_from_row(&row, get(&row, "roles")?)
+}
+
+/// Revokes every unrevoked session of `user` except `keep`.
+pub(super) async fn revoke_sessions(
+    conn: &mut PgConnection,
+    user: UserId,
+    keep: Option<SessionId>,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(REVOKE_SESSIONS)
+        .bind(user.as_uuid())
+        .bind(now)
+        .bind(keep.map(|k| k.as_uuid()))
+        .execute(conn)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
+/// Marks every unused password-reset token of `user` used.
+pub(super) async fn spend_reset_tokens(
+    conn: &mut PgConnection,
+    user: UserId,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(SPEND_RESET_TOKENS)
+        .bind(user.as_uuid())
+        .bind(now)
+        .bind(TokenPurpose::PasswordReset.as_str())
+        .execute(conn)
+        .await
+        .map_err(map)?;
+    Ok(())
 }
 
 fn user_from_row(row: &PgRow, roles: Vec<String>) -> StoreResult<User> {

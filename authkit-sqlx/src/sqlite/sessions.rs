@@ -51,7 +51,7 @@ const REVOKE_ALL: &str =
 const SESSIONS_OF: &str = concat!(
     "SELECT ",
     session_columns!(),
-    " FROM authkit_sessions WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY id DESC"
+    " FROM authkit_sessions WHERE user_id = ?1 ORDER BY id DESC"
 );
 
 #[async_trait]

@@ -1,11 +1,14 @@
 //! [`OneTimeTokenStore`] on SQLite.
 
 use async_trait::async_trait;
-use authkit_core::domain::{Email, NewOneTimeToken, OneTimeToken, TokenHash, TokenPurpose, UserId};
+use authkit_core::domain::{
+    Email, NewOneTimeToken, OneTimeToken, PasswordHash, TokenHash, TokenPurpose, User, UserId,
+};
 use authkit_core::ports::{OneTimeTokenStore, StoreResult};
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use time::OffsetDateTime;
 
+use super::users::{revoke_sessions, spend_reset_tokens, user_in};
 use super::{SqliteStore, get, micros, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::purpose;
@@ -17,6 +20,17 @@ const INSERT_TOKEN: &str = "INSERT INTO authkit_one_time_tokens \
 const CONSUME: &str = "UPDATE authkit_one_time_tokens SET used_at = ?3 \
                        WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
                        RETURNING purpose, user_id, email, created_at, expires_at";
+/// What [`CONSUME`] would match, read without changing anything.
+const PEEK: &str = "SELECT purpose, user_id, email, created_at, expires_at \
+                    FROM authkit_one_time_tokens \
+                    WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3";
+/// Verifies the token's email only while it is still the live user's email.
+const VERIFY_EMAIL: &str = "UPDATE authkit_users SET email_verified = 1, updated_at = ?3 \
+                            WHERE id = ?1 AND email = ?2 AND deleted_at IS NULL";
+/// The new hash; the reset proves control of the email when it is still the token's.
+const RESET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = ?3, updated_at = ?4, \
+                              email_verified = CASE WHEN email = ?2 THEN 1 ELSE email_verified END \
+                              WHERE id = ?1 AND deleted_at IS NULL";
 
 #[async_trait]
 impl OneTimeTokenStore for SqliteStore {
@@ -50,6 +64,99 @@ impl OneTimeTokenStore for SqliteStore {
             .map(|r| token_from_row(&r))
             .transpose()
     }
+
+    async fn peek_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        sqlx::query(PEEK)
+            .bind(&hash.as_bytes()[..])
+            .bind(purpose.as_str())
+            .bind(micros(now)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+            .map(|r| token_from_row(&r))
+            .transpose()
+    }
+
+    async fn verify_email_with_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.begin().await?;
+        let Some(token) = consume(&mut tx, hash, TokenPurpose::VerifyEmail, now).await? else {
+            return Ok(None);
+        };
+        let verified = sqlx::query(VERIFY_EMAIL)
+            .bind(uuid_text(token.user_id.as_uuid()))
+            .bind(token.email.as_str())
+            .bind(micros(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        let user = if verified == 0 {
+            // Deleted user or another email by now: the token is spent all the same.
+            None
+        } else {
+            Some(user_in(&mut tx, token.user_id).await?)
+        };
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn reset_password_with_token(
+        &self,
+        hash: &TokenHash,
+        new_hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.begin().await?;
+        let Some(token) = consume(&mut tx, hash, TokenPurpose::PasswordReset, now).await? else {
+            return Ok(None);
+        };
+        let reset = sqlx::query(RESET_PASSWORD)
+            .bind(uuid_text(token.user_id.as_uuid()))
+            .bind(token.email.as_str())
+            .bind(new_hash.expose())
+            .bind(micros(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if reset == 0 {
+            // A deleted user: the token is spent, nothing else changes.
+            tx.commit().await.map_err(map)?;
+            return Ok(None);
+        }
+        revoke_sessions(&mut tx, token.user_id, None, now).await?;
+        spend_reset_tokens(&mut tx, token.user_id, now).await?;
+        let user = user_in(&mut tx, token.user_id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Some(user))
+    }
+}
+
+/// [`CONSUME`] on a transaction's connection.
+async fn consume(
+    conn: &mut SqliteConnection,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: OffsetDateTime,
+) -> StoreResult<Option<OneTimeToken>> {
+    sqlx::query(CONSUME)
+        .bind(&hash.as_bytes()[..])
+        .bind(purpose.as_str())
+        .bind(micros(now)?)
+        .fetch_optional(conn)
+        .await
+        .map_err(map)?
+        .map(|r| token_from_row(&r))
+        .transpose()
 }
 
 fn token_from_row(row: &SqliteRow) -> StoreResult<OneTimeToken> {

@@ -1,4 +1,5 @@
-//! Helpers shared by the server and binary tests: the end-to-end auth flow over HTTP.
+//! Helpers shared by the server, binary and SMTP-flow tests: the end-to-end auth flow over
+//! HTTP, the server binary as a child process ([`process`]) and an SMTP receiver ([`smtp`]).
 #![allow(dead_code)]
 #![allow(
     clippy::unwrap_used,
@@ -6,6 +7,9 @@
     clippy::panic,
     reason = "test helpers outside #[test] functions fail loudly"
 )]
+
+pub(crate) mod process;
+pub(crate) mod smtp;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -51,7 +51,9 @@ pub async fn bad_bodies_are_4xx_problems(h: Harness) {
             r.assert_problem(400, "malformed_request");
         }
         let huge = json!({ "email": "a@example.com", "password": "p".repeat(1 << 20) });
-        let r = app.post(path, &huge).await;
+        let r = app
+            .send_oversized(|| app.client.post(app.url(path)).json(&huge))
+            .await;
         r.assert_problem(413, "payload_too_large");
     }
     // Content type parameters are fine.

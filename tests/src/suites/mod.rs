@@ -2,13 +2,18 @@
 //! (and read the capture mailer / move the manual clock). [`crate::contract_suite!`] stamps
 //! them for one (framework, backend) pair.
 
+pub mod account_sessions;
 pub mod errors;
 pub mod login;
+pub mod passwords;
+pub mod profile;
 pub mod refresh;
 pub mod register;
 pub mod security;
+pub mod self_service;
 pub mod session;
 pub mod tokens;
+pub mod verification;
 
 /// Generates one `#[tokio::test]` per suite function for `$framework` × `$backend`. Function
 /// names are unique across suites so that a test's name is its filter.
@@ -43,6 +48,43 @@ macro_rules! contract_suite {
             errors::bad_bodies_are_4xx_problems,
             errors::unknown_routes_and_methods_are_not_served,
             security::no_secret_is_ever_logged,
+            verification::register_sends_a_verification_link,
+            verification::verify_email_marks_the_user_verified,
+            verification::bad_verification_tokens_are_400,
+            verification::verification_unlocks_login_when_required,
+            verification::verification_tokens_expire_after_24_hours,
+            verification::concurrent_verifications_give_exactly_one_success,
+            verification::verification_token_of_an_old_address_is_refused,
+            verification::resend_is_identical_for_every_address,
+            verification::resend_rejects_an_invalid_email,
+            verification::email_links_ignore_the_host_header,
+            passwords::forgot_is_identical_for_known_and_unknown,
+            passwords::forgot_rejects_an_invalid_email,
+            passwords::reset_password_revokes_every_session,
+            passwords::reset_tokens_are_single_use_and_expire,
+            passwords::reset_enforces_the_policy_without_spending_the_token,
+            passwords::bad_reset_tokens_are_400,
+            passwords::concurrent_resets_give_exactly_one_success,
+            passwords::password_change_revokes_other_sessions,
+            passwords::password_change_checks_the_current_password_and_policy,
+            passwords::pre_account_hijacking_is_blocked,
+            profile::patch_me_updates_the_display_name,
+            profile::patch_me_ignores_unknown_fields,
+            profile::email_change_requires_the_current_password,
+            profile::email_change_reverifies_and_notifies_the_old_address,
+            profile::email_change_race_never_verifies_the_victim_address,
+            profile::delete_me_soft_deletes_the_account,
+            profile::export_contains_the_users_data_and_no_secret,
+            profile::export_includes_revoked_sessions,
+            profile::disabled_account_login_is_403_only_after_correct_password,
+            account_sessions::sessions_lists_live_sessions_newest_first,
+            account_sessions::session_last_used_moves_on_refresh_and_expired_sessions_vanish,
+            account_sessions::revoking_a_session_kills_its_tokens,
+            account_sessions::another_users_session_cannot_be_revoked,
+            account_sessions::revoke_all_sessions_logs_out_everywhere,
+            self_service::self_service_routes_require_a_bearer_token,
+            self_service::self_service_bodies_are_4xx_problems,
+            self_service::self_service_secrets_are_never_logged,
         }
     };
 }

@@ -1,0 +1,169 @@
+//! Forgotten passwords (reset by email) and password changes.
+
+use serde_json::json;
+
+use crate::AuthKit;
+use crate::domain::{
+    AuditKind, Email, NewOneTimeToken, OpaqueToken, Password, TokenHash, TokenPurpose, User,
+};
+use crate::error::{Error, Result};
+use crate::service::verification::MAX_TOKEN_LEN;
+use crate::service::{Principal, RequestContext};
+
+impl AuthKit {
+    /// Checks a new password against the policy with the user's context words; the errors name
+    /// `field`.
+    pub(crate) fn check_new_password(
+        &self,
+        field: &str,
+        password: &Password,
+        user: &User,
+    ) -> Result<()> {
+        let config = &self.inner.config;
+        let errors = config.password_policy.check(
+            field,
+            password,
+            &[
+                user.email.as_str(),
+                user.email.local_part(),
+                &config.service_name,
+            ],
+        );
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
+    /// Mails a reset link when `email` belongs to an account; does nothing otherwise. The
+    /// caller answers 202 either way, and the work runs on a spawned task, so neither the
+    /// response nor its timing says whether the account exists.
+    pub fn forgot_password(&self, ctx: &RequestContext, email: Email) {
+        let kit = self.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let Some(creds) = kit.inner.store.credentials_by_email(&email).await? else {
+                    return Ok(());
+                };
+                let user = creds.user;
+                let token = OpaqueToken::generate()?;
+                let now = kit.inner.clock.now();
+                kit.inner
+                    .store
+                    .insert_token(&NewOneTimeToken {
+                        hash: token.hash(),
+                        purpose: TokenPurpose::PasswordReset,
+                        user_id: user.id,
+                        email: user.email.clone(),
+                        created_at: now,
+                        expires_at: now + kit.inner.config.password_reset_ttl,
+                    })
+                    .await?;
+                kit.send_in_background(kit.reset_email(&user.email, &token));
+                kit.audit(
+                    &ctx,
+                    AuditKind::PasswordResetRequested,
+                    Some(user.id),
+                    json!({}),
+                )
+                .await;
+                Ok::<_, Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(target: "authkit::mail", error = %e, "password reset request failed");
+            }
+        });
+    }
+
+    /// Sets a new password with a reset token: the token is checked first (`InvalidToken`), then
+    /// the password policy (422, the token stays usable), then — in one store transaction — the
+    /// token is spent, the password set, every session revoked and the email marked verified.
+    /// No session is opened; the owner is told by email.
+    pub async fn reset_password(
+        &self,
+        ctx: &RequestContext,
+        token: &str,
+        new_password: &Password,
+    ) -> Result<()> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(Error::InvalidToken);
+        }
+        let store = &self.inner.store;
+        let hash = TokenHash::of(token);
+        let now = self.inner.clock.now();
+        let pending = store
+            .peek_token(&hash, TokenPurpose::PasswordReset, now)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        let user = store
+            .credentials_by_id(pending.user_id)
+            .await?
+            .ok_or(Error::InvalidToken)?
+            .user;
+        self.check_new_password("new_password", new_password, &user)?;
+        let new_hash = self.inner.hasher.hash(new_password).await?;
+        let now = self.inner.clock.now();
+        let user = store
+            .reset_password_with_token(&hash, &new_hash, now)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        self.send_in_background(self.password_changed_email(&user.email));
+        self.audit(ctx, AuditKind::PasswordReset, Some(user.id), json!({}))
+            .await;
+        Ok(())
+    }
+
+    /// Changes the principal's password after checking the current one (`InvalidCredentials`);
+    /// every other session is revoked, the calling one kept. The owner is told by email.
+    pub async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        current: &Password,
+        new_password: &Password,
+    ) -> Result<()> {
+        let user = self.verify_own_password(principal, current).await?;
+        self.check_new_password("new_password", new_password, &user)?;
+        let hash = self.inner.hasher.hash(new_password).await?;
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .set_password(user.id, &hash, Some(principal.session_id), now)
+            .await?;
+        self.send_in_background(self.password_changed_email(&user.email));
+        self.audit(ctx, AuditKind::PasswordChanged, Some(user.id), json!({}))
+            .await;
+        Ok(())
+    }
+
+    /// The principal's user after checking `password` against the stored hash.
+    pub(crate) async fn verify_own_password(
+        &self,
+        principal: &Principal,
+        password: &Password,
+    ) -> Result<User> {
+        let creds = self
+            .inner
+            .store
+            .credentials_by_id(principal.user_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let long = password.normalized();
+        let too_long = secrecy::ExposeSecret::expose_secret(&long).chars().count()
+            > self.inner.config.password_policy.max_len;
+        if too_long
+            || !self
+                .inner
+                .hasher
+                .verify(password, &creds.password_hash)
+                .await?
+        {
+            return Err(Error::InvalidCredentials);
+        }
+        Ok(creds.user)
+    }
+}
