@@ -1,5 +1,6 @@
 //! [`CurrentUser`]: the authenticated caller of a host's own route.
 
+use authkit_core::http::authenticate_headers;
 use authkit_core::{AuthKit, Principal};
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::header::AUTHORIZATION;
@@ -13,6 +14,8 @@ use crate::ApiError;
 ///
 /// The state must give an [`AuthKit`] (`AuthKit: FromRef<S>`; the kit itself as state works).
 /// `Option<CurrentUser>` is `None` without an `Authorization` header and a 401 with a bad one.
+/// Behind [`require_permission`](crate::require_permission) the caller it authenticated is
+/// reused.
 ///
 /// ```
 /// use authkit_axum::CurrentUser;
@@ -39,13 +42,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Self(principal.clone()));
+        }
         let kit = AuthKit::from_ref(state);
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().map_err(|_| authkit_core::Error::Unauthorized))
-            .transpose()?;
-        Ok(Self(kit.authenticate_bearer(header).await?))
+        Ok(Self(authenticate_headers(&kit, &parts.headers).await?))
     }
 }
 

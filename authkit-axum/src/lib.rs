@@ -1,7 +1,7 @@
 //! authkit on axum: [`router`] serves the contract's routes, [`CurrentUser`] authenticates
-//! callers of your own routes. Everything observable on the wire (parsing, status codes,
-//! problem documents, cookies, headers) comes from `authkit_core::http`; this crate only
-//! translates types.
+//! callers of your own routes and [`require_permission`] guards them. Everything observable
+//! on the wire (parsing, status codes, problem documents, cookies, headers) comes from
+//! `authkit_core::http`; this crate only translates types.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -36,9 +36,11 @@
 
 mod convert;
 mod extract;
+mod guard;
 
 pub use convert::{ApiError, router};
 pub use extract::CurrentUser;
+pub use guard::require_permission;
 
 /// The core crate, re-exported so hosts name the same version.
 pub use authkit_core as core;

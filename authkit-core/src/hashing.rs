@@ -132,7 +132,8 @@ impl Argon2Hasher {
 }
 
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>, params: &Params) {
-    let mut memory = vec![Block::new(); params.block_count()];
+    // Allocated on the first job and reused from then on: an idle server holds no hash memory.
+    let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = match rx.lock() {
             Ok(mut guard) => guard.blocking_recv(),

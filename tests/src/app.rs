@@ -38,7 +38,18 @@ pub const NO_EMAIL_WINDOW: StdDuration = StdDuration::from_millis(300);
 pub enum Framework {
     /// authkit-axum.
     Axum,
+    /// authkit-actix.
+    Actix,
 }
+
+/// A host route of every test app (outside the contract, at the root): the caller's user id
+/// through the adapter's `CurrentUser`.
+pub const HOST_WHOAMI: &str = "/host/whoami";
+/// A host route of every test app behind the adapter's `require_permission(`[`HOST_PERMISSION`]`)`,
+/// answering the caller's user id through `CurrentUser`.
+pub const HOST_ADMIN: &str = "/host/admin";
+/// The permission [`HOST_ADMIN`] requires.
+pub const HOST_PERMISSION: &str = "users:read";
 
 /// Which signing keys the app uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,8 +104,19 @@ pub struct TestApp {
     /// A client without cookie store or redirects.
     pub client: reqwest::Client,
     db: Option<TestDb>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: Option<Server>,
+}
+
+/// How to stop the server of a [`TestApp`].
+enum Server {
+    Axum {
+        stop: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Actix {
+        handle: actix_web::dev::ServerHandle,
+        task: tokio::task::JoinHandle<()>,
+    },
 }
 
 impl TestApp {
@@ -127,24 +149,9 @@ impl TestApp {
             .keys(keys)
             .build()
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = match framework {
-            Framework::Axum => {
-                let app = axum::Router::new().nest("/api/v1", authkit_axum::router(kit.clone()));
-                tokio::spawn(async move {
-                    axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-                })
-            }
+        let (addr, server) = match framework {
+            Framework::Axum => serve_axum(kit.clone()).await,
+            Framework::Actix => serve_actix(kit.clone()),
         };
         Self {
             kit,
@@ -156,18 +163,24 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db: Some(db),
-            stop: Some(stop),
             server: Some(server),
         }
     }
 
     /// Stops the server and drops the test database (kept when a test panics before this).
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        match self.server.take() {
+            Some(Server::Axum { stop, task }) => {
+                let _ = stop.send(());
+                let _ = task.await;
+            }
+            Some(Server::Actix { handle, task }) => {
+                // Not graceful: every request of the test has been answered, and the client's
+                // idle keep-alive connections would hold a graceful stop for its whole timeout.
+                handle.stop(false).await;
+                let _ = task.await;
+            }
+            None => {}
         }
         if let Some(db) = self.db.take() {
             db.cleanup().await;
@@ -177,6 +190,29 @@ impl TestApp {
     /// The URL of a contract path (`/login`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The URL of a host route at the root, outside the contract ([`HOST_WHOAMI`]).
+    pub fn host_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.trim_end_matches("/api/v1"))
+    }
+
+    /// Creates `email` with [`PASSWORD`] and the `admin` role through the store (the contract
+    /// has no route granting roles), logs in over HTTP and returns the token pair.
+    pub async fn signed_in_admin(&self, email: &str) -> Value {
+        use authkit_core::domain::{ADMIN_ROLE, Email, NewUser, Password, USER_ROLE};
+        use authkit_core::ports::PasswordHasher;
+        let now = self.now();
+        let new = NewUser {
+            id: UserId::new_v7(now),
+            email: Email::parse(email).unwrap(),
+            display_name: None,
+            password_hash: fast_hasher().hash(&Password::new(PASSWORD)).await.unwrap(),
+            roles: vec![ADMIN_ROLE.to_owned(), USER_ROLE.to_owned()],
+            now,
+        };
+        self.kit.store().create_user(&new).await.unwrap();
+        self.login(email).await
     }
 
     /// Sends a request and reads the whole reply.
@@ -386,6 +422,72 @@ impl TestApp {
             tokio::time::sleep(EMAIL_POLL).await;
         }
     }
+}
+
+/// authkit-axum on `127.0.0.1:0`: the contract under `/api/v1` and the host routes.
+async fn serve_axum(kit: AuthKit) -> (SocketAddr, Server) {
+    use axum::routing::get;
+    async fn whoami(authkit_axum::CurrentUser(me): authkit_axum::CurrentUser) -> String {
+        me.user_id.to_string()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let admin = axum::Router::new()
+        .route(HOST_ADMIN, get(whoami))
+        .route_layer(authkit_axum::require_permission(
+            kit.clone(),
+            HOST_PERMISSION,
+        ));
+    let app = axum::Router::new()
+        .nest("/api/v1", authkit_axum::router(kit.clone()))
+        .route(HOST_WHOAMI, get(whoami))
+        .merge(admin)
+        .with_state(kit);
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, Server::Axum { stop, task })
+}
+
+/// authkit-actix on `127.0.0.1:0` (one worker, no signal handling): the contract under
+/// `/api/v1` and the host routes.
+fn serve_actix(kit: AuthKit) -> (SocketAddr, Server) {
+    use actix_web::{App, HttpServer, web};
+    async fn whoami(me: authkit_actix::CurrentUser) -> String {
+        me.0.user_id.to_string()
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(kit.clone()))
+            .service(web::scope("/api/v1").configure(authkit_actix::configure(kit.clone())))
+            .route(HOST_WHOAMI, web::get().to(whoami))
+            .service(
+                web::resource(HOST_ADMIN)
+                    .wrap(authkit_actix::require_permission(HOST_PERMISSION))
+                    .route(web::get().to(whoami)),
+            )
+    })
+    .listen(listener)
+    .unwrap()
+    .workers(1)
+    .disable_signals()
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(async move {
+        server.await.unwrap();
+    });
+    (addr, Server::Actix { handle, task })
 }
 
 /// The `token` query parameter of an email's link (which must be present).

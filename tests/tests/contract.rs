@@ -12,3 +12,13 @@ mod axum_postgres {
     use super::*;
     authkit_tests::contract_suite!(Framework::Axum, Backend::Postgres);
 }
+
+mod actix_sqlite {
+    use super::*;
+    authkit_tests::contract_suite!(Framework::Actix, Backend::Sqlite);
+}
+
+mod actix_postgres {
+    use super::*;
+    authkit_tests::contract_suite!(Framework::Actix, Backend::Postgres);
+}

@@ -19,10 +19,10 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 
-use crate::AuthKit;
 use crate::domain::{Email, Password, SessionId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::{LoginInput, ProfileUpdate, RegisterInput, RequestContext};
+use crate::{AuthKit, Principal};
 use dto::{
     Accepted, AuditEventDto, ChangePasswordRequest, EmailRequest, ExportDto, ExportSessionDto,
     LoginRequest, PasswordRequest, RefreshRequest, RegisterRequest, ResetPasswordRequest,
@@ -356,9 +356,16 @@ fn path_param<'r>(req: &'r ApiRequest<'_>, name: &str) -> Option<&'r str> {
         .map(|(_, v)| v.as_str())
 }
 
-async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<crate::service::Principal> {
-    let header = req
-        .headers
+async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<Principal> {
+    authenticate_headers(kit, req.headers).await
+}
+
+/// Authenticates the caller of a request by its `Authorization: Bearer <access token>` header
+/// ([`AuthKit::authenticate_bearer`]): what the contract's own routes and every adapter's
+/// `CurrentUser` extractor and permission guard do. A missing, non-UTF-8, malformed, invalid,
+/// expired or revoked token is [`Error::Unauthorized`] (401 with `WWW-Authenticate: Bearer`).
+pub async fn authenticate_headers(kit: &AuthKit, headers: &HeaderMap) -> Result<Principal> {
+    let header = headers
         .get(AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| Error::Unauthorized))
         .transpose()?;

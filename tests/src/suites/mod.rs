@@ -4,6 +4,7 @@
 
 pub mod account_sessions;
 pub mod errors;
+pub mod host;
 pub mod login;
 pub mod passwords;
 pub mod profile;
@@ -85,6 +86,8 @@ macro_rules! contract_suite {
             self_service::self_service_routes_require_a_bearer_token,
             self_service::self_service_bodies_are_4xx_problems,
             self_service::self_service_secrets_are_never_logged,
+            host::current_user_authenticates_host_routes,
+            host::permission_guard_is_401_then_403_then_through,
         }
     };
 }

@@ -1,0 +1,351 @@
+//! A store of your own: [`LoggingStore`] implements every storage port of authkit by delegating
+//! to another store (here the in-memory one) and logging each call with `tracing`: the method,
+//! the ids it is about, its outcome and how long it took. Never a secret: no password hash,
+//! token hash, refresh token or signing key is logged, nor email addresses (personal data).
+//!
+//! Run: `cargo run -p example-custom-store` (register and log in over this store, in process,
+//! with its log on stderr); `cargo test -p example-custom-store` runs the store conformance
+//! suite against it.
+//!
+//! # Implementing the ports
+//!
+//! A store is one `impl` per trait of `authkit_core::ports` ([`UserStore`], [`SessionStore`],
+//! [`OneTimeTokenStore`], [`RoleStore`], [`AuditStore`], [`KeyStore`], [`StoreHealth`]) plus
+//! `Debug`; the blanket `impl Store for T` then makes it a `Store`, which
+//! `AuthKit::builder(..).store(..)` takes. The traits are `#[async_trait]`
+//! (`authkit_core::async_trait` names the version core uses).
+//!
+//! What each method MUST do is written on the trait method, not here: which calls are atomic
+//! (and what "atomic" means when callers race), which error each failure is
+//! (`StoreError::Conflict(Conflict::Email)`, `NotFound`, `Unavailable` for a lost connection),
+//! how soft-deleted users are treated, and that a store never reads the clock (`now` is always
+//! a parameter). A wrapper like this one inherits all of that from the store it wraps; a store
+//! over your own database has to provide it. Either way, run `authkit_testkit::store_suite!`
+//! against it (see `tests/conformance.rs`): it turns those MUST rules into tests, the same
+//! ones authkit's memory, SQLite and PostgreSQL stores pass.
+
+use std::future::Future;
+use std::time::Instant;
+
+use authkit_core::async_trait;
+use authkit_core::domain::{
+    AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, PasswordHash,
+    ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
+    TokenPurpose, User, UserCredentials, UserId, UserStatus,
+};
+use authkit_core::ports::{
+    AuditStore, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, StoreHealth, StoreResult,
+    UserStore,
+};
+use authkit_core::time::OffsetDateTime;
+
+/// Every storage port, delegated to `S` and logged (target `custom_store`, level `debug` for
+/// successes and `warn` for errors).
+#[derive(Debug, Clone, Default)]
+pub struct LoggingStore<S> {
+    inner: S,
+}
+
+impl<S> LoggingStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// Runs one store call and logs it. `about` names what the call concerns (ids, never secrets).
+async fn logged<T: Summary>(
+    method: &'static str,
+    about: impl std::fmt::Display,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let started = Instant::now();
+    let result = call.await;
+    let micros = started.elapsed().as_micros();
+    match &result {
+        Ok(value) => tracing::debug!(
+            target: "custom_store",
+            method,
+            %about,
+            outcome = %value.summary(),
+            micros,
+            "store call"
+        ),
+        // `StoreError`'s message is semantic ("conflict: email taken", "not found"); its
+        // source (a driver error) is left out of the log line here.
+        Err(error) => tracing::warn!(
+            target: "custom_store",
+            method,
+            %about,
+            %error,
+            micros,
+            "store call failed"
+        ),
+    }
+    result
+}
+
+/// What a call returned, in a few words and without secrets.
+trait Summary {
+    fn summary(&self) -> String;
+}
+
+impl Summary for () {
+    fn summary(&self) -> String {
+        "ok".to_owned()
+    }
+}
+
+impl Summary for bool {
+    fn summary(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Summary for u64 {
+    fn summary(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Summary for User {
+    fn summary(&self) -> String {
+        format!("user {}", self.id)
+    }
+}
+
+impl Summary for UserCredentials {
+    fn summary(&self) -> String {
+        // The password hash stays out of the log.
+        format!("credentials of user {}", self.user.id)
+    }
+}
+
+impl Summary for Session {
+    fn summary(&self) -> String {
+        format!("session {}", self.id)
+    }
+}
+
+impl Summary for OneTimeToken {
+    fn summary(&self) -> String {
+        format!("{} token of user {}", self.purpose.as_str(), self.user_id)
+    }
+}
+
+impl Summary for RotateOutcome {
+    fn summary(&self) -> String {
+        match self {
+            Self::Rotated(session) => format!("rotated session {}", session.id),
+            Self::Reused { session_id, .. } => format!("reuse: revoked session {session_id}"),
+            Self::Invalid => "invalid".to_owned(),
+        }
+    }
+}
+
+impl<T: Summary> Summary for Option<T> {
+    fn summary(&self) -> String {
+        self.as_ref().map_or_else(|| "none".to_owned(), T::summary)
+    }
+}
+
+impl<T> Summary for Vec<T> {
+    fn summary(&self) -> String {
+        format!("{} items", self.len())
+    }
+}
+
+/// For calls about nothing in particular.
+const NOTHING: &str = "-";
+
+#[async_trait]
+impl<S: UserStore> UserStore for LoggingStore<S> {
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+        let about = format!("user {} roles {:?}", new.id, new.roles);
+        logged("create_user", about, self.inner.create_user(new)).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        logged("user_by_id", id, self.inner.user_by_id(id)).await
+    }
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let call = self.inner.credentials_by_email(email);
+        logged("credentials_by_email", NOTHING, call).await
+    }
+
+    async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>> {
+        logged("credentials_by_id", id, self.inner.credentials_by_id(id)).await
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let call = self.inner.update_profile(id, patch, now);
+        logged("update_profile", id, call).await
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let call = self.inner.set_password(id, hash, keep, now);
+        logged("set_password", id, call).await
+    }
+
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let about = format!("{id} {status:?}");
+        logged("set_status", about, self.inner.set_status(id, status, now)).await
+    }
+
+    async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
+        logged("soft_delete_user", id, self.inner.soft_delete_user(id, now)).await
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for LoggingStore<S> {
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+        let about = format!("session {} of user {}", new.id, new.user_id);
+        logged("create_session", about, self.inner.create_session(new)).await
+    }
+
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        logged("session", id, self.inner.session(id)).await
+    }
+
+    async fn rotate_refresh(&self, rotation: &RefreshRotation) -> StoreResult<RotateOutcome> {
+        logged(
+            "rotate_refresh",
+            NOTHING,
+            self.inner.rotate_refresh(rotation),
+        )
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let about = format!("session {id} of user {user}");
+        logged(
+            "revoke_session",
+            about,
+            self.inner.revoke_session(user, id, now),
+        )
+        .await
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
+        let call = self.inner.revoke_all_sessions(user, now);
+        logged("revoke_all_sessions", user, call).await
+    }
+
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
+        logged("sessions_of", user, self.inner.sessions_of(user)).await
+    }
+}
+
+#[async_trait]
+impl<S: OneTimeTokenStore> OneTimeTokenStore for LoggingStore<S> {
+    async fn insert_token(&self, token: &NewOneTimeToken) -> StoreResult<()> {
+        let about = format!("{} token of user {}", token.purpose.as_str(), token.user_id);
+        logged("insert_token", about, self.inner.insert_token(token)).await
+    }
+
+    async fn consume_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        let call = self.inner.consume_token(hash, purpose, now);
+        logged("consume_token", purpose.as_str(), call).await
+    }
+
+    async fn peek_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        let call = self.inner.peek_token(hash, purpose, now);
+        logged("peek_token", purpose.as_str(), call).await
+    }
+
+    async fn verify_email_with_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let call = self.inner.verify_email_with_token(hash, now);
+        logged("verify_email_with_token", NOTHING, call).await
+    }
+
+    async fn reset_password_with_token(
+        &self,
+        hash: &TokenHash,
+        new_hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let call = self.inner.reset_password_with_token(hash, new_hash, now);
+        logged("reset_password_with_token", NOTHING, call).await
+    }
+}
+
+#[async_trait]
+impl<S: RoleStore> RoleStore for LoggingStore<S> {
+    async fn permissions_of(&self, roles: &[String]) -> StoreResult<Vec<String>> {
+        let about = format!("{roles:?}");
+        logged("permissions_of", about, self.inner.permissions_of(roles)).await
+    }
+}
+
+#[async_trait]
+impl<S: AuditStore> AuditStore for LoggingStore<S> {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        logged("append_audit", &event.event, self.inner.append_audit(event)).await
+    }
+
+    async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        logged("audit_of_user", user, self.inner.audit_of_user(user, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: KeyStore> KeyStore for LoggingStore<S> {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        logged("signing_keys", NOTHING, self.inner.signing_keys()).await
+    }
+
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
+        // The kid identifies the key; the seed is the secret.
+        let call = self.inner.insert_signing_key(key);
+        logged("insert_signing_key", &key.kid, call).await
+    }
+}
+
+#[async_trait]
+impl<S: StoreHealth> StoreHealth for LoggingStore<S> {
+    async fn ping(&self) -> StoreResult<()> {
+        logged("ping", NOTHING, self.inner.ping()).await
+    }
+}
