@@ -53,11 +53,18 @@ pub(crate) mod sqlite {
 
     use super::{MigrateError, Migration};
 
-    const MIGRATIONS: &[Migration] = &[Migration {
-        version: 1,
-        description: "init",
-        sql: include_str!("../migrations/sqlite/0001_init.sql"),
-    }];
+    const MIGRATIONS: &[Migration] = &[
+        Migration {
+            version: 1,
+            description: "init",
+            sql: include_str!("../migrations/sqlite/0001_init.sql"),
+        },
+        Migration {
+            version: 2,
+            description: "rbac",
+            sql: include_str!("../migrations/sqlite/0002_rbac.sql"),
+        },
+    ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (
         version     INTEGER NOT NULL,
@@ -117,11 +124,18 @@ pub(crate) mod postgres {
 
     use super::{MigrateError, Migration};
 
-    const MIGRATIONS: &[Migration] = &[Migration {
-        version: 1,
-        description: "init",
-        sql: include_str!("../migrations/postgres/0001_init.sql"),
-    }];
+    const MIGRATIONS: &[Migration] = &[
+        Migration {
+            version: 1,
+            description: "init",
+            sql: include_str!("../migrations/postgres/0001_init.sql"),
+        },
+        Migration {
+            version: 2,
+            description: "rbac",
+            sql: include_str!("../migrations/postgres/0002_rbac.sql"),
+        },
+    ];
 
     /// Key of the transaction-scoped advisory lock serializing authkit migrations
     /// (the bytes of "authkit\0").

@@ -60,3 +60,34 @@ pub(crate) fn sorted(mut names: Vec<String>) -> Vec<String> {
 pub(crate) fn distinct(names: &[String]) -> Vec<String> {
     sorted(names.to_vec())
 }
+
+/// The `LIKE` pattern matching `needle` literally as a substring, with `\` as the escape
+/// character (the query says `ESCAPE '\'`): `%`, `_` and `\` in the needle lose their meaning.
+/// The needle is lowercased as [`authkit_core::domain::Email`] normalizes addresses, so that a
+/// case-sensitive match against the stored (normalized) emails is case-insensitive.
+pub(crate) fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn contains_pattern_escapes_wildcards() {
+        assert_eq!(contains_pattern("A_b"), "%a\\_b%");
+        assert_eq!(contains_pattern("%"), "%\\%%");
+        assert_eq!(contains_pattern("a\\b"), "%a\\\\b%");
+        assert_eq!(contains_pattern("o'neil"), "%o'neil%");
+        assert_eq!(contains_pattern(""), "%%");
+    }
+}

@@ -20,6 +20,9 @@ use time::{Duration, OffsetDateTime};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+mod admin;
+pub use admin::*;
+
 /// The suite's fixed "now": a whole number of microseconds, as every store must round-trip.
 pub const T0: OffsetDateTime = datetime!(2030-01-02 03:04:05.123456 UTC);
 
@@ -347,6 +350,7 @@ pub async fn session_round_trips(store: Arc<dyn Store>) {
         remember_me: true,
         ip: new.ip,
         user_agent: new.user_agent.clone(),
+        authz_version: 0,
     };
     assert_eq!(
         created, expected,

@@ -99,6 +99,26 @@ fn a_stale_verification_left_usable_fails_the_suite() {
 }
 
 #[test]
+#[should_panic(expected = "has_more was true but nothing followed")]
+fn has_more_on_every_full_page_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::list_users_paginates_every_user_once(Arc::new(
+            broken::Flawed::new(broken::Flaw::FullPageHasMore),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "returned a user it does not select")]
+fn a_wildcard_email_search_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::list_users_email_contains_is_literal(Arc::new(
+            broken::Flawed::new(broken::Flaw::UnderscoreWildcard),
+        )),
+    );
+}
+
+#[test]
 fn the_memory_store_passes_what_the_flawed_ones_fail() {
     use authkit_testkit::suite;
     authkit_testkit::__private::run(async {
@@ -106,6 +126,8 @@ fn the_memory_store_passes_what_the_flawed_ones_fail() {
         suite::credentials_by_id_excludes_deleted_users(Arc::new(MemoryStore::new())).await;
         suite::concurrent_verifications_succeed_once(Arc::new(MemoryStore::new())).await;
         suite::verify_email_with_token_refuses_a_changed_email(Arc::new(MemoryStore::new())).await;
+        suite::list_users_paginates_every_user_once(Arc::new(MemoryStore::new())).await;
+        suite::list_users_email_contains_is_literal(Arc::new(MemoryStore::new())).await;
     });
 }
 
@@ -113,9 +135,10 @@ fn the_memory_store_passes_what_the_flawed_ones_fail() {
 mod broken {
     use async_trait::async_trait;
     use authkit_core::domain::{
-        AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, PasswordHash,
-        ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey,
-        TokenHash, TokenPurpose, User, UserCredentials, UserId, UserStatus,
+        AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken, NewSession, NewUser,
+        OneTimeToken, Page, PasswordHash, ProfilePatch, RefreshRotation, Role, RotateOutcome,
+        Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials,
+        UserId, UserQuery, UserStatus,
     };
     use authkit_core::ports::*;
     use authkit_core::testing::MemoryStore;
@@ -132,6 +155,20 @@ mod broken {
         RacyVerify,
         /// `verify_email_with_token` consumes only when the email still matches.
         PeeksBeforeVerifying,
+        /// `list_users` says `has_more` whenever a page is full (no limit + 1 fetch).
+        FullPageHasMore,
+        /// `list_users` lets `_` in `email_contains` match any character (an unescaped LIKE).
+        UnderscoreWildcard,
+    }
+
+    /// Whether `hay` contains `needle` where `_` matches any one character.
+    fn like_contains(hay: &str, needle: &str) -> bool {
+        let hay: Vec<char> = hay.chars().collect();
+        let needle: Vec<char> = needle.chars().collect();
+        needle.is_empty()
+            || hay
+                .windows(needle.len())
+                .any(|w| w.iter().zip(&needle).all(|(h, n)| *n == '_' || h == n))
     }
 
     #[derive(Debug)]
@@ -202,6 +239,50 @@ mod broken {
         }
         async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
             self.inner.soft_delete_user(id, now).await
+        }
+        async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User> {
+            self.inner.restore_user(id, now).await
+        }
+        async fn admin_update_user(
+            &self,
+            id: UserId,
+            patch: &AdminPatch,
+            now: OffsetDateTime,
+        ) -> StoreResult<User> {
+            self.inner.admin_update_user(id, patch, now).await
+        }
+        async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>> {
+            match self.flaw {
+                Flaw::FullPageHasMore => {
+                    let mut page = self.inner.list_users(query).await?;
+                    page.has_more = page.items.len() == query.limit as usize;
+                    Ok(page)
+                }
+                Flaw::UnderscoreWildcard if query.email_contains.is_some() => {
+                    let needle = query
+                        .email_contains
+                        .clone()
+                        .unwrap_or_default()
+                        .to_lowercase();
+                    let all = self
+                        .inner
+                        .list_users(&UserQuery {
+                            email_contains: None,
+                            limit: u32::MAX - 1,
+                            ..query.clone()
+                        })
+                        .await?;
+                    let mut items: Vec<User> = all
+                        .items
+                        .into_iter()
+                        .filter(|u| like_contains(u.email.as_str(), &needle))
+                        .collect();
+                    let has_more = items.len() > query.limit as usize;
+                    items.truncate(query.limit as usize);
+                    Ok(Page { items, has_more })
+                }
+                _ => self.inner.list_users(query).await,
+            }
         }
     }
 
@@ -328,6 +409,18 @@ mod broken {
         async fn permissions_of(&self, roles: &[String]) -> StoreResult<Vec<String>> {
             self.inner.permissions_of(roles).await
         }
+        async fn roles(&self) -> StoreResult<Vec<Role>> {
+            self.inner.roles().await
+        }
+        async fn create_role(&self, role: &Role) -> StoreResult<Role> {
+            self.inner.create_role(role).await
+        }
+        async fn update_role(&self, role: &Role) -> StoreResult<Role> {
+            self.inner.update_role(role).await
+        }
+        async fn delete_role(&self, name: &str) -> StoreResult<()> {
+            self.inner.delete_role(name).await
+        }
     }
 
     #[async_trait]
@@ -337,6 +430,9 @@ mod broken {
         }
         async fn audit_of_user(&self, u: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
             self.inner.audit_of_user(u, limit).await
+        }
+        async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+            self.inner.list_audit(q).await
         }
     }
 

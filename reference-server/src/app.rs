@@ -60,6 +60,29 @@ impl App {
 /// Connects to and migrates the database, loads (or on first start creates) the signing key,
 /// sets up the mailer and builds the routes.
 pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
+    let (kit, store) = build_kit(&config, None).await?;
+    let health: Arc<dyn StoreHealth> = store;
+    let router = Router::new()
+        .nest("/api/v1", authkit_axum::router(kit.clone()))
+        .merge(ops::router(health, kit.jwks(), config.ready_timeout))
+        .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
+        .layer(middleware::from_fn(log_request));
+    Ok(App {
+        router,
+        kit,
+        database: config.database_url.to_string(),
+        emails_to_log: config.smtp_url.is_none(),
+        shutdown_grace: config.shutdown_grace,
+    })
+}
+
+/// The kit of [`build_app`] and the store under it: connects to and migrates the database,
+/// loads (or creates) the signing key, and sends emails with `mailer`, or when `None` with the
+/// mailer the configuration selects (SMTP, else the log).
+pub(crate) async fn build_kit(
+    config: &ServerConfig,
+    mailer: Option<Arc<dyn Mailer>>,
+) -> Result<(AuthKit, Arc<dyn Store>), ServerError> {
     let store = open_store(&config.database_url, config.startup_timeout).await?;
     let keys = match &config.jwt_secret {
         Some(secret) => {
@@ -74,7 +97,23 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
         "access tokens are signed with {}",
         config.signing_description()
     );
-    let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+    let mailer = match mailer {
+        Some(mailer) => mailer,
+        None => configured_mailer(config)?,
+    };
+    let hasher = Argon2Hasher::new(&config.argon2)?;
+    let kit = AuthKit::builder(config.auth_config())
+        .store_arc(Arc::clone(&store))
+        .mailer_arc(mailer)
+        .hasher(hasher)
+        .keys(keys)
+        .build()?;
+    Ok((kit, store))
+}
+
+/// SMTP when `AUTHKIT_SMTP_URL` is set, else the log.
+fn configured_mailer(config: &ServerConfig) -> Result<Arc<dyn Mailer>, ServerError> {
+    Ok(match &config.smtp_url {
         Some(url) => {
             if url.sends_password_in_clear() {
                 tracing::warn!(
@@ -95,26 +134,6 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
             );
             Arc::new(LogMailer)
         }
-    };
-    let hasher = Argon2Hasher::new(&config.argon2)?;
-    let kit = AuthKit::builder(config.auth_config())
-        .store_arc(Arc::clone(&store))
-        .mailer_arc(mailer)
-        .hasher(hasher)
-        .keys(keys)
-        .build()?;
-    let health: Arc<dyn StoreHealth> = store;
-    let router = Router::new()
-        .nest("/api/v1", authkit_axum::router(kit.clone()))
-        .merge(ops::router(health, kit.jwks(), config.ready_timeout))
-        .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
-        .layer(middleware::from_fn(log_request));
-    Ok(App {
-        router,
-        kit,
-        database: config.database_url.to_string(),
-        emails_to_log: config.smtp_url.is_none(),
-        shutdown_grace: config.shutdown_grace,
     })
 }
 

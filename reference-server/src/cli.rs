@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate`, `check-config`.
+//! The command line: `serve` (the default), `migrate`, `create-admin`, `check-config`.
 
 use std::io::Write;
 use std::sync::LazyLock;
@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::admin::{PasswordSource, create_admin};
 use crate::app::{build_app, migrate, serve, shutdown_signal};
 use crate::config::{ServerConfig, vars};
 use crate::error::ServerError;
@@ -20,7 +21,9 @@ static ENV_HELP: LazyLock<String> = LazyLock::new(|| {
         ));
     }
     help.push_str(
-        "\nRUST_LOG filters the logs (default info); logs go to standard error, the startup \
+        "\ncreate-admin reads the new administrator's password from AUTHKIT_ADMIN_PASSWORD, or \
+         when unset from standard input (see `authkit-server create-admin --help`).\
+         \nRUST_LOG filters the logs (default info); logs go to standard error, the startup \
          line to standard output.\nBad values stop the server with a message naming the \
          variable and the fix.",
     );
@@ -37,14 +40,44 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+const CREATE_ADMIN_HELP: &str = "\
+The password of a new account:
+  AUTHKIT_ADMIN_PASSWORD
+      the password (it must pass the password policy: at least 15 characters, not a common
+      password, not the email address)
+      default: unset: one line of standard input (a pipe, or typed twice on a terminal without
+      echo); read only when the account does not exist yet
+
+Examples:
+  AUTHKIT_ADMIN_PASSWORD=\"$(cat /run/secrets/admin-password)\" authkit-server create-admin --email admin@example.com
+  printf '%s\\n' \"$PASSWORD\" | authkit-server create-admin --email admin@example.com
+  authkit-server create-admin --email ada@example.com     # promotes an existing account
+
+The database and the other settings come from the same AUTHKIT_* variables as `serve`.
+Exit status: 0 when created or promoted, 2 when the email or password is refused (nothing is
+created), 1 when the database fails.";
+
 /// The subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Subcommand)]
 pub enum Command {
     /// Migrate the database, then serve HTTP until SIGTERM or SIGINT (the default).
     #[default]
     Serve,
     /// Apply authkit's database migrations and exit.
     Migrate,
+    /// Make an account an administrator: create it (password from AUTHKIT_ADMIN_PASSWORD or
+    /// standard input) or promote it if it exists; migrates first; idempotent.
+    ///
+    /// No account exists by default: this is how the first administrator is made. A new account
+    /// is created with a verified email, the `user` and `admin` roles and the given password; an
+    /// existing one gets the `admin` role and keeps its password (none is read then). Prints one
+    /// line with the user id, never the password.
+    #[command(after_long_help = CREATE_ADMIN_HELP)]
+    CreateAdmin {
+        /// The administrator's email address.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
     /// Check the configuration, print it without secrets, and exit.
     CheckConfig,
 }
@@ -80,6 +113,12 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), ServerErr
             migrate(&config).await?;
             tracing::info!(database = %config.database_url, "migrations applied");
             print_lines(&[format!("migrations applied to {}", config.database_url)]);
+            Ok(())
+        }
+        Command::CreateAdmin { email } => {
+            let source = PasswordSource::from_env()?;
+            let done = create_admin(&config, &email, source).await?;
+            print_lines(&[done.line()]);
             Ok(())
         }
         Command::CheckConfig => {
@@ -123,6 +162,19 @@ mod tests {
             let cli = Cli::try_parse_from(["authkit-server", arg]).unwrap();
             assert_eq!(cli.command, Some(command));
         }
+        let cli =
+            Cli::try_parse_from(["authkit-server", "create-admin", "--email", "a@example.com"])
+                .unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::CreateAdmin {
+                email: "a@example.com".to_owned()
+            })
+        );
+        assert!(
+            Cli::try_parse_from(["authkit-server", "create-admin"]).is_err(),
+            "--email is required"
+        );
         assert!(Cli::try_parse_from(["authkit-server", "rotate-keys"]).is_err());
         Cli::command().debug_assert();
     }
@@ -130,11 +182,35 @@ mod tests {
     #[test]
     fn help_lists_commands_and_every_variable() {
         let help = Cli::command().render_long_help().to_string();
-        for word in ["serve", "migrate", "check-config"] {
+        for word in [
+            "serve",
+            "migrate",
+            "create-admin",
+            "check-config",
+            "AUTHKIT_ADMIN_PASSWORD",
+        ] {
             assert!(help.contains(word), "{word} missing from --help");
         }
         for (name, _, _) in vars::ALL {
             assert!(help.contains(name), "{name} missing from --help");
+        }
+    }
+
+    #[test]
+    fn create_admin_help_documents_the_password_variable() {
+        let mut command = Cli::command();
+        let sub = command.find_subcommand_mut("create-admin").unwrap();
+        let help = sub.render_long_help().to_string();
+        for word in [
+            "--email",
+            "AUTHKIT_ADMIN_PASSWORD",
+            "standard input",
+            "promote",
+        ] {
+            assert!(
+                help.contains(word),
+                "{word} missing from create-admin --help:\n{help}"
+            );
         }
     }
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use authkit_core::domain::EmailError;
 use authkit_core::ports::BoxError;
 
 use crate::config::ConfigError;
@@ -88,6 +89,58 @@ pub enum ServerError {
     /// Serving failed.
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    /// `create-admin --email` is not an address.
+    #[error(
+        "create-admin --email: {reason}; give the administrator's address, e.g. \
+         --email admin@example.com"
+    )]
+    AdminEmail {
+        /// Why the address was refused.
+        reason: EmailError,
+    },
+    /// `create-admin`: the password of the new account was refused by the password policy.
+    /// `reasons` lists the policy's codes and messages, never the password.
+    #[error(
+        "create-admin: the password was refused ({reasons}); nothing was created: choose \
+         another and run create-admin again"
+    )]
+    AdminPassword {
+        /// `code: message` for each reason, joined with `; `.
+        reasons: String,
+    },
+    /// `create-admin`: the address has no account and no password was given.
+    #[error(
+        "create-admin: {email} has no account yet, so a password is needed: set \
+         AUTHKIT_ADMIN_PASSWORD or write the password as one line on standard input"
+    )]
+    AdminNoPassword {
+        /// The address.
+        email: String,
+    },
+    /// `create-admin`: the password could not be read from standard input.
+    #[error("create-admin: cannot read the password from standard input")]
+    AdminStdin(#[source] std::io::Error),
+    /// `create-admin`: another refusal (the message says what to do).
+    #[error("create-admin: {0}")]
+    AdminRefused(String),
+    /// `create-admin`: authkit failed (database...).
+    #[error("create-admin failed")]
+    Admin(#[source] authkit_core::Error),
+}
+
+impl ServerError {
+    /// The exit status of the binary for this error: 2 when the configuration or the input of
+    /// a command (`create-admin`'s email or password) is refused, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_)
+            | Self::AdminEmail { .. }
+            | Self::AdminPassword { .. }
+            | Self::AdminNoPassword { .. }
+            | Self::AdminRefused(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// An error and its sources, joined with `: ` (for logs and the final message).

@@ -27,6 +27,7 @@
 //! Configuration: [`ServerConfig`], from the `AUTHKIT_*` environment variables listed in
 //! [`config::vars::ALL`] and the README.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

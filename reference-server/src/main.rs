@@ -39,10 +39,7 @@ fn main() -> ExitCode {
             let message = error::chain(&e);
             tracing::error!(error = %message, "authkit-server failed");
             eprintln!("authkit-server: {message}");
-            match e {
-                authkit_server::ServerError::Config(_) => ExitCode::from(EXIT_CONFIG),
-                _ => ExitCode::FAILURE,
-            }
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -215,6 +215,58 @@ impl TestApp {
         self.login(email).await
     }
 
+    /// Registers `email` with [`PASSWORD`] over HTTP, grants it the `user` and `admin` roles
+    /// through the store (`UserStore::admin_update_user`: no route, no audit event), logs in
+    /// and returns the token pair (whose access token carries every admin permission).
+    pub async fn admin(&self, email: &str) -> Value {
+        let user = self.register(email).await;
+        self.set_roles(user["id"].as_str().unwrap(), &["user", "admin"])
+            .await;
+        self.login(email).await
+    }
+
+    /// Replaces the roles of `user_id` through the store, bypassing the admin API.
+    pub async fn set_roles(&self, user_id: &str, roles: &[&str]) {
+        use authkit_core::domain::AdminPatch;
+        let id = UserId(uuid::Uuid::parse_str(user_id).unwrap());
+        let patch = AdminPatch {
+            roles: Some(roles.iter().map(|r| (*r).to_owned()).collect()),
+            ..AdminPatch::default()
+        };
+        self.kit
+            .store()
+            .admin_update_user(id, &patch, self.now())
+            .await
+            .unwrap();
+    }
+
+    /// Registers every address of `emails` with [`PASSWORD`] in-process (`AuthKit::register`,
+    /// the fast hasher), `batch` at a time concurrently; returns the user ids in `emails` order.
+    pub async fn register_many(&self, emails: &[String], batch: usize) -> Vec<String> {
+        use authkit_core::domain::{Email, Password};
+        use authkit_core::service::{RegisterInput, RequestContext};
+        let ctx = RequestContext::default();
+        let mut ids = Vec::with_capacity(emails.len());
+        for chunk in emails.chunks(batch.max(1)) {
+            let users = futures::future::join_all(chunk.iter().map(|email| {
+                self.kit.register(
+                    &ctx,
+                    RegisterInput {
+                        email: Email::parse(email).unwrap(),
+                        password: Password::new(PASSWORD),
+                        display_name: None,
+                    },
+                )
+            }))
+            .await;
+            for (email, user) in chunk.iter().zip(users) {
+                let user = user.unwrap_or_else(|e| panic!("register {email}: {e:?}"));
+                ids.push(user.id.to_string());
+            }
+        }
+        ids
+    }
+
     /// Sends a request and reads the whole reply.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         fetch(request).await
@@ -307,6 +359,32 @@ impl TestApp {
                 .bearer_auth(token)
                 .json(body),
         )
+    }
+
+    /// `PUT path` with a JSON body and a bearer token.
+    pub fn put_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> impl Future<Output = Reply> + use<> {
+        fetch(
+            self.client
+                .put(self.url(path))
+                .bearer_auth(token)
+                .json(body),
+        )
+    }
+
+    /// `GET path` with a bearer token and `query` (values percent-encoded by the client).
+    pub fn get_query(
+        &self,
+        path: &str,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> impl Future<Output = Reply> + use<> {
+        let url = reqwest::Url::parse_with_params(&self.url(path), query).unwrap();
+        fetch(self.client.get(url).bearer_auth(token))
     }
 
     /// `DELETE path` with a bearer token and no body.

@@ -23,6 +23,8 @@ const P3: &str = "a third correct horse battery staple";
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 const CAROL: &str = "carol@example.com";
+const ERIN: &str = "erin@example.com";
+const ROOT: &str = "root@example.com";
 
 /// Headers compared value for value.
 const COMPARED_HEADERS: &[&str] = &[
@@ -116,6 +118,7 @@ impl Req {
 
 /// The route of `ROUTES` a request goes to (`{param}` matches one segment).
 fn route_of(method: &reqwest::Method, path: &str) -> Option<RouteId> {
+    let path = path.split('?').next().unwrap_or(path);
     let segments: Vec<&str> = path.split('/').collect();
     ROUTES
         .iter()
@@ -920,6 +923,134 @@ async fn both_adapters_serve_one_contract() {
     .await;
     p.step("login: deleted account", 401, "invalid_credentials", |_| {
         req("POST", "/login").json(json!({ "email": ALICE, "password": P3 }))
+    })
+    .await;
+
+    // Admin routes: an administrator (granted through the store on each side) and a plain user.
+    for side in &mut p.sides {
+        let admin = side.app.admin(ROOT).await;
+        side.vars.insert("adm", access_of(&admin));
+    }
+    let r = p
+        .step("register erin", 201, "", |_| {
+            req("POST", "/register").json(json!({ "email": ERIN, "password": PASSWORD }))
+        })
+        .await;
+    p.keep("erin", &r, |j| j["user"]["id"].as_str().unwrap().to_owned());
+    let r = p
+        .step("login erin", 200, "", |_| {
+            req("POST", "/login").json(json!({ "email": ERIN, "password": PASSWORD }))
+        })
+        .await;
+    p.keep("plain", &r, access_of);
+    let unknown = "01900000-0000-7000-8000-000000000000";
+    p.step("admin users", 200, "", |s| {
+        req("GET", "/admin/users?limit=2").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin users: plain user", 403, "forbidden", |s| {
+        req("GET", "/admin/users").bearer(s.var("plain"))
+    })
+    .await;
+    p.step("admin users: bad limit", 422, "validation_failed", |s| {
+        req("GET", "/admin/users?limit=0").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin user", 200, "", |s| {
+        req("GET", format!("/admin/users/{}", s.var("erin"))).bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin user: unknown", 404, "not_found", |s| {
+        req("GET", format!("/admin/users/{unknown}")).bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin patch user", 200, "", |s| {
+        req("PATCH", format!("/admin/users/{}", s.var("erin")))
+            .bearer(s.var("adm"))
+            .json(json!({ "display_name": "Erin" }))
+    })
+    .await;
+    p.step(
+        "admin patch user: bad status",
+        422,
+        "validation_failed",
+        |s| {
+            req("PATCH", format!("/admin/users/{}", s.var("erin")))
+                .bearer(s.var("adm"))
+                .json(json!({ "status": "bogus" }))
+        },
+    )
+    .await;
+    p.step("admin roles", 200, "", |s| {
+        req("GET", "/admin/roles").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin roles: no token", 401, "unauthorized", |_| {
+        req("GET", "/admin/roles")
+    })
+    .await;
+    p.step("admin create role", 201, "", |s| {
+        req("POST", "/admin/roles")
+            .bearer(s.var("adm"))
+            .json(json!({ "name": "viewer", "permissions": ["users:read"] }))
+    })
+    .await;
+    p.step("admin create role: exists", 409, "conflict", |s| {
+        req("POST", "/admin/roles")
+            .bearer(s.var("adm"))
+            .json(json!({ "name": "viewer", "permissions": [] }))
+    })
+    .await;
+    p.step("admin update role", 200, "", |s| {
+        req("PUT", "/admin/roles/viewer")
+            .bearer(s.var("adm"))
+            .json(json!({ "description": "read only", "permissions": ["users:read"] }))
+    })
+    .await;
+    p.step("admin update role: unknown", 404, "not_found", |s| {
+        req("PUT", "/admin/roles/nope")
+            .bearer(s.var("adm"))
+            .json(json!({ "permissions": [] }))
+    })
+    .await;
+    p.step("admin delete role", 204, "", |s| {
+        req("DELETE", "/admin/roles/viewer").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin delete role: built-in", 409, "conflict", |s| {
+        req("DELETE", "/admin/roles/admin").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin deleted users: plain user", 403, "forbidden", |s| {
+        req("GET", "/admin/users/deleted").bearer(s.var("plain"))
+    })
+    .await;
+    p.step("admin delete user", 204, "", |s| {
+        req("DELETE", format!("/admin/users/{}", s.var("erin"))).bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin delete user: again", 404, "not_found", |s| {
+        req("DELETE", format!("/admin/users/{}", s.var("erin"))).bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin deleted users", 200, "", |s| {
+        req("GET", "/admin/users/deleted").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin restore user", 200, "", |s| {
+        req("POST", format!("/admin/users/{}/restore", s.var("erin"))).bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin restore user: not deleted", 404, "not_found", |s| {
+        req("POST", format!("/admin/users/{}/restore", s.var("erin"))).bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin audit", 200, "", |s| {
+        req("GET", "/admin/audit?limit=5").bearer(s.var("adm"))
+    })
+    .await;
+    p.step("admin audit: bad cursor", 422, "validation_failed", |s| {
+        req("GET", "/admin/audit?cursor=nope").bearer(s.var("adm"))
     })
     .await;
 

@@ -38,7 +38,7 @@ mod sqlite {
         .await
         .unwrap();
         let ledger: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(ledger, [(1, "init".to_owned())]);
+        assert_eq!(ledger, [(1, "init".to_owned()), (2, "rbac".to_owned())]);
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE name = '_sqlx_migrations'",
         )
@@ -46,6 +46,71 @@ mod sqlite {
         .await
         .unwrap();
         assert_eq!(sqlx_table, None, "sqlx's own ledger is never used");
+        db.cleanup().await;
+    }
+
+    /// A database at version 1 with data upgrades to version 2: existing sessions get
+    /// `authz_version` 0 and keep working.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn upgrade_from_version_1_keeps_sessions() {
+        use authkit_core::domain::{NewSession, SessionId, TokenHash};
+        use authkit_core::ports::SessionStore;
+
+        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        authkit_sqlx::sqlx::raw_sql(include_str!(
+            "../../authkit-sqlx/migrations/sqlite/0001_init.sql"
+        ))
+        .execute(store.pool())
+        .await
+        .unwrap();
+        authkit_sqlx::sqlx::raw_sql(
+            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
+             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
+             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT; \
+             INSERT INTO authkit_schema_migrations VALUES (1, 'init', 0);",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let now = datetime!(2030-01-02 03:04:05 UTC);
+        let id = UserId::new_v7(now);
+        let sid = SessionId::new_v7(now);
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES (?1, 'old@example.com', 'h', 0, 0)",
+        )
+        .bind(id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) VALUES (?1, ?2, x'00', 0, 0, 1, 1)",
+        )
+        .bind(sid.to_string())
+        .bind(id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.migrate().await.expect("upgrade to version 2");
+        let old = store.session(sid).await.unwrap().expect("kept");
+        assert_eq!(old.authz_version, 0);
+        let new = store
+            .create_session(&NewSession {
+                id: SessionId::new_v7(now),
+                user_id: id,
+                refresh_hash: TokenHash::of("new"),
+                now,
+                expires_at: now + time::Duration::days(1),
+                idle_expires_at: now + time::Duration::days(1),
+                remember_me: false,
+                ip: None,
+                user_agent: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(new.authz_version, 0);
         db.cleanup().await;
     }
 
@@ -165,7 +230,7 @@ mod postgres {
         .await
         .unwrap();
         let ledger: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(ledger, [(1, "init".to_owned())]);
+        assert_eq!(ledger, [(1, "init".to_owned()), (2, "rbac".to_owned())]);
         let sqlx_table: Option<String> =
             authkit_sqlx::sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
                 .fetch_one(store.pool())

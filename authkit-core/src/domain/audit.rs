@@ -42,6 +42,18 @@ pub enum AuditKind {
     SessionRevoked,
     /// Every session was revoked by the owner ("log out everywhere").
     AllSessionsRevoked,
+    /// An administrator changed a user.
+    AdminUserUpdated,
+    /// An administrator deleted a user.
+    AdminUserDeleted,
+    /// An administrator restored a deleted user.
+    AdminUserRestored,
+    /// A role was created.
+    RoleCreated,
+    /// A role's description or permissions changed.
+    RoleUpdated,
+    /// A role was deleted.
+    RoleDeleted,
 }
 
 impl AuditKind {
@@ -63,6 +75,12 @@ impl AuditKind {
             Self::AccountDeleted => "account_deleted",
             Self::SessionRevoked => "session_revoked",
             Self::AllSessionsRevoked => "all_sessions_revoked",
+            Self::AdminUserUpdated => "admin_user_updated",
+            Self::AdminUserDeleted => "admin_user_deleted",
+            Self::AdminUserRestored => "admin_user_restored",
+            Self::RoleCreated => "role_created",
+            Self::RoleUpdated => "role_updated",
+            Self::RoleDeleted => "role_deleted",
         }
     }
 }

@@ -4,6 +4,7 @@ mod audit;
 mod email;
 mod ids;
 mod keys;
+mod page;
 mod password;
 mod role;
 mod session;
@@ -14,11 +15,12 @@ pub use audit::{AuditEvent, AuditKind};
 pub use email::{Email, EmailError, MAX_EMAIL_LEN};
 pub use ids::{SessionId, UserId, new_v7};
 pub use keys::StoredSigningKey;
+pub use page::{AuditQuery, Page, UserQuery};
 pub use password::{MIN_PASSWORD_FLOOR, Password, PasswordHash, PasswordPolicy};
-pub use role::{ADMIN_ROLE, ALL_PERMISSIONS, USER_ROLE};
+pub use role::{ADMIN_ROLE, ALL_PERMISSIONS, Role, USER_ROLE};
 pub use session::{NewSession, RefreshRotation, RotateOutcome, Session};
 pub use token::{
     NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, TOKEN_BYTES, TokenHash, TokenPurpose,
     random_bytes,
 };
-pub use user::{NewUser, ProfilePatch, User, UserCredentials, UserStatus};
+pub use user::{AdminPatch, NewUser, ProfilePatch, User, UserCredentials, UserStatus};

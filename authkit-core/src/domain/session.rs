@@ -29,6 +29,11 @@ pub struct Session {
     pub ip: Option<IpAddr>,
     /// Client user agent at login (truncated to 512 bytes).
     pub user_agent: Option<String>,
+    /// Authorization version: raised by the store whenever the owner's roles, or the
+    /// permissions of one of those roles, change. Access tokens carry the version they were
+    /// issued under (`av`) and are refused once it moved, so a role change reaches tokens
+    /// already issued at once (the client refreshes and gets the new roles).
+    pub authz_version: i64,
 }
 
 impl Session {

@@ -93,3 +93,18 @@ pub struct ProfilePatch {
     /// A new email (stored unverified), or `None` to leave it.
     pub email: Option<Email>,
 }
+
+/// An administrator's change to a user ([`crate::ports::UserStore::admin_update_user`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminPatch {
+    /// `Some(None)` clears the display name.
+    pub display_name: Option<Option<String>>,
+    /// A new email (kept as verified or not according to `email_verified`, else unverified).
+    pub email: Option<Email>,
+    /// Sets verification.
+    pub email_verified: Option<bool>,
+    /// Sets the status; `Disabled` revokes every session.
+    pub status: Option<UserStatus>,
+    /// Replaces the roles (names that exist; core checks).
+    pub roles: Option<Vec<String>>,
+}

@@ -161,7 +161,7 @@ pub struct UpdateMeRequest {
 }
 
 /// Tells a present field (even `null`) from an absent one.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

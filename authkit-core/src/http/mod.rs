@@ -3,6 +3,7 @@
 //! documents). Adapters only translate their request and response types and register
 //! [`ROUTES`].
 
+pub mod admin;
 pub mod cookies;
 pub mod dto;
 pub mod json;
@@ -73,7 +74,7 @@ impl ApiResponse {
         }
     }
 
-    fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Self> {
+    pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Self> {
         let body = serde_json::to_vec(value).map_err(Error::internal)?;
         let mut response = Self::new(status, Bytes::from(body));
         response
@@ -82,7 +83,7 @@ impl ApiResponse {
         Ok(response)
     }
 
-    fn empty(status: StatusCode) -> Self {
+    pub(crate) fn empty(status: StatusCode) -> Self {
         Self::new(status, Bytes::new())
     }
 
@@ -339,6 +340,17 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             kit.revoke_own_session(&ctx, &principal, id).await?;
             Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
         }
+        RouteId::AdminListUsers
+        | RouteId::AdminListDeletedUsers
+        | RouteId::AdminGetUser
+        | RouteId::AdminUpdateUser
+        | RouteId::AdminDeleteUser
+        | RouteId::AdminRestoreUser
+        | RouteId::AdminListRoles
+        | RouteId::AdminCreateRole
+        | RouteId::AdminUpdateRole
+        | RouteId::AdminDeleteRole
+        | RouteId::AdminAudit => admin::dispatch(kit, req, &ctx).await,
         RouteId::RevokeAllSessions => {
             let principal = authenticate(kit, req).await?;
             kit.revoke_all_own_sessions(&ctx, &principal).await?;
@@ -349,14 +361,14 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
     }
 }
 
-fn path_param<'r>(req: &'r ApiRequest<'_>, name: &str) -> Option<&'r str> {
+pub(crate) fn path_param<'r>(req: &'r ApiRequest<'_>, name: &str) -> Option<&'r str> {
     req.path_params
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<Principal> {
+pub(crate) async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<Principal> {
     authenticate_headers(kit, req.headers).await
 }
 
@@ -403,7 +415,7 @@ fn required(value: Option<String>, field: &str, errors: &mut Vec<FieldError>) ->
     }
 }
 
-fn required_email(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Email> {
+pub(crate) fn required_email(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Email> {
     match Email::parse(value.unwrap_or("")) {
         Ok(email) => Some(email),
         Err(e) => {

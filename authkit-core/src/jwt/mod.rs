@@ -41,6 +41,9 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     /// Permission names granted by the roles.
     pub perms: Vec<String>,
+    /// The session's authorization version when the token was issued; a role change raises
+    /// it, and tokens of an older version are refused.
+    pub av: i64,
 }
 
 /// Why a token was refused (only ever logged at debug level; clients see `unauthorized`).
@@ -152,6 +155,7 @@ mod tests {
             email_verified: false,
             roles: vec!["user".into()],
             perms: vec![],
+            av: 0,
         }
     }
 

@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, PasswordHash,
-    ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
-    TokenPurpose, User, UserCredentials, UserId, UserStatus,
+    AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
+    Page, PasswordHash, ProfilePatch, RefreshRotation, Role, RotateOutcome, Session, SessionId,
+    StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
+    UserStatus,
 };
 
 /// A boxed error source.
@@ -124,6 +125,29 @@ pub trait UserStore: Send + Sync + 'static {
     /// transaction. The email stays taken. MUST return `NotFound` for an unknown or already
     /// deleted user.
     async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Clears `deleted_at` (and sets `updated_at = now`). MUST return `NotFound` for an unknown
+    /// user or one that is not deleted.
+    async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User>;
+
+    /// Applies an administrator's change in one transaction, setting `updated_at = now`:
+    /// a new email is stored unverified unless `patch.email_verified` says otherwise;
+    /// `status: Disabled` revokes every session; `roles` replaces the user's roles (names that
+    /// do not exist are ignored) and, when they differ from the current ones, raises the
+    /// `authz_version` of every session of the user.
+    /// MUST return `NotFound` for an unknown or soft-deleted user and `Conflict(Conflict::Email)`
+    /// when another user has the email.
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        patch: &AdminPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User>;
+
+    /// Users matching `query`, ordered by id ascending, the first `query.limit` after
+    /// `query.after`; `has_more` tells whether another page follows. The cost MUST NOT grow
+    /// with the number of users for an unfiltered page (an index range scan on the id).
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>>;
 }
 
 /// Sessions and their rotating refresh tokens.
@@ -221,6 +245,23 @@ pub trait RoleStore: Send + Sync + 'static {
     /// The union of the permissions granted by `roles`, sorted and without duplicates.
     /// Unknown role names grant nothing.
     async fn permissions_of(&self, roles: &[String]) -> StoreResult<Vec<String>>;
+
+    /// Every role, by name.
+    async fn roles(&self) -> StoreResult<Vec<Role>>;
+
+    /// Creates a role (never built-in). MUST return `Conflict(Conflict::Other)` when the name
+    /// exists.
+    async fn create_role(&self, role: &Role) -> StoreResult<Role>;
+
+    /// Replaces the description and permissions of a role and, when the permissions changed,
+    /// raises the `authz_version` of every session of its holders, in one transaction. MUST
+    /// return `NotFound` for an unknown role.
+    async fn update_role(&self, role: &Role) -> StoreResult<Role>;
+
+    /// Deletes a role and its grants, raising the `authz_version` of every session of its
+    /// holders, in one transaction. MUST return `NotFound` for an unknown role and
+    /// `Conflict(Conflict::Other)` for a built-in one (nothing changes).
+    async fn delete_role(&self, name: &str) -> StoreResult<()>;
 }
 
 /// The append-only audit log.
@@ -231,6 +272,10 @@ pub trait AuditStore: Send + Sync + 'static {
 
     /// The events about `user` (as subject), newest first, at most `limit`.
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Events matching `query`, newest first (id descending), the first `query.limit` before
+    /// `query.before`; `has_more` tells whether another page follows.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>>;
 }
 
 /// Token signing keys shared by every instance on one database.

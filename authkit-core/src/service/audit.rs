@@ -15,13 +15,25 @@ impl AuthKit {
         user_id: Option<UserId>,
         detail: Value,
     ) {
+        self.audit_by(ctx, kind, user_id, user_id, detail).await;
+    }
+
+    /// Like [`AuthKit::audit`], with an actor other than the subject (an administrator).
+    pub(crate) async fn audit_by(
+        &self,
+        ctx: &RequestContext,
+        kind: AuditKind,
+        user_id: Option<UserId>,
+        actor_id: Option<UserId>,
+        detail: Value,
+    ) {
         let now = self.inner.clock.now();
         let event = AuditEvent {
             id: new_v7(now),
             at: now,
             event: kind.as_str().to_owned(),
             user_id,
-            actor_id: user_id,
+            actor_id,
             ip: ctx.ip,
             user_agent: ctx.user_agent_truncated(),
             detail,
@@ -30,6 +42,7 @@ impl AuthKit {
             target: "authkit::audit",
             event = event.event,
             user_id = user_id.map(|u| u.to_string()),
+            actor_id = actor_id.map(|u| u.to_string()),
             ip = ctx.ip.map(|ip| ip.to_string()),
             detail = %event.detail,
         );

@@ -1,6 +1,7 @@
 //! The use cases, as methods on [`crate::AuthKit`].
 
 mod accounts;
+pub mod admin;
 mod audit;
 mod passwords;
 mod principal;
@@ -10,6 +11,7 @@ mod verification;
 
 pub use accounts::{LoginInput, RegisterInput};
 pub use principal::Principal;
+pub(crate) use profile::display_name as profile_display_name;
 pub use profile::{EXPORT_AUDIT_LIMIT, MAX_DISPLAY_NAME, ProfileUpdate, UserExport};
 pub use sessions::TokenPair;
 

@@ -65,7 +65,10 @@ impl AuthKit {
             .session(session_id)
             .await?
             .ok_or(Error::Unauthorized)?;
-        if session.user_id != user_id || !session.is_live(now) {
+        // A role change since the token was issued (raised authz_version) refuses it at once:
+        // the client refreshes and gets a token with the current roles.
+        if session.user_id != user_id || !session.is_live(now) || session.authz_version != claims.av
+        {
             return Err(Error::Unauthorized);
         }
         Ok(Principal {

@@ -89,6 +89,7 @@ impl AuthKit {
             email_verified: user.email_verified,
             roles: user.roles.clone(),
             perms,
+            av: session.authz_version,
         };
         let access_token = self.inner.tokens.sign(&claims).map_err(Error::internal)?;
         let refresh_expires_at = session.idle_expires_at.min(session.expires_at);

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    ADMIN_ROLE, ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser,
-    OneTimeToken, PasswordHash, ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId,
-    StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId,
-    UserStatus,
+    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken,
+    NewSession, NewUser, OneTimeToken, Page, PasswordHash, ProfilePatch, RefreshRotation, Role,
+    RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User,
+    UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
     AuditStore, Conflict, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, StoreError,
@@ -31,7 +31,7 @@ struct State {
     sessions: HashMap<SessionId, (Session, TokenHash)>,
     spent: HashMap<TokenHash, SessionId>,
     tokens: HashMap<TokenHash, StoredToken>,
-    roles: HashMap<String, Vec<String>>,
+    roles: BTreeMap<String, Role>,
     audit: Vec<AuditEvent>,
     keys: Vec<StoredSigningKey>,
 }
@@ -42,12 +42,25 @@ pub struct MemoryStore(Mutex<State>);
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        let mut roles = HashMap::new();
-        roles.insert(
-            ADMIN_ROLE.to_owned(),
-            ALL_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
-        );
-        roles.insert(USER_ROLE.to_owned(), Vec::new());
+        let mut roles = BTreeMap::new();
+        for (name, description, permissions) in [
+            (
+                ADMIN_ROLE,
+                "Every administrative permission",
+                ALL_PERMISSIONS,
+            ),
+            (USER_ROLE, "Every account", &[][..]),
+        ] {
+            roles.insert(
+                name.to_owned(),
+                Role {
+                    name: name.to_owned(),
+                    description: description.to_owned(),
+                    permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+                    builtin: true,
+                },
+            );
+        }
         Self(Mutex::new(State {
             users: BTreeMap::new(),
             emails: HashMap::new(),
@@ -203,6 +216,99 @@ impl UserStore for MemoryStore {
         s.revoke_sessions(id, None, now);
         Ok(())
     }
+
+    async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User> {
+        let mut s = self.state();
+        match s.users.get_mut(&id) {
+            Some((user, _)) if user.deleted_at.is_some() => {
+                user.deleted_at = None;
+                user.updated_at = now;
+                Ok(user.clone())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        patch: &AdminPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let mut s = self.state();
+        let current = s.live_user_mut(id)?.0.clone();
+        let new_email = patch.email.as_ref().filter(|e| **e != current.email);
+        if let Some(email) = new_email {
+            if s.emails.contains_key(email.as_str()) {
+                return Err(StoreError::Conflict(Conflict::Email));
+            }
+            s.emails.remove(current.email.as_str());
+            s.emails.insert(email.as_str().to_owned(), id);
+        }
+        let roles = patch.roles.as_ref().map(|roles| {
+            let mut r: Vec<String> = roles
+                .iter()
+                .filter(|r| s.roles.contains_key(*r))
+                .cloned()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            r.sort();
+            r
+        });
+        let (user, _) = s.live_user_mut(id)?;
+        if let Some(name) = &patch.display_name {
+            user.display_name = name.clone();
+        }
+        if let Some(email) = new_email {
+            user.email = email.clone();
+            user.email_verified = false;
+        }
+        if let Some(verified) = patch.email_verified {
+            user.email_verified = verified;
+        }
+        if let Some(status) = patch.status {
+            user.status = status;
+        }
+        let roles_changed = roles.as_ref().is_some_and(|r| *r != user.roles);
+        if let Some(roles) = roles {
+            user.roles = roles;
+        }
+        user.updated_at = now;
+        let user = user.clone();
+        if patch.status == Some(UserStatus::Disabled) {
+            s.revoke_sessions(id, None, now);
+        }
+        if roles_changed {
+            s.bump_sessions(id);
+        }
+        Ok(user)
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>> {
+        let s = self.state();
+        let needle = query.email_contains.as_ref().map(|n| n.to_lowercase());
+        let mut items: Vec<User> = s
+            .users
+            .values()
+            .map(|(u, _)| u)
+            .filter(|u| query.after.is_none_or(|after| u.id > after))
+            .filter(|u| u.deleted_at.is_some() == query.deleted)
+            .filter(|u| {
+                needle
+                    .as_ref()
+                    .is_none_or(|n| u.email.as_str().contains(n.as_str()))
+            })
+            .filter(|u| query.status.is_none_or(|st| u.status == st))
+            .filter(|u| query.verified.is_none_or(|v| u.email_verified == v))
+            .filter(|u| query.role.as_ref().is_none_or(|r| u.roles.contains(r)))
+            .take(query.limit as usize + 1)
+            .cloned()
+            .collect();
+        let has_more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        Ok(Page { items, has_more })
+    }
 }
 
 impl State {
@@ -218,6 +324,26 @@ impl State {
             if session.user_id == user && session.revoked_at.is_none() && Some(session.id) != keep {
                 session.revoked_at = Some(now);
             }
+        }
+    }
+
+    fn bump_sessions(&mut self, user: UserId) {
+        for (session, _) in self.sessions.values_mut() {
+            if session.user_id == user {
+                session.authz_version += 1;
+            }
+        }
+    }
+
+    fn bump_holders(&mut self, role: &str) {
+        let holders: Vec<UserId> = self
+            .users
+            .values()
+            .filter(|(u, _)| u.roles.iter().any(|r| r == role))
+            .map(|(u, _)| u.id)
+            .collect();
+        for user in holders {
+            self.bump_sessions(user);
         }
     }
 
@@ -267,6 +393,7 @@ impl SessionStore for MemoryStore {
             remember_me: new.remember_me,
             ip: new.ip,
             user_agent: new.user_agent.clone(),
+            authz_version: 0,
         };
         s.sessions
             .insert(new.id, (session.clone(), new.refresh_hash));
@@ -451,14 +578,73 @@ impl RoleStore for MemoryStore {
         let mut perms: Vec<String> = roles
             .iter()
             .filter_map(|r| s.roles.get(r))
-            .flatten()
-            .cloned()
+            .flat_map(|r| r.permissions.iter().cloned())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         perms.sort();
         Ok(perms)
     }
+
+    async fn roles(&self) -> StoreResult<Vec<Role>> {
+        Ok(self.state().roles.values().cloned().collect())
+    }
+
+    async fn create_role(&self, role: &Role) -> StoreResult<Role> {
+        let mut s = self.state();
+        if s.roles.contains_key(&role.name) {
+            return Err(StoreError::Conflict(Conflict::Other));
+        }
+        let role = Role {
+            builtin: false,
+            permissions: sorted(&role.permissions),
+            ..role.clone()
+        };
+        s.roles.insert(role.name.clone(), role.clone());
+        Ok(role)
+    }
+
+    async fn update_role(&self, role: &Role) -> StoreResult<Role> {
+        let mut s = self.state();
+        let permissions = sorted(&role.permissions);
+        let Some(stored) = s.roles.get_mut(&role.name) else {
+            return Err(StoreError::NotFound);
+        };
+        let changed = stored.permissions != permissions;
+        stored.description = role.description.clone();
+        stored.permissions = permissions;
+        let updated = stored.clone();
+        if changed {
+            s.bump_holders(&role.name);
+        }
+        Ok(updated)
+    }
+
+    async fn delete_role(&self, name: &str) -> StoreResult<()> {
+        let mut s = self.state();
+        match s.roles.get(name) {
+            None => return Err(StoreError::NotFound),
+            Some(r) if r.builtin => return Err(StoreError::Conflict(Conflict::Other)),
+            Some(_) => {}
+        }
+        s.bump_holders(name);
+        s.roles.remove(name);
+        for (user, _) in s.users.values_mut() {
+            user.roles.retain(|r| r != name);
+        }
+        Ok(())
+    }
+}
+
+fn sorted(items: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = items
+        .iter()
+        .cloned()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    v.sort();
+    v
 }
 
 #[async_trait]
@@ -466,6 +652,25 @@ impl AuditStore for MemoryStore {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         self.state().audit.push(event.clone());
         Ok(())
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+        let s = self.state();
+        let mut events: Vec<AuditEvent> = s
+            .audit
+            .iter()
+            .filter(|e| query.before.is_none_or(|b| e.id < b))
+            .filter(|e| query.user_id.is_none_or(|u| e.user_id == Some(u)))
+            .filter(|e| query.event.as_ref().is_none_or(|ev| e.event == *ev))
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| std::cmp::Reverse(e.id));
+        let has_more = events.len() > query.limit as usize;
+        events.truncate(query.limit as usize);
+        Ok(Page {
+            items: events,
+            has_more,
+        })
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

@@ -1,9 +1,10 @@
 //! [`AuditStore`] on PostgreSQL.
 
 use async_trait::async_trait;
-use authkit_core::domain::{AuditEvent, UserId};
+use authkit_core::domain::{AuditEvent, AuditQuery, Page, UserId};
 use authkit_core::ports::{AuditStore, StoreResult};
-use sqlx::postgres::PgRow;
+use sqlx::QueryBuilder;
+use sqlx::postgres::{PgRow, Postgres};
 use uuid::Uuid;
 
 use super::{PostgresStore, get};
@@ -17,6 +18,8 @@ const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, host(ip) AS ip, 
                        detail::text AS detail \
                        FROM authkit_audit_events WHERE user_id = $1 \
                        ORDER BY at DESC, id DESC LIMIT $2";
+const LIST: &str = "SELECT id, at, event, user_id, actor_id, host(ip) AS ip, user_agent, \
+                    detail::text AS detail FROM authkit_audit_events WHERE true";
 
 #[async_trait]
 impl AuditStore for PostgresStore {
@@ -46,6 +49,33 @@ impl AuditStore for PostgresStore {
             .iter()
             .map(event_from_row)
             .collect()
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+        let limit = query.limit as usize;
+        let mut sql = QueryBuilder::<Postgres>::new(LIST);
+        if let Some(before) = query.before {
+            sql.push(" AND id < ").push_bind(before);
+        }
+        if let Some(user) = query.user_id {
+            sql.push(" AND user_id = ").push_bind(user.as_uuid());
+        }
+        if let Some(event) = &query.event {
+            sql.push(" AND event = ").push_bind(event.clone());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit) + 1);
+        let mut items = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?
+            .iter()
+            .map(event_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, has_more })
     }
 }
 

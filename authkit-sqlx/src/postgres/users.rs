@@ -2,16 +2,17 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    Email, NewUser, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User, UserCredentials,
-    UserId, UserStatus,
+    AdminPatch, Email, NewUser, Page, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User,
+    UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::QueryBuilder;
+use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use time::OffsetDateTime;
 
 use super::{PostgresStore, get};
 use crate::error::map;
-use crate::rows::{distinct, sorted, status};
+use crate::rows::{contains_pattern, distinct, sorted, status};
 
 macro_rules! user_columns {
     () => {
@@ -59,6 +60,29 @@ const SET_STATUS: &str = "UPDATE authkit_users SET status = $2, updated_at = $3 
                           WHERE id = $1 AND deleted_at IS NULL";
 const SOFT_DELETE: &str =
     "UPDATE authkit_users SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+const RESTORE: &str = "UPDATE authkit_users SET deleted_at = NULL, updated_at = $2 \
+                       WHERE id = $1 AND deleted_at IS NOT NULL";
+/// Like [`UPDATE_PROFILE`], plus: `$5` (when not NULL) sets the verification whatever the email
+/// did, `$6` (when not NULL) the status.
+const ADMIN_UPDATE: &str = "UPDATE authkit_users SET \
+     display_name = CASE WHEN $2 THEN $3 ELSE display_name END, \
+     email = COALESCE($4, email), \
+     email_verified = CASE WHEN $5::boolean IS NOT NULL THEN $5::boolean \
+                      WHEN $4 IS NOT NULL AND $4 <> email THEN false \
+                      ELSE email_verified END, \
+     status = COALESCE($6, status), \
+     updated_at = $7 \
+     WHERE id = $1 AND deleted_at IS NULL";
+/// Drops the grants of roles not in `$2`.
+const REVOKE_OTHER_ROLES: &str = "DELETE FROM authkit_user_roles \
+                                  WHERE user_id = $1 AND role_name <> ALL($2)";
+/// Grants the roles of `$2` that exist and are not held yet. Held ones are skipped before the
+/// foreign key check, so keeping a role takes no lock on its row.
+const GRANT_ROLES: &str = "INSERT INTO authkit_user_roles (user_id, role_name) \
+                           SELECT $1, name FROM authkit_roles WHERE name = ANY($2) \
+                           ON CONFLICT (user_id, role_name) DO NOTHING";
+const BUMP_AUTHZ: &str =
+    "UPDATE authkit_sessions SET authz_version = authz_version + 1 WHERE user_id = $1";
 /// Revokes the user's unrevoked sessions, except `$3` when it is not NULL.
 const REVOKE_SESSIONS: &str = "UPDATE authkit_sessions SET revoked_at = $2 \
                                WHERE user_id = $1 AND revoked_at IS NULL \
@@ -232,6 +256,123 @@ impl UserStore for PostgresStore {
         }
         revoke_sessions(&mut tx, id, None, now).await?;
         tx.commit().await.map_err(map)
+    }
+
+    async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let restored = sqlx::query(RESTORE)
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if restored == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let user = user_in(&mut tx, id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        patch: &AdminPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        // The user's row first (see above), then its grants and sessions.
+        let updated = sqlx::query(ADMIN_UPDATE)
+            .bind(id.as_uuid())
+            .bind(patch.display_name.is_some())
+            .bind(patch.display_name.clone().flatten())
+            .bind(patch.email.as_ref().map(Email::as_str))
+            .bind(patch.email_verified)
+            .bind(patch.status.map(UserStatus::as_str))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if patch.status == Some(UserStatus::Disabled) {
+            revoke_sessions(&mut tx, id, None, now).await?;
+        }
+        if let Some(roles) = &patch.roles {
+            // Only the difference is written: a kept grant is neither deleted nor re-inserted.
+            let revoked = sqlx::query(REVOKE_OTHER_ROLES)
+                .bind(id.as_uuid())
+                .bind(roles)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            let granted = sqlx::query(GRANT_ROLES)
+                .bind(id.as_uuid())
+                .bind(roles)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            if revoked + granted > 0 {
+                sqlx::query(BUMP_AUTHZ)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map)?;
+            }
+        }
+        let user = user_in(&mut tx, id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>> {
+        let limit = query.limit as usize;
+        // With a role, walk that role's grants in user order (an index range scan on
+        // `authkit_user_roles (role_name, user_id)`); else the users' primary key.
+        let mut sql = QueryBuilder::<Postgres>::new(select_user!());
+        let key = if let Some(role) = &query.role {
+            sql.push("JOIN authkit_user_roles g ON g.user_id = u.id AND g.role_name = ")
+                .push_bind(role.clone())
+                .push(" ");
+            "g.user_id"
+        } else {
+            "u.id"
+        };
+        sql.push(if query.deleted {
+            "WHERE u.deleted_at IS NOT NULL"
+        } else {
+            "WHERE u.deleted_at IS NULL"
+        });
+        if let Some(after) = query.after {
+            sql.push(format_args!(" AND {key} > "))
+                .push_bind(after.as_uuid());
+        }
+        if let Some(needle) = &query.email_contains {
+            sql.push(" AND u.email LIKE ")
+                .push_bind(contains_pattern(needle))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND u.status = ").push_bind(status.as_str());
+        }
+        if let Some(verified) = query.verified {
+            sql.push(" AND u.email_verified = ").push_bind(verified);
+        }
+        sql.push(format_args!(" ORDER BY {key} LIMIT "))
+            .push_bind(i64::from(query.limit) + 1);
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(map)?;
+        let mut items = rows
+            .iter()
+            .map(|r| user_from_row(r, get(r, "roles")?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, has_more })
     }
 }
 

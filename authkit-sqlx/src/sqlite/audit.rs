@@ -1,9 +1,10 @@
 //! [`AuditStore`] on SQLite.
 
 use async_trait::async_trait;
-use authkit_core::domain::{AuditEvent, UserId};
+use authkit_core::domain::{AuditEvent, AuditQuery, Page, UserId};
 use authkit_core::ports::{AuditStore, StoreResult};
-use sqlx::sqlite::SqliteRow;
+use sqlx::QueryBuilder;
+use sqlx::sqlite::{Sqlite, SqliteRow};
 
 use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
@@ -15,6 +16,8 @@ const APPEND: &str = "INSERT INTO authkit_audit_events \
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
                        FROM authkit_audit_events WHERE user_id = ?1 \
                        ORDER BY at DESC, id DESC LIMIT ?2";
+const LIST: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
+                    FROM authkit_audit_events WHERE 1 = 1";
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -44,6 +47,34 @@ impl AuditStore for SqliteStore {
             .iter()
             .map(event_from_row)
             .collect()
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+        let limit = query.limit as usize;
+        let mut sql = QueryBuilder::<Sqlite>::new(LIST);
+        if let Some(before) = query.before {
+            sql.push(" AND id < ").push_bind(uuid_text(before));
+        }
+        if let Some(user) = query.user_id {
+            sql.push(" AND user_id = ")
+                .push_bind(uuid_text(user.as_uuid()));
+        }
+        if let Some(event) = &query.event {
+            sql.push(" AND event = ").push_bind(event.clone());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit) + 1);
+        let mut items = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?
+            .iter()
+            .map(event_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, has_more })
     }
 }
 

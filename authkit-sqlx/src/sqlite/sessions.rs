@@ -15,7 +15,7 @@ use crate::rows::ip;
 macro_rules! session_columns {
     () => {
         "id, user_id, created_at, last_used_at, expires_at, idle_expires_at, revoked_at, \
-         remember_me, ip, user_agent"
+         remember_me, ip, user_agent, authz_version"
     };
 }
 
@@ -197,5 +197,6 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
         remember_me: get(row, "remember_me")?,
         ip: ip("ip", get(row, "ip")?)?,
         user_agent: get(row, "user_agent")?,
+        authz_version: get(row, "authz_version")?,
     })
 }

@@ -2,16 +2,17 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    Email, NewUser, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User, UserCredentials,
-    UserId, UserStatus,
+    AdminPatch, Email, NewUser, Page, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User,
+    UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::QueryBuilder;
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, get, micros, opt_time_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
-use crate::rows::{corrupt, distinct, sorted, status};
+use crate::rows::{contains_pattern, corrupt, distinct, sorted, status};
 
 macro_rules! user_columns {
     () => {
@@ -22,15 +23,13 @@ macro_rules! user_columns {
 
 macro_rules! select_user {
     () => {
-        concat!(
-            "SELECT u.id AS id, u.email AS email, u.email_verified AS email_verified, \
-             u.display_name AS display_name, u.status AS status, u.password_hash AS password_hash, \
-             u.created_at AS created_at, u.updated_at AS updated_at, \
-             u.last_login_at AS last_login_at, u.deleted_at AS deleted_at, \
-             (SELECT json_group_array(r.role_name) FROM authkit_user_roles r \
-              WHERE r.user_id = u.id) AS roles \
-             FROM authkit_users u "
-        )
+        "SELECT u.id AS id, u.email AS email, u.email_verified AS email_verified, \
+         u.display_name AS display_name, u.status AS status, u.password_hash AS password_hash, \
+         u.created_at AS created_at, u.updated_at AS updated_at, \
+         u.last_login_at AS last_login_at, u.deleted_at AS deleted_at, \
+         (SELECT json_group_array(r.role_name) FROM authkit_user_roles r \
+          WHERE r.user_id = u.id) AS roles \
+         FROM authkit_users u "
     };
 }
 
@@ -63,6 +62,30 @@ const SET_STATUS: &str = "UPDATE authkit_users SET status = ?2, updated_at = ?3 
                           WHERE id = ?1 AND deleted_at IS NULL";
 const SOFT_DELETE: &str =
     "UPDATE authkit_users SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL";
+const RESTORE: &str = "UPDATE authkit_users SET deleted_at = NULL, updated_at = ?2 \
+                       WHERE id = ?1 AND deleted_at IS NOT NULL";
+/// Like [`UPDATE_PROFILE`], plus: `?5` (when not NULL) sets the verification whatever the email
+/// did, `?6` (when not NULL) the status.
+const ADMIN_UPDATE: &str = "UPDATE authkit_users SET \
+     display_name = CASE WHEN ?2 THEN ?3 ELSE display_name END, \
+     email = coalesce(?4, email), \
+     email_verified = CASE WHEN ?5 IS NOT NULL THEN ?5 \
+                      WHEN ?4 IS NOT NULL AND ?4 <> email THEN 0 \
+                      ELSE email_verified END, \
+     status = coalesce(?6, status), \
+     updated_at = ?7 \
+     WHERE id = ?1 AND deleted_at IS NULL";
+/// `?2` is a JSON array of the role names to keep.
+const REVOKE_OTHER_ROLES: &str = "DELETE FROM authkit_user_roles \
+                                  WHERE user_id = ?1 \
+                                  AND role_name NOT IN (SELECT value FROM json_each(?2))";
+/// Grants the roles of the JSON array `?2` that exist and are not held yet.
+const GRANT_ROLES: &str = "INSERT INTO authkit_user_roles (user_id, role_name) \
+                           SELECT ?1, name FROM authkit_roles \
+                           WHERE name IN (SELECT value FROM json_each(?2)) \
+                           ON CONFLICT (user_id, role_name) DO NOTHING";
+const BUMP_AUTHZ: &str =
+    "UPDATE authkit_sessions SET authz_version = authz_version + 1 WHERE user_id = ?1";
 /// Revokes the user's unrevoked sessions, except `?3` when it is not NULL.
 const REVOKE_SESSIONS: &str = "UPDATE authkit_sessions SET revoked_at = ?2 \
                                WHERE user_id = ?1 AND revoked_at IS NULL \
@@ -231,6 +254,124 @@ impl UserStore for SqliteStore {
         }
         revoke_sessions(&mut tx, id, None, now).await?;
         tx.commit().await.map_err(map)
+    }
+
+    async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let restored = sqlx::query(RESTORE)
+            .bind(uuid_text(id.as_uuid()))
+            .bind(micros(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if restored == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let user = user_in(&mut tx, id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        patch: &AdminPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let user_id = uuid_text(id.as_uuid());
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(ADMIN_UPDATE)
+            .bind(&user_id)
+            .bind(patch.display_name.is_some())
+            .bind(patch.display_name.clone().flatten())
+            .bind(patch.email.as_ref().map(Email::as_str))
+            .bind(patch.email_verified)
+            .bind(patch.status.map(UserStatus::as_str))
+            .bind(micros(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if patch.status == Some(UserStatus::Disabled) {
+            revoke_sessions(&mut tx, id, None, now).await?;
+        }
+        if let Some(roles) = &patch.roles {
+            let names =
+                serde_json::to_string(roles).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let revoked = sqlx::query(REVOKE_OTHER_ROLES)
+                .bind(&user_id)
+                .bind(&names)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            let granted = sqlx::query(GRANT_ROLES)
+                .bind(&user_id)
+                .bind(&names)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            if revoked + granted > 0 {
+                sqlx::query(BUMP_AUTHZ)
+                    .bind(&user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map)?;
+            }
+        }
+        let user = user_in(&mut tx, id).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(user)
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>> {
+        let limit = query.limit as usize;
+        // With a role, walk that role's grants in user order (an index range scan on
+        // `authkit_user_roles (role_name, user_id)`); else the users' primary key.
+        let mut sql = QueryBuilder::<Sqlite>::new(select_user!());
+        let key = if let Some(role) = &query.role {
+            sql.push("JOIN authkit_user_roles g ON g.user_id = u.id AND g.role_name = ")
+                .push_bind(role.clone())
+                .push(" ");
+            "g.user_id"
+        } else {
+            "u.id"
+        };
+        sql.push(if query.deleted {
+            "WHERE u.deleted_at IS NOT NULL"
+        } else {
+            "WHERE u.deleted_at IS NULL"
+        });
+        if let Some(after) = query.after {
+            sql.push(format_args!(" AND {key} > "))
+                .push_bind(uuid_text(after.as_uuid()));
+        }
+        if let Some(needle) = &query.email_contains {
+            sql.push(" AND u.email LIKE ")
+                .push_bind(contains_pattern(needle))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND u.status = ").push_bind(status.as_str());
+        }
+        if let Some(verified) = query.verified {
+            sql.push(" AND u.email_verified = ").push_bind(verified);
+        }
+        sql.push(format_args!(" ORDER BY {key} LIMIT "))
+            .push_bind(i64::from(query.limit) + 1);
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(map)?;
+        let mut items = rows
+            .iter()
+            .map(|r| user_from_row(r, roles_of(r)?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, has_more })
     }
 }
 

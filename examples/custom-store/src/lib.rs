@@ -29,9 +29,10 @@ use std::time::Instant;
 
 use authkit_core::async_trait;
 use authkit_core::domain::{
-    AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken, PasswordHash,
-    ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
-    TokenPurpose, User, UserCredentials, UserId, UserStatus,
+    AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
+    Page, PasswordHash, ProfilePatch, RefreshRotation, Role, RotateOutcome, Session, SessionId,
+    StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
+    UserStatus,
 };
 use authkit_core::ports::{
     AuditStore, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, StoreHealth, StoreResult,
@@ -154,6 +155,22 @@ impl<T: Summary> Summary for Option<T> {
     }
 }
 
+impl Summary for Role {
+    fn summary(&self) -> String {
+        format!(
+            "role {} ({} permissions)",
+            self.name,
+            self.permissions.len()
+        )
+    }
+}
+
+impl<T> Summary for Page<T> {
+    fn summary(&self) -> String {
+        format!("{} items, more: {}", self.items.len(), self.has_more)
+    }
+}
+
 impl<T> Summary for Vec<T> {
     fn summary(&self) -> String {
         format!("{} items", self.len())
@@ -216,6 +233,25 @@ impl<S: UserStore> UserStore for LoggingStore<S> {
 
     async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
         logged("soft_delete_user", id, self.inner.soft_delete_user(id, now)).await
+    }
+
+    async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User> {
+        logged("restore_user", id, self.inner.restore_user(id, now)).await
+    }
+
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        patch: &AdminPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<User> {
+        let call = self.inner.admin_update_user(id, patch, now);
+        logged("admin_update_user", id, call).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>> {
+        let about = format!("limit {}", query.limit);
+        logged("list_users", about, self.inner.list_users(query)).await
     }
 }
 
@@ -317,6 +353,22 @@ impl<S: RoleStore> RoleStore for LoggingStore<S> {
         let about = format!("{roles:?}");
         logged("permissions_of", about, self.inner.permissions_of(roles)).await
     }
+
+    async fn roles(&self) -> StoreResult<Vec<Role>> {
+        logged("roles", NOTHING, self.inner.roles()).await
+    }
+
+    async fn create_role(&self, role: &Role) -> StoreResult<Role> {
+        logged("create_role", &role.name, self.inner.create_role(role)).await
+    }
+
+    async fn update_role(&self, role: &Role) -> StoreResult<Role> {
+        logged("update_role", &role.name, self.inner.update_role(role)).await
+    }
+
+    async fn delete_role(&self, name: &str) -> StoreResult<()> {
+        logged("delete_role", name, self.inner.delete_role(name)).await
+    }
 }
 
 #[async_trait]
@@ -327,6 +379,11 @@ impl<S: AuditStore> AuditStore for LoggingStore<S> {
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         logged("audit_of_user", user, self.inner.audit_of_user(user, limit)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+        let about = format!("limit {}", query.limit);
+        logged("list_audit", about, self.inner.list_audit(query)).await
     }
 }
 

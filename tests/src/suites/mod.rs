@@ -3,6 +3,9 @@
 //! them for one (framework, backend) pair.
 
 pub mod account_sessions;
+pub mod admin_audit;
+pub mod admin_roles;
+pub mod admin_users;
 pub mod errors;
 pub mod host;
 pub mod login;
@@ -88,6 +91,27 @@ macro_rules! contract_suite {
             self_service::self_service_secrets_are_never_logged,
             host::current_user_authenticates_host_routes,
             host::permission_guard_is_401_then_403_then_through,
+            admin_users::admin_routes_require_a_token_then_a_permission,
+            admin_users::admin_list_users_shape_default_page_and_limits,
+            admin_users::admin_list_users_paginates_every_user_exactly_once,
+            admin_users::admin_list_users_email_filter_is_literal,
+            admin_users::admin_list_users_filters_by_status_role_and_verified,
+            admin_users::admin_deleted_users_are_listed_apart,
+            admin_users::admin_get_user_by_id,
+            admin_users::admin_patch_updates_a_user,
+            admin_users::admin_disabling_a_user_revokes_sessions,
+            admin_users::admin_role_change_reaches_issued_tokens,
+            admin_users::admin_delete_and_restore_a_user,
+            admin_roles::admin_access_token_carries_every_permission,
+            admin_roles::admin_roles_lists_the_builtin_roles,
+            admin_roles::admin_roles_create_update_delete,
+            admin_roles::admin_role_permission_change_refuses_holders_tokens,
+            admin_roles::admin_deleting_a_role_strips_it_from_holders,
+            admin_roles::admin_read_only_role_holder_can_only_read_users,
+            admin_roles::admin_users_write_cannot_grant_roles,
+            admin_audit::admin_audit_records_admin_actions,
+            admin_audit::admin_audit_filters_and_paginates,
+            admin_audit::admin_audit_never_holds_secrets,
         }
     };
 }
