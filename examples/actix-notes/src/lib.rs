@@ -12,8 +12,6 @@
 //! Every error body is the contract's problem document (`application/problem+json`), built from
 //! an `authkit_core::Error` through `authkit_actix::ApiError`.
 
-mod db;
-
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use authkit_actix::{ApiError, CurrentUser};
@@ -22,7 +20,7 @@ use authkit_core::{AuthKit, Error};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use db::{Note, NotesDb};
+pub use example_notes_db::{Note, NotesDb};
 
 /// The longest title accepted, in characters.
 const MAX_TITLE: usize = 200;

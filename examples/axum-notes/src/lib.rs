@@ -12,8 +12,6 @@
 //! Every error body is the contract's problem document (`application/problem+json`), built from
 //! an `authkit_core::Error` through `authkit_axum::ApiError`.
 
-mod db;
-
 use authkit_axum::{ApiError, CurrentUser, require_permission};
 use authkit_core::error::FieldError;
 use authkit_core::{AuthKit, Error};
@@ -25,7 +23,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use db::{Note, NotesDb};
+pub use example_notes_db::{Note, NotesDb};
 
 /// The longest title accepted, in characters.
 const MAX_TITLE: usize = 200;

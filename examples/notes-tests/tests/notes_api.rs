@@ -1,52 +1,122 @@
-//! The notes API over HTTP: users A and B each see only their own notes; the admin route needs
-//! `users:read`.
+//! Both notes examples over HTTP, one scenario for both: users A and B each see only their own
+//! notes, requests without a valid token are 401, the admin route needs `users:read`, bad bodies
+//! are problems. [`scenario`] runs against the axum app (`example-axum-notes`) and against the
+//! actix app (`example-actix-notes`), each started through its lib's `app` on `127.0.0.1:0` over
+//! a temporary SQLite file.
 #![allow(clippy::unwrap_used)] // test helpers, outside `#[test]` functions
 
 use std::net::SocketAddr;
 
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer};
 use authkit_core::domain::{Email, NewUser, Password, USER_ROLE, UserId};
 use authkit_core::jwt::JwtKeys;
 use authkit_core::ports::{LogMailer, PasswordHasher};
 use authkit_core::testing::fast_hasher;
 use authkit_core::{AuthConfig, AuthKit};
 use authkit_sqlx::SqliteStore;
-use example_axum_notes::{NotesDb, app};
+use example_notes_db::NotesDb;
 use reqwest::{Client, Response, StatusCode};
 use secrecy::SecretBox;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
 
+#[tokio::test]
+async fn axum_notes() {
+    scenario(&Server::axum().await).await;
+}
+
+#[tokio::test]
+async fn actix_notes() {
+    scenario(&Server::actix().await).await;
+}
+
+/// Everything both apps must do, each part with users of its own.
+async fn scenario(server: &Server) {
+    users_only_reach_their_own_notes(server).await;
+    notes_need_a_token(server).await;
+    the_admin_route_needs_users_read(server).await;
+    bad_bodies_are_problems(server).await;
+}
+
+/// The kit, the notes table and their temporary SQLite file, as both apps get them.
+async fn backend() -> (AuthKit, NotesDb, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("notes.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let notes = NotesDb::open(store.pool().clone()).await.unwrap();
+    let secret = SecretBox::new(Box::from(&b"a test secret of at least 32 bytes!!"[..]));
+    let kit = AuthKit::builder(AuthConfig::default())
+        .store(store)
+        .mailer(LogMailer)
+        .hasher(fast_hasher())
+        .keys(JwtKeys::hs256(&secret).unwrap())
+        .build()
+        .unwrap();
+    (kit, notes, dir)
+}
+
+/// Stops an actix server when the test is over.
+struct StopOnDrop(ServerHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the returned future only waits for completion.
+        drop(self.0.stop(false));
+    }
+}
+
+/// A running app and a client for it.
 struct Server {
     base: String,
     kit: AuthKit,
     client: Client,
+    _stop: Option<StopOnDrop>,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("notes.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let notes = NotesDb::open(store.pool().clone()).await.unwrap();
-        let secret = SecretBox::new(Box::from(&b"a test secret of at least 32 bytes!!"[..]));
-        let kit = AuthKit::builder(AuthConfig::default())
-            .store(store)
-            .mailer(LogMailer)
-            .hasher(fast_hasher())
-            .keys(JwtKeys::hs256(&secret).unwrap())
-            .build()
-            .unwrap();
+    /// `example_axum_notes::app`, served by axum.
+    async fn axum() -> Self {
+        let (kit, notes, dir) = backend().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let service = app(kit.clone(), notes).into_make_service_with_connect_info::<SocketAddr>();
+        let service = example_axum_notes::app(kit.clone(), notes)
+            .into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        Self::new(addr, kit, None, dir)
+    }
+
+    /// `example_actix_notes::app`, served by actix-web.
+    async fn actix() -> Self {
+        let (kit, notes, dir) = backend().await;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let routes = example_actix_notes::app(kit.clone(), notes);
+        let server = HttpServer::new(move || App::new().configure(routes.clone()))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+        let stop = StopOnDrop(server.handle());
+        tokio::spawn(server);
+        Self::new(addr, kit, Some(stop), dir)
+    }
+
+    fn new(
+        addr: SocketAddr,
+        kit: AuthKit,
+        stop: Option<StopOnDrop>,
+        dir: tempfile::TempDir,
+    ) -> Self {
         Self {
             base: format!("http://{addr}"),
             kit,
             client: Client::new(),
+            _stop: stop,
             _dir: dir,
         }
     }
@@ -144,9 +214,8 @@ async fn titles(server: &Server, token: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn users_only_reach_their_own_notes() {
-    let server = Server::start().await;
+/// A's notes are invisible to B: B's GET, PUT and DELETE of A's note are 404 and leave it as is.
+async fn users_only_reach_their_own_notes(server: &Server) {
     let a = server.user("a@example.com").await;
     let b = server.user("b@example.com").await;
 
@@ -160,8 +229,8 @@ async fn users_only_reach_their_own_notes() {
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // Each list holds only its owner's notes.
-    assert_eq!(titles(&server, &a).await, ["A's secret"]);
-    assert_eq!(titles(&server, &b).await, ["B's note"]);
+    assert_eq!(titles(server, &a).await, ["A's secret"]);
+    assert_eq!(titles(server, &b).await, ["B's note"]);
 
     // B cannot read, change or delete A's note: 404, as for an id that does not exist.
     assert_problem(
@@ -209,12 +278,11 @@ async fn users_only_reach_their_own_notes() {
         "not_found",
     )
     .await;
-    assert_eq!(titles(&server, &b).await, ["B's note"]);
+    assert_eq!(titles(server, &b).await, ["B's note"]);
 }
 
-#[tokio::test]
-async fn notes_need_a_token() {
-    let server = Server::start().await;
+/// 401 without a token and with a bad one, with `WWW-Authenticate: Bearer`.
+async fn notes_need_a_token(server: &Server) {
     let r = server.get("/notes", None).await;
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -226,10 +294,9 @@ async fn notes_need_a_token() {
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
-#[tokio::test]
-async fn the_admin_route_needs_users_read() {
-    let server = Server::start().await;
-    let a = server.user("a@example.com").await;
+/// 403 for a plain user on the admin route, 200 for an admin.
+async fn the_admin_route_needs_users_read(server: &Server) {
+    let a = server.user("c@example.com").await;
     let r = server
         .post("/notes", Some(&a), &json!({ "title": "A's" }))
         .await;
@@ -243,15 +310,15 @@ async fn the_admin_route_needs_users_read() {
     let r = server.get("/admin/notes", Some(&admin)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let list: Value = r.json().await.unwrap();
+    // Newest first: the note just written, before B's note of the first part.
     assert_eq!(list["notes"][0]["title"], "A's");
     // The admin's own list is still only the admin's.
-    assert!(titles(&server, &admin).await.is_empty());
+    assert!(titles(server, &admin).await.is_empty());
 }
 
-#[tokio::test]
-async fn bad_bodies_are_problems() {
-    let server = Server::start().await;
-    let a = server.user("a@example.com").await;
+/// 422, 400 and 415 problems for bodies the notes routes cannot take.
+async fn bad_bodies_are_problems(server: &Server) {
+    let a = server.user("d@example.com").await;
     let r = server
         .post("/notes", Some(&a), &json!({ "body": "no title" }))
         .await;

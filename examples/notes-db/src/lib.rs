@@ -1,4 +1,6 @@
-//! [`NotesDb`]: the app's own table, in the SQLite database authkit uses.
+//! [`NotesDb`]: the notes table of the two notes examples (`example-axum-notes`,
+//! `example-actix-notes`), in the SQLite database authkit uses. It knows no web framework: each
+//! example wraps it in its own handlers.
 //!
 //! Every query that reads or changes one note says `WHERE id = ? AND owner_id = ?`: the
 //! ownership check lives in the SQL, so no handler can forget it.
