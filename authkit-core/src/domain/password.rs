@@ -91,6 +91,12 @@ impl Default for PasswordPolicy {
 }
 
 impl PasswordPolicy {
+    /// Whether `password` (in NFKC) is longer than [`Self::max_len`]: no stored password can
+    /// match it, so it is refused before any lookup or hash.
+    pub fn is_over_max_len(&self, password: &Password) -> bool {
+        password.normalized().expose_secret().chars().count() > self.max_len
+    }
+
     /// Checks `password` and returns every reason it is refused (empty when accepted).
     ///
     /// `context` holds words the password must not equal (case-insensitively): the email, its

@@ -123,6 +123,9 @@ pub(super) async fn dispatch(
     ctx: &RequestContext,
 ) -> Result<ApiResponse> {
     let principal = authenticate(kit, req).await?;
+    // The route's permission is checked before the query or body is read, so that a caller
+    // without it learns nothing (403 before any 404/422). The service methods check it again
+    // for hosts that call them directly.
     if let Some(permission) = req.route.spec().permission {
         principal.require(permission)?;
     }

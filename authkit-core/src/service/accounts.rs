@@ -82,10 +82,12 @@ impl AuthKit {
         let store = &self.inner.store;
         // No account can have a password over the limit: refuse it before any lookup or hash,
         // alike for every email (no timing difference, no hashing of huge inputs).
-        let length = secrecy::ExposeSecret::expose_secret(&input.password.normalized())
-            .chars()
-            .count();
-        if length > self.inner.config.password_policy.max_len {
+        if self
+            .inner
+            .config
+            .password_policy
+            .is_over_max_len(&input.password)
+        {
             return Err(Error::InvalidCredentials);
         }
         let found = store.credentials_by_email(&input.email).await?;

@@ -152,10 +152,7 @@ impl AuthKit {
             .credentials_by_id(principal.user_id)
             .await?
             .ok_or(Error::Unauthorized)?;
-        let long = password.normalized();
-        let too_long = secrecy::ExposeSecret::expose_secret(&long).chars().count()
-            > self.inner.config.password_policy.max_len;
-        if too_long
+        if self.inner.config.password_policy.is_over_max_len(password)
             || !self
                 .inner
                 .hasher
