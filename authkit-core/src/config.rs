@@ -2,7 +2,7 @@
 
 use time::Duration;
 
-use crate::domain::{MIN_PASSWORD_FLOOR, PasswordPolicy};
+use crate::domain::{Locale, MIN_PASSWORD_FLOOR, PasswordPolicy};
 
 /// The settings of an [`crate::AuthKit`]. Start from [`AuthConfig::default`] and change what
 /// you need; [`crate::AuthKitBuilder::build`] checks the values.
@@ -39,6 +39,49 @@ pub struct AuthConfig {
     /// `Path` of the refresh cookie. `None` (default): the mount point of the routes, derived
     /// from the request path, so the cookie is only sent to the auth routes.
     pub cookie_path: Option<String>,
+    /// Language of the emails of users who chose none (default `en`); English is the fallback
+    /// when the templates lack a language.
+    pub default_locale: Locale,
+    /// Email delivery: retries, leases, polling.
+    pub outbox: OutboxConfig,
+}
+
+/// How the email worker delivers the outbox ([`crate::AuthKit::run_email_worker`]).
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// Attempts before a message is abandoned (default 5).
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubled after each further one (default 30 s).
+    pub retry_initial: Duration,
+    /// Longest wait between attempts (default 1 h).
+    pub retry_max: Duration,
+    /// How long a claimed message is reserved for its worker; a worker that dies releases its
+    /// messages after this (default 5 min). Must exceed `send_timeout`.
+    pub lease: Duration,
+    /// Longest wait for the mailer on one message (default 60 s).
+    pub send_timeout: Duration,
+    /// Messages claimed at once (default 20).
+    pub batch_size: u32,
+    /// How often the worker looks for messages queued by other instances and retries coming
+    /// due (default 5 s); mail queued by its own instance wakes it at once.
+    pub poll_interval: Duration,
+    /// Sent and dropped messages are deleted after this (default 7 days).
+    pub retention: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_initial: Duration::seconds(30),
+            retry_max: Duration::hours(1),
+            lease: Duration::minutes(5),
+            send_timeout: Duration::seconds(60),
+            batch_size: 20,
+            poll_interval: Duration::seconds(5),
+            retention: Duration::days(7),
+        }
+    }
 }
 
 impl Default for AuthConfig {
@@ -59,6 +102,8 @@ impl Default for AuthConfig {
             require_verified_email: false,
             body_limit: 16 * 1024,
             cookie_path: None,
+            default_locale: Locale::english(),
+            outbox: OutboxConfig::default(),
         }
     }
 }
@@ -119,6 +164,32 @@ impl AuthConfig {
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return err("public_url", "must start with http:// or https://");
+        }
+        let o = &self.outbox;
+        if !(1..=100).contains(&o.max_attempts) {
+            return err("outbox.max_attempts", "must be between 1 and 100");
+        }
+        if o.retry_initial <= Duration::ZERO || o.retry_max < o.retry_initial {
+            return err(
+                "outbox.retry_initial",
+                "must be positive and at most outbox.retry_max",
+            );
+        }
+        if o.send_timeout <= Duration::ZERO || o.lease <= o.send_timeout {
+            return err(
+                "outbox.lease",
+                "must be longer than outbox.send_timeout (a message still being sent must not \
+                 be claimed again)",
+            );
+        }
+        if !(1..=1000).contains(&o.batch_size) {
+            return err("outbox.batch_size", "must be between 1 and 1000");
+        }
+        if o.poll_interval <= Duration::ZERO || o.retention <= Duration::ZERO {
+            return err(
+                "outbox.poll_interval",
+                "and outbox.retention must be positive",
+            );
         }
         Ok(())
     }

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use crate::config::{AuthConfig, ConfigError};
 use crate::domain::PasswordHash;
 use crate::jwt::{JwtKeys, TokenCodec};
+use crate::mail::{EmailTemplates, TemplateError};
 use crate::ports::{Clock, Mailer, PasswordHasher, Store, SystemClock};
 
 /// The authkit handle: cheap to clone (one `Arc`), not generic, so that extractors in every
@@ -25,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) tokens: TokenCodec,
     pub(crate) dummy_hash: OnceCell<PasswordHash>,
+    pub(crate) templates: EmailTemplates,
+    pub(crate) outbox_wakeup: Notify,
 }
 
 /// Why [`AuthKitBuilder::build`] failed.
@@ -40,6 +43,9 @@ pub enum BuildError {
     /// The default hasher could not start.
     #[error("password hasher: {0}")]
     Hasher(String),
+    /// An email template was refused.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
 }
 
 /// Builds an [`AuthKit`] from a config, a store, a mailer and signing keys; the clock defaults
@@ -53,6 +59,7 @@ pub struct AuthKitBuilder {
     clock: Option<Arc<dyn Clock>>,
     hasher: Option<Arc<dyn PasswordHasher>>,
     keys: Option<JwtKeys>,
+    templates: Option<EmailTemplates>,
 }
 
 impl AuthKit {
@@ -65,6 +72,7 @@ impl AuthKit {
             clock: None,
             hasher: None,
             keys: None,
+            templates: None,
         }
     }
 
@@ -137,6 +145,13 @@ impl AuthKitBuilder {
         self
     }
 
+    /// The email templates (default: the built-in English ones). Every template is rendered
+    /// once with sample values by [`AuthKitBuilder::build`], so a broken one fails at start.
+    pub fn templates(mut self, templates: EmailTemplates) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
     /// The access-token signing keys.
     pub fn keys(mut self, keys: JwtKeys) -> Self {
         self.keys = Some(keys);
@@ -154,6 +169,8 @@ impl AuthKitBuilder {
             Some(h) => h,
             None => default_hasher()?,
         };
+        let templates = self.templates.unwrap_or_default();
+        templates.check(&self.config.service_name, &self.config.public_url)?;
         let tokens = TokenCodec::new(
             keys,
             &self.config.issuer,
@@ -169,6 +186,8 @@ impl AuthKitBuilder {
                 hasher,
                 tokens,
                 dummy_hash: OnceCell::new(),
+                templates,
+                outbox_wakeup: Notify::new(),
             }),
         })
     }

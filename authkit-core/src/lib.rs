@@ -49,7 +49,7 @@ pub mod hashing;
 pub mod http;
 pub mod jwt;
 mod kit;
-mod mail;
+pub mod mail;
 pub mod ports;
 pub mod service;
 #[cfg(feature = "test-util")]

@@ -7,10 +7,18 @@ use sqlx::error::{DatabaseError, ErrorKind};
 /// The unique constraint on a user's email (PostgreSQL constraint name).
 const EMAIL_CONSTRAINT: &str = "authkit_users_email_key";
 /// Primary keys whose violation means "this id was reused" (PostgreSQL constraint names).
-const ID_CONSTRAINTS: &[&str] = &["authkit_users_pkey", "authkit_sessions_pkey"];
+const ID_CONSTRAINTS: &[&str] = &[
+    "authkit_users_pkey",
+    "authkit_sessions_pkey",
+    "authkit_outbox_pkey",
+];
 /// SQLite reports the columns instead of the constraint name.
 const EMAIL_COLUMNS: &str = "authkit_users.email";
-const ID_COLUMNS: &[&str] = &["authkit_users.id", "authkit_sessions.id"];
+const ID_COLUMNS: &[&str] = &[
+    "authkit_users.id",
+    "authkit_sessions.id",
+    "authkit_outbox.id",
+];
 
 /// Maps a sqlx error to the port's error.
 pub(crate) fn map(e: sqlx::Error) -> StoreError {

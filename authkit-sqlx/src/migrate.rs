@@ -64,6 +64,11 @@ pub(crate) mod sqlite {
             description: "rbac",
             sql: include_str!("../migrations/sqlite/0002_rbac.sql"),
         },
+        Migration {
+            version: 3,
+            description: "outbox",
+            sql: include_str!("../migrations/sqlite/0003_outbox.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (
@@ -134,6 +139,11 @@ pub(crate) mod postgres {
             version: 2,
             description: "rbac",
             sql: include_str!("../migrations/postgres/0002_rbac.sql"),
+        },
+        Migration {
+            version: 3,
+            description: "outbox",
+            sql: include_str!("../migrations/postgres/0003_outbox.sql"),
         },
     ];
 

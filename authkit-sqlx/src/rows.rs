@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use authkit_core::domain::{TokenPurpose, UserStatus};
+use authkit_core::domain::{Email, EmailKind, Locale, OutboxStatus, TokenPurpose, UserStatus};
 use authkit_core::ports::{BoxError, StoreError, StoreResult};
 use secrecy::SecretBox;
 
@@ -28,6 +28,42 @@ pub(crate) fn status(s: &str) -> StoreResult<UserStatus> {
 
 pub(crate) fn purpose(s: &str) -> StoreResult<TokenPurpose> {
     TokenPurpose::parse(s).ok_or_else(|| corrupt("purpose", None))
+}
+
+pub(crate) fn email_kind(s: &str) -> StoreResult<EmailKind> {
+    EmailKind::parse(s).ok_or_else(|| corrupt("kind", None))
+}
+
+pub(crate) fn outbox_status(s: &str) -> StoreResult<OutboxStatus> {
+    OutboxStatus::parse(s).ok_or_else(|| corrupt("status", None))
+}
+
+/// A stored locale tag, which must already be normalized.
+pub(crate) fn locale(text: Option<String>) -> StoreResult<Option<Locale>> {
+    text.map(|t| match Locale::parse(&t) {
+        Some(l) if l.as_str() == t => Ok(l),
+        _ => Err(corrupt("locale", None)),
+    })
+    .transpose()
+}
+
+/// A stored outbox recipient: a message is only ever sent to a valid, normalized address.
+pub(crate) fn recipient(text: &str) -> StoreResult<Email> {
+    match Email::parse(text) {
+        Ok(e) if e.as_str() == text => Ok(e),
+        Ok(_) => Err(corrupt("recipient", None)),
+        Err(e) => Err(corrupt("recipient", Some(Box::new(e)))),
+    }
+}
+
+/// A stored attempt counter.
+pub(crate) fn attempts(n: i64) -> StoreResult<u32> {
+    u32::try_from(n).map_err(|e| corrupt("attempts", Some(Box::new(e))))
+}
+
+/// A row count.
+pub(crate) fn count(n: i64) -> StoreResult<u64> {
+    u64::try_from(n).map_err(|e| corrupt("count", Some(Box::new(e))))
 }
 
 pub(crate) fn seed(bytes: &[u8]) -> StoreResult<SecretBox<[u8; 32]>> {

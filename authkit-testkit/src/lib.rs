@@ -25,6 +25,9 @@
 //! Every check gets a fresh store from the block. The checks use fixed, microsecond-precise
 //! times (never the system clock), so a store must round-trip [`time::OffsetDateTime`] to the
 //! microsecond.
+//!
+//! Also here for mailer tests: [`smtp::SmtpReceiver`], a real SMTP server on 127.0.0.1 (plain,
+//! STARTTLS, implicit TLS, AUTH, injected failures, silence).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // an assertion library
 
 use std::future::Future;
@@ -33,6 +36,7 @@ use std::sync::Arc;
 
 use authkit_core::ports::Store;
 
+pub mod smtp;
 pub mod suite;
 
 /// A store under test together with whatever it needs to stay alive, and its cleanup.
@@ -186,6 +190,27 @@ macro_rules! store_suite {
             audit_events_round_trip_newest_first,
             signing_keys_round_trip_newest_first,
             ping_succeeds,
+            outbox_enqueue_then_claim_returns_the_message,
+            outbox_claim_skips_messages_not_due,
+            outbox_claim_respects_the_limit,
+            outbox_claim_takes_the_oldest_due_first,
+            outbox_claimed_message_is_leased,
+            outbox_mark_email_sent_finishes_the_message,
+            outbox_mark_email_dropped_finishes_the_message,
+            outbox_mark_email_failed_retries_or_abandons,
+            outbox_marks_need_a_processing_message,
+            outbox_prepare_email_stores_the_token_and_payload,
+            outbox_counts_count_each_status,
+            outbox_list_filters_orders_and_limits,
+            outbox_requeue_emails_requeues_abandoned_only,
+            outbox_purge_deletes_old_delivered_messages,
+            outbox_enqueue_mail_is_atomic,
+            create_user_writes_its_mail_atomically,
+            update_profile_writes_its_mail_only_when_it_applies,
+            set_password_writes_its_mail_only_when_it_applies,
+            reset_password_with_token_writes_its_mail_only_when_it_resets,
+            user_locale_round_trips,
+            concurrent_claims_take_each_message_once,
         }
     };
 }

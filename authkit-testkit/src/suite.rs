@@ -3,15 +3,16 @@
 //!
 //! Every check panics (with a message naming the broken rule) when the store misbehaves. Times
 //! are fixed and microsecond-precise; emails, hashes and key ids carry a random suffix, so the
-//! checks also tolerate a store shared with other data (except where noted).
+//! checks also tolerate a store shared with other data (except where noted: the outbox checks
+//! need a store of their own).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use authkit_core::domain::{
     ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
-    ProfilePatch, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
-    TokenPurpose, User, UserId, UserStatus,
+    ProfilePatch, QueuedMail, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey,
+    TokenHash, TokenPurpose, User, UserId, UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -21,7 +22,9 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 mod admin;
+mod outbox;
 pub use admin::*;
+pub use outbox::*;
 
 /// The suite's fixed "now": a whole number of microseconds, as every store must round-trip.
 pub const T0: OffsetDateTime = datetime!(2030-01-02 03:04:05.123456 UTC);
@@ -47,6 +50,7 @@ fn new_user(email: &Email, roles: &[&str], now: OffsetDateTime) -> NewUser {
         id: UserId::new_v7(now),
         email: email.clone(),
         display_name: None,
+        locale: None,
         password_hash: PasswordHash::new(HASH),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         now,
@@ -55,7 +59,10 @@ fn new_user(email: &Email, roles: &[&str], now: OffsetDateTime) -> NewUser {
 
 async fn user(store: &Arc<dyn Store>) -> User {
     store
-        .create_user(&new_user(&email("user"), &["user"], T0))
+        .create_user(
+            &new_user(&email("user"), &["user"], T0),
+            &QueuedMail::none(),
+        )
         .await
         .expect("create_user")
 }
@@ -133,12 +140,16 @@ pub async fn create_user_and_get_it(store: Arc<dyn Store>) {
     let email = email("Ada");
     let mut new = new_user(&email, &["user"], T0);
     new.display_name = Some("Ada Lovelace".to_owned());
-    let created = store.create_user(&new).await.expect("create_user");
+    let created = store
+        .create_user(&new, &QueuedMail::none())
+        .await
+        .expect("create_user");
     let expected = User {
         id: new.id,
         email: email.clone(),
         email_verified: false,
         display_name: Some("Ada Lovelace".to_owned()),
+        locale: None,
         status: UserStatus::Active,
         roles: vec!["user".to_owned()],
         created_at: T0,
@@ -163,11 +174,14 @@ pub async fn email_conflict_is_case_insensitive(store: Arc<dyn Store>) {
     let first = Email::parse(&format!("Grace.{suffix}@Example.COM")).unwrap();
     let second = Email::parse(&format!("  grace.{suffix}@EXAMPLE.com")).unwrap();
     let created = store
-        .create_user(&new_user(&first, &["user"], T0))
+        .create_user(&new_user(&first, &["user"], T0), &QueuedMail::none())
         .await
         .expect("create_user");
     let again = store
-        .create_user(&new_user(&second, &["admin"], T0 + Duration::seconds(1)))
+        .create_user(
+            &new_user(&second, &["admin"], T0 + Duration::seconds(1)),
+            &QueuedMail::none(),
+        )
         .await;
     assert!(
         is_conflict(&again, Conflict::Email),
@@ -189,7 +203,7 @@ pub async fn duplicate_user_id_conflicts(store: Arc<dyn Store>) {
     let created = user(&store).await;
     let mut again = new_user(&email("other"), &["user"], T0);
     again.id = created.id;
-    let result = store.create_user(&again).await;
+    let result = store.create_user(&again, &QueuedMail::none()).await;
     assert!(
         is_conflict(&result, Conflict::Id),
         "a reused user id must be Conflict(Id), got {result:?}"
@@ -213,7 +227,7 @@ pub async fn concurrent_create_user_one_email_succeeds_once(store: Arc<dyn Store
     for i in 0..8 {
         let store = Arc::clone(&store);
         let new = new_user(&email, &["user"], T0 + Duration::milliseconds(i));
-        tasks.spawn(async move { (new.id, store.create_user(&new).await) });
+        tasks.spawn(async move { (new.id, store.create_user(&new, &QueuedMail::none()).await) });
     }
     let mut winners = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -243,7 +257,10 @@ pub async fn concurrent_create_user_one_email_succeeds_once(store: Arc<dyn Store
 /// Roles are granted with the user, reported sorted and without duplicates.
 pub async fn roles_are_granted_sorted_and_deduplicated(store: Arc<dyn Store>) {
     let new = new_user(&email("roles"), &["user", "admin", "user"], T0);
-    let created = store.create_user(&new).await.expect("create_user");
+    let created = store
+        .create_user(&new, &QueuedMail::none())
+        .await
+        .expect("create_user");
     assert_eq!(
         created.roles,
         ["admin", "user"],
@@ -262,12 +279,18 @@ pub async fn roles_are_granted_sorted_and_deduplicated(store: Arc<dyn Store>) {
 /// Unknown role names are ignored (neither granted nor an error).
 pub async fn unknown_roles_are_ignored(store: Arc<dyn Store>) {
     let new = new_user(&email("unknown-role"), &["no-such-role", "user"], T0);
-    let created = store.create_user(&new).await.expect("create_user");
+    let created = store
+        .create_user(&new, &QueuedMail::none())
+        .await
+        .expect("create_user");
     assert_eq!(created.roles, ["user"]);
     let read = store.user_by_id(new.id).await.unwrap().unwrap();
     assert_eq!(read.roles, ["user"]);
     let none = new_user(&email("no-role"), &["no-such-role"], T0);
-    let created = store.create_user(&none).await.expect("create_user");
+    let created = store
+        .create_user(&none, &QueuedMail::none())
+        .await
+        .expect("create_user");
     assert!(created.roles.is_empty());
     let read = store.user_by_id(none.id).await.unwrap().unwrap();
     assert!(read.roles.is_empty());
@@ -277,7 +300,10 @@ pub async fn unknown_roles_are_ignored(store: Arc<dyn Store>) {
 pub async fn credentials_by_email_returns_the_hash(store: Arc<dyn Store>) {
     let mut new = new_user(&email("creds"), &["user"], T0);
     new.password_hash = PasswordHash::new(format!("{HASH}{}", unique()));
-    let created = store.create_user(&new).await.expect("create_user");
+    let created = store
+        .create_user(&new, &QueuedMail::none())
+        .await
+        .expect("create_user");
     let creds = store
         .credentials_by_email(&new.email)
         .await
@@ -979,14 +1005,14 @@ fn fresh_hash() -> PasswordHash {
 fn rename(name: Option<&str>) -> ProfilePatch {
     ProfilePatch {
         display_name: Some(name.map(str::to_owned)),
-        email: None,
+        ..ProfilePatch::default()
     }
 }
 
 fn change_email(email: &Email) -> ProfilePatch {
     ProfilePatch {
-        display_name: None,
         email: Some(email.clone()),
+        ..ProfilePatch::default()
     }
 }
 
@@ -1004,7 +1030,10 @@ async fn usable(store: &Arc<dyn Store>, token: &NewOneTimeToken, now: OffsetDate
 pub async fn credentials_by_id_excludes_deleted_users(store: Arc<dyn Store>) {
     let mut new = new_user(&email("by-id"), &["user"], T0);
     new.password_hash = fresh_hash();
-    let created = store.create_user(&new).await.expect("create_user");
+    let created = store
+        .create_user(&new, &QueuedMail::none())
+        .await
+        .expect("create_user");
     let other = user(&store).await;
     let creds = store
         .credentials_by_id(new.id)
@@ -1051,7 +1080,7 @@ pub async fn update_profile_sets_and_clears_display_name(store: Arc<dyn Store>) 
     let t1 = T0 + Duration::minutes(1) + Duration::microseconds(3);
     let name = "Grace Hopper \u{e9}";
     let named = store
-        .update_profile(u.id, &rename(Some(name)), t1)
+        .update_profile(u.id, &rename(Some(name)), t1, &QueuedMail::none())
         .await
         .expect("update_profile");
     let expected = User {
@@ -1067,7 +1096,7 @@ pub async fn update_profile_sets_and_clears_display_name(store: Arc<dyn Store>) 
 
     let t2 = t1 + Duration::minutes(1);
     let kept = store
-        .update_profile(u.id, &ProfilePatch::default(), t2)
+        .update_profile(u.id, &ProfilePatch::default(), t2, &QueuedMail::none())
         .await
         .expect("update_profile");
     let expected = User {
@@ -1079,7 +1108,7 @@ pub async fn update_profile_sets_and_clears_display_name(store: Arc<dyn Store>) 
 
     let t3 = t2 + Duration::minutes(1);
     let cleared = store
-        .update_profile(u.id, &rename(None), t3)
+        .update_profile(u.id, &rename(None), t3, &QueuedMail::none())
         .await
         .expect("update_profile");
     let expected = User {
@@ -1103,8 +1132,10 @@ pub async fn update_profile_new_email_is_unverified(store: Arc<dyn Store>) {
             &ProfilePatch {
                 display_name: Some(Some("Moved".to_owned())),
                 email: Some(moved_to.clone()),
+                ..ProfilePatch::default()
             },
             t1,
+            &QueuedMail::none(),
         )
         .await
         .expect("update_profile");
@@ -1135,7 +1166,7 @@ pub async fn update_profile_new_email_is_unverified(store: Arc<dyn Store>) {
         "not under the old one"
     );
     store
-        .create_user(&new_user(&u.email, &["user"], t1))
+        .create_user(&new_user(&u.email, &["user"], t1), &QueuedMail::none())
         .await
         .expect("the old email is free again");
 }
@@ -1152,8 +1183,10 @@ pub async fn update_profile_same_email_keeps_verification(store: Arc<dyn Store>)
             &ProfilePatch {
                 display_name: Some(Some("Same".to_owned())),
                 email: Some(same),
+                ..ProfilePatch::default()
             },
             t1,
+            &QueuedMail::none(),
         )
         .await
         .expect("update_profile");
@@ -1173,20 +1206,26 @@ pub async fn update_profile_email_conflicts(store: Arc<dyn Store>) {
     let u = verified_user(&store).await;
     let suffix = unique();
     let taken = store
-        .create_user(&new_user(
-            &Email::parse(&format!("Taken.{suffix}@Example.com")).unwrap(),
-            &["user"],
-            T0,
-        ))
+        .create_user(
+            &new_user(
+                &Email::parse(&format!("Taken.{suffix}@Example.com")).unwrap(),
+                &["user"],
+                T0,
+            ),
+            &QueuedMail::none(),
+        )
         .await
         .expect("create_user");
     let variant = Email::parse(&format!("  TAKEN.{suffix}@example.COM ")).unwrap();
     let patch = ProfilePatch {
         display_name: Some(Some("Thief".to_owned())),
         email: Some(variant),
+        ..ProfilePatch::default()
     };
     let t1 = T0 + Duration::minutes(1);
-    let result = store.update_profile(u.id, &patch, t1).await;
+    let result = store
+        .update_profile(u.id, &patch, t1, &QueuedMail::none())
+        .await;
     assert!(
         is_conflict(&result, Conflict::Email),
         "another user's email must be Conflict(Email), got {result:?}"
@@ -1206,9 +1245,10 @@ pub async fn update_profile_email_conflicts(store: Arc<dyn Store>) {
     let patch = ProfilePatch {
         display_name: Some(None),
         email: Some(gone.email.clone()),
+        ..ProfilePatch::default()
     };
     let result = store
-        .update_profile(u.id, &patch, t1 + Duration::minutes(1))
+        .update_profile(u.id, &patch, t1 + Duration::minutes(1), &QueuedMail::none())
         .await;
     assert!(
         is_conflict(&result, Conflict::Email),
@@ -1233,7 +1273,7 @@ pub async fn concurrent_email_changes_to_one_address_succeed_once(store: Arc<dyn
             (
                 id,
                 store
-                    .update_profile(id, &patch, T0 + Duration::minutes(1))
+                    .update_profile(id, &patch, T0 + Duration::minutes(1), &QueuedMail::none())
                     .await,
             )
         });
@@ -1269,9 +1309,12 @@ pub async fn update_profile_not_found_for_unknown_or_deleted(store: Arc<dyn Stor
     let patch = ProfilePatch {
         display_name: Some(Some("Ghost".to_owned())),
         email: Some(email("ghost")),
+        ..ProfilePatch::default()
     };
     let t1 = T0 + Duration::minutes(1);
-    let result = store.update_profile(UserId::new_v7(T0), &patch, t1).await;
+    let result = store
+        .update_profile(UserId::new_v7(T0), &patch, t1, &QueuedMail::none())
+        .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
         "an unknown user must be NotFound, got {result:?}"
@@ -1283,7 +1326,7 @@ pub async fn update_profile_not_found_for_unknown_or_deleted(store: Arc<dyn Stor
         .expect("soft_delete_user");
     let before = read_user(&store, u.id).await;
     let result = store
-        .update_profile(u.id, &patch, t1 + Duration::minutes(1))
+        .update_profile(u.id, &patch, t1 + Duration::minutes(1), &QueuedMail::none())
         .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
@@ -1291,11 +1334,14 @@ pub async fn update_profile_not_found_for_unknown_or_deleted(store: Arc<dyn Stor
     );
     assert_eq!(read_user(&store, u.id).await, before, "nothing changed");
     store
-        .create_user(&new_user(
-            patch.email.as_ref().unwrap(),
-            &["user"],
-            T0 + Duration::hours(1),
-        ))
+        .create_user(
+            &new_user(
+                patch.email.as_ref().unwrap(),
+                &["user"],
+                T0 + Duration::hours(1),
+            ),
+            &QueuedMail::none(),
+        )
         .await
         .expect("the refused email was not taken");
 }
@@ -1323,7 +1369,7 @@ pub async fn set_password_revokes_sessions_and_spends_resets(store: Arc<dyn Stor
     let t1 = T0 + Duration::minutes(5) + Duration::microseconds(1);
     let new_hash = fresh_hash();
     store
-        .set_password(u.id, &new_hash, Some(keep.id), t1)
+        .set_password(u.id, &new_hash, Some(keep.id), t1, &QueuedMail::none())
         .await
         .expect("set_password");
     assert_eq!(hash_of(&store, u.id).await, new_hash.expose(), "new hash");
@@ -1364,7 +1410,7 @@ pub async fn set_password_revokes_sessions_and_spends_resets(store: Arc<dyn Stor
     let t3 = t2 + Duration::minutes(1);
     let newer = fresh_hash();
     store
-        .set_password(u.id, &newer, None, t3)
+        .set_password(u.id, &newer, None, t3, &QueuedMail::none())
         .await
         .expect("set_password");
     assert_eq!(hash_of(&store, u.id).await, newer.expose());
@@ -1382,7 +1428,13 @@ pub async fn set_password_revokes_sessions_and_spends_resets(store: Arc<dyn Stor
 pub async fn set_password_not_found_for_unknown_or_deleted(store: Arc<dyn Store>) {
     let t1 = T0 + Duration::minutes(1);
     let result = store
-        .set_password(UserId::new_v7(T0), &fresh_hash(), None, t1)
+        .set_password(
+            UserId::new_v7(T0),
+            &fresh_hash(),
+            None,
+            t1,
+            &QueuedMail::none(),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
@@ -1396,7 +1448,9 @@ pub async fn set_password_not_found_for_unknown_or_deleted(store: Arc<dyn Store>
         .expect("soft_delete_user");
     let before = read_user(&store, u.id).await;
     let t2 = t1 + Duration::minutes(1);
-    let result = store.set_password(u.id, &fresh_hash(), None, t2).await;
+    let result = store
+        .set_password(u.id, &fresh_hash(), None, t2, &QueuedMail::none())
+        .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
         "a soft-deleted user must be NotFound, got {result:?}"
@@ -1573,7 +1627,9 @@ pub async fn soft_delete_user_hides_the_user_and_revokes_sessions(store: Arc<dyn
     );
 
     let variant = Email::parse(&u.email.as_str().to_uppercase()).unwrap();
-    let again = store.create_user(&new_user(&variant, &["user"], t1)).await;
+    let again = store
+        .create_user(&new_user(&variant, &["user"], t1), &QueuedMail::none())
+        .await;
     assert!(
         is_conflict(&again, Conflict::Email),
         "a soft-deleted user's email stays taken, got {again:?}"
@@ -1755,7 +1811,12 @@ pub async fn verify_email_with_token_refuses_a_changed_email(store: Arc<dyn Stor
     let stale = token(&store, &u, TokenPurpose::VerifyEmail).await;
     let t1 = T0 + Duration::minutes(1);
     let moved = store
-        .update_profile(u.id, &change_email(&email("moved")), t1)
+        .update_profile(
+            u.id,
+            &change_email(&email("moved")),
+            t1,
+            &QueuedMail::none(),
+        )
         .await
         .expect("update_profile");
     let t2 = t1 + Duration::minutes(1);
@@ -1866,7 +1927,7 @@ pub async fn reset_password_with_token_resets(store: Arc<dyn Store>) {
     let t1 = T0 + Duration::minutes(5) + Duration::microseconds(4);
     let new_hash = fresh_hash();
     let got = store
-        .reset_password_with_token(&r1.hash, &new_hash, t1)
+        .reset_password_with_token(&r1.hash, &new_hash, t1, &QueuedMail::none())
         .await
         .expect("reset_password_with_token")
         .expect("a fresh reset token works");
@@ -1897,7 +1958,7 @@ pub async fn reset_password_with_token_resets(store: Arc<dyn Store>) {
     for (t, what) in [(&r1, "the same token"), (&r2, "another reset token")] {
         assert!(
             store
-                .reset_password_with_token(&t.hash, &fresh_hash(), t2)
+                .reset_password_with_token(&t.hash, &fresh_hash(), t2, &QueuedMail::none())
                 .await
                 .unwrap()
                 .is_none(),
@@ -1922,13 +1983,18 @@ pub async fn reset_password_with_token_keeps_a_changed_email_unverified(store: A
     let r = token(&store, &u, TokenPurpose::PasswordReset).await;
     let t1 = T0 + Duration::minutes(1);
     let moved = store
-        .update_profile(u.id, &change_email(&email("moved")), t1)
+        .update_profile(
+            u.id,
+            &change_email(&email("moved")),
+            t1,
+            &QueuedMail::none(),
+        )
         .await
         .expect("update_profile");
     let t2 = t1 + Duration::minutes(1);
     let new_hash = fresh_hash();
     let got = store
-        .reset_password_with_token(&r.hash, &new_hash, t2)
+        .reset_password_with_token(&r.hash, &new_hash, t2, &QueuedMail::none())
         .await
         .expect("reset_password_with_token")
         .expect("the token still resets");
@@ -1955,7 +2021,7 @@ pub async fn reset_password_with_token_refuses_bad_tokens_and_deleted_users(stor
         let store = Arc::clone(&store);
         async move {
             store
-                .reset_password_with_token(&hash, &fresh_hash(), at)
+                .reset_password_with_token(&hash, &fresh_hash(), at, &QueuedMail::none())
                 .await
                 .expect("reset_password_with_token")
         }
@@ -2011,7 +2077,12 @@ pub async fn concurrent_resets_succeed_once(store: Arc<dyn Store>) {
         let (hash, new_hash) = (t.hash, fresh_hash());
         tasks.spawn(async move {
             let got = store
-                .reset_password_with_token(&hash, &new_hash, T0 + Duration::minutes(1))
+                .reset_password_with_token(
+                    &hash,
+                    &new_hash,
+                    T0 + Duration::minutes(1),
+                    &QueuedMail::none(),
+                )
                 .await;
             (new_hash, got)
         });
@@ -2045,7 +2116,12 @@ pub async fn concurrent_resets_of_one_user_succeed_once(store: Arc<dyn Store>) {
         let hash = t.hash;
         tasks.spawn(async move {
             store
-                .reset_password_with_token(&hash, &fresh_hash(), T0 + Duration::minutes(1))
+                .reset_password_with_token(
+                    &hash,
+                    &fresh_hash(),
+                    T0 + Duration::minutes(1),
+                    &QueuedMail::none(),
+                )
                 .await
         });
     }
@@ -2078,14 +2154,14 @@ pub async fn concurrent_password_changes_and_resets_do_not_fail(store: Arc<dyn S
         let (hash, reset_hash, change_hash) = (t.hash, fresh_hash(), fresh_hash());
         tasks.spawn(async move {
             let got = reset
-                .reset_password_with_token(&hash, &reset_hash, now)
+                .reset_password_with_token(&hash, &reset_hash, now, &QueuedMail::none())
                 .await
                 .map(|u| u.is_some());
             (reset_hash, got)
         });
         tasks.spawn(async move {
             let got = change
-                .set_password(u.id, &change_hash, None, now)
+                .set_password(u.id, &change_hash, None, now, &QueuedMail::none())
                 .await
                 .map(|()| false);
             (change_hash, got)

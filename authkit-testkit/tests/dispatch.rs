@@ -119,6 +119,24 @@ fn a_wildcard_email_search_fails_the_suite() {
 }
 
 #[test]
+#[should_panic(expected = "no token of a refused user")]
+fn mail_written_apart_from_the_user_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::create_user_writes_its_mail_atomically(Arc::new(
+            broken::Flawed::new(broken::Flaw::MailBeforeChange),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "leased: not claimed again")]
+fn a_claim_ignoring_the_lease_fails_the_suite() {
+    authkit_testkit::__private::run(authkit_testkit::suite::outbox_claimed_message_is_leased(
+        Arc::new(broken::Flawed::new(broken::Flaw::IgnoresLease)),
+    ));
+}
+
+#[test]
 fn the_memory_store_passes_what_the_flawed_ones_fail() {
     use authkit_testkit::suite;
     authkit_testkit::__private::run(async {
@@ -128,6 +146,8 @@ fn the_memory_store_passes_what_the_flawed_ones_fail() {
         suite::verify_email_with_token_refuses_a_changed_email(Arc::new(MemoryStore::new())).await;
         suite::list_users_paginates_every_user_once(Arc::new(MemoryStore::new())).await;
         suite::list_users_email_contains_is_literal(Arc::new(MemoryStore::new())).await;
+        suite::create_user_writes_its_mail_atomically(Arc::new(MemoryStore::new())).await;
+        suite::outbox_claimed_message_is_leased(Arc::new(MemoryStore::new())).await;
     });
 }
 
@@ -135,10 +155,11 @@ fn the_memory_store_passes_what_the_flawed_ones_fail() {
 mod broken {
     use async_trait::async_trait;
     use authkit_core::domain::{
-        AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken, NewSession, NewUser,
-        OneTimeToken, Page, PasswordHash, ProfilePatch, RefreshRotation, Role, RotateOutcome,
-        Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials,
-        UserId, UserQuery, UserStatus,
+        AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
+        NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry,
+        OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role,
+        RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, User,
+        UserCredentials, UserId, UserQuery, UserStatus,
     };
     use authkit_core::ports::*;
     use authkit_core::testing::MemoryStore;
@@ -159,6 +180,10 @@ mod broken {
         FullPageHasMore,
         /// `list_users` lets `_` in `email_contains` match any character (an unescaped LIKE).
         UnderscoreWildcard,
+        /// `create_user` writes its mail before (and apart from) the user.
+        MailBeforeChange,
+        /// `claim_emails` also returns the messages it claimed before, leased or not.
+        IgnoresLease,
     }
 
     /// Whether `hay` contains `needle` where `_` matches any one character.
@@ -176,6 +201,7 @@ mod broken {
         inner: MemoryStore,
         flaw: Flaw,
         tokens: std::sync::Mutex<Vec<NewOneTimeToken>>,
+        claimed: std::sync::Mutex<Vec<ClaimedEmail>>,
     }
 
     impl Flawed {
@@ -184,14 +210,19 @@ mod broken {
                 inner: MemoryStore::new(),
                 flaw,
                 tokens: std::sync::Mutex::default(),
+                claimed: std::sync::Mutex::default(),
             }
         }
     }
 
     #[async_trait]
     impl UserStore for Flawed {
-        async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
-            self.inner.create_user(new).await
+        async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
+            if self.flaw == Flaw::MailBeforeChange {
+                self.inner.enqueue_mail(mail).await?;
+                return self.inner.create_user(new, &QueuedMail::none()).await;
+            }
+            self.inner.create_user(new, mail).await
         }
         async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
             self.inner.user_by_id(id).await
@@ -217,8 +248,9 @@ mod broken {
             id: UserId,
             patch: &ProfilePatch,
             now: OffsetDateTime,
+            mail: &QueuedMail,
         ) -> StoreResult<User> {
-            self.inner.update_profile(id, patch, now).await
+            self.inner.update_profile(id, patch, now, mail).await
         }
         async fn set_password(
             &self,
@@ -226,8 +258,9 @@ mod broken {
             hash: &PasswordHash,
             keep: Option<SessionId>,
             now: OffsetDateTime,
+            mail: &QueuedMail,
         ) -> StoreResult<()> {
-            self.inner.set_password(id, hash, keep, now).await
+            self.inner.set_password(id, hash, keep, now, mail).await
         }
         async fn set_status(
             &self,
@@ -397,9 +430,10 @@ mod broken {
             hash: &TokenHash,
             new_hash: &PasswordHash,
             now: OffsetDateTime,
+            mail: &QueuedMail,
         ) -> StoreResult<Option<User>> {
             self.inner
-                .reset_password_with_token(hash, new_hash, now)
+                .reset_password_with_token(hash, new_hash, now, mail)
                 .await
         }
     }
@@ -443,6 +477,75 @@ mod broken {
         }
         async fn insert_signing_key(&self, k: &StoredSigningKey) -> StoreResult<()> {
             self.inner.insert_signing_key(k).await
+        }
+    }
+
+    #[async_trait]
+    impl OutboxStore for Flawed {
+        async fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()> {
+            self.inner.enqueue_mail(mail).await
+        }
+        async fn claim_emails(
+            &self,
+            now: OffsetDateTime,
+            lease_until: OffsetDateTime,
+            limit: u32,
+        ) -> StoreResult<Vec<ClaimedEmail>> {
+            let got = self.inner.claim_emails(now, lease_until, limit).await?;
+            if self.flaw != Flaw::IgnoresLease {
+                return Ok(got);
+            }
+            let mut claimed = self
+                .claimed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut out = claimed.clone();
+            out.extend(got.iter().cloned());
+            claimed.extend(got);
+            Ok(out)
+        }
+        async fn prepare_email(
+            &self,
+            id: EmailId,
+            token: &NewOneTimeToken,
+            payload: &EmailPayload,
+            locale: Option<&Locale>,
+            now: OffsetDateTime,
+        ) -> StoreResult<()> {
+            self.inner
+                .prepare_email(id, token, payload, locale, now)
+                .await
+        }
+        async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
+            self.inner.mark_email_sent(id, now).await
+        }
+        async fn mark_email_dropped(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
+            self.inner.mark_email_dropped(id, now).await
+        }
+        async fn mark_email_failed(
+            &self,
+            id: EmailId,
+            error: &str,
+            retry_at: Option<OffsetDateTime>,
+            now: OffsetDateTime,
+        ) -> StoreResult<()> {
+            self.inner.mark_email_failed(id, error, retry_at, now).await
+        }
+        async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
+            self.inner.outbox_counts().await
+        }
+        async fn list_outbox(
+            &self,
+            status: Option<OutboxStatus>,
+            limit: u32,
+        ) -> StoreResult<Vec<OutboxEntry>> {
+            self.inner.list_outbox(status, limit).await
+        }
+        async fn requeue_emails(&self, ids: &[EmailId], now: OffsetDateTime) -> StoreResult<u64> {
+            self.inner.requeue_emails(ids, now).await
+        }
+        async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64> {
+            self.inner.purge_outbox(before).await
         }
     }
 

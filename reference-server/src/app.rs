@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use authkit_core::hashing::Argon2Hasher;
 use authkit_core::jwt::JwtKeys;
-use authkit_core::ports::{Clock, KeyStore, Mailer, Store, StoreError, StoreHealth, SystemClock};
+use authkit_core::mail::EmailTemplates;
+use authkit_core::ports::{
+    Clock, KeyStore, Mailer, OutboxStore, Store, StoreError, StoreHealth, SystemClock,
+};
 use authkit_core::{AuthKit, Error as CoreError};
 use authkit_sqlx::{PostgresStore, SqliteStore};
 use axum::Router;
@@ -21,7 +24,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{DatabaseBackend, DatabaseUrl, ServerConfig};
 use crate::error::ServerError;
-use crate::mail::{LogMailer, SmtpMailer};
+use crate::mail::{self, LogMailer};
 use crate::ops;
 
 /// A built server, ready to [`serve`]: the routes and the kit behind them.
@@ -61,10 +64,16 @@ impl App {
 /// sets up the mailer and builds the routes.
 pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
     let (kit, store) = build_kit(&config, None).await?;
+    let outbox: Arc<dyn OutboxStore> = store.clone();
     let health: Arc<dyn StoreHealth> = store;
     let router = Router::new()
         .nest("/api/v1", authkit_axum::router(kit.clone()))
-        .merge(ops::router(health, kit.jwks(), config.ready_timeout))
+        .merge(ops::router(
+            health,
+            outbox,
+            kit.jwks(),
+            config.ready_timeout,
+        ))
         .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
         .layer(middleware::from_fn(log_request));
     Ok(App {
@@ -102,10 +111,19 @@ pub(crate) async fn build_kit(
         None => configured_mailer(config)?,
     };
     let hasher = Argon2Hasher::new(&config.argon2)?;
-    let kit = AuthKit::builder(config.auth_config())
+    let templates = match &config.email_templates {
+        Some(dir) => EmailTemplates::new().load_dir(dir)?,
+        None => EmailTemplates::new(),
+    };
+    // The templates are rendered once with sample values here, so that an error names the
+    // setting (the builder checks them again).
+    let auth = config.auth_config();
+    templates.check(&auth.service_name, &auth.public_url)?;
+    let kit = AuthKit::builder(auth)
         .store_arc(Arc::clone(&store))
         .mailer_arc(mailer)
         .hasher(hasher)
+        .templates(templates)
         .keys(keys)
         .build()?;
     Ok((kit, store))
@@ -121,9 +139,9 @@ fn configured_mailer(config: &ServerConfig) -> Result<Arc<dyn Mailer>, ServerErr
                     "AUTHKIT_SMTP_URL sends the SMTP password without TLS; add ?tls=required or use smtps://"
                 );
             }
-            Arc::new(SmtpMailer::new(
+            Arc::new(mail::smtp_mailer(
                 url,
-                config.mail_from.clone(),
+                &config.mail_from.to_string(),
                 config.smtp_timeout,
             )?)
         }
@@ -145,7 +163,10 @@ pub async fn migrate(config: &ServerConfig) -> Result<(), ServerError> {
         .map(drop)
 }
 
-async fn open_store(url: &DatabaseUrl, limit: Duration) -> Result<Arc<dyn Store>, ServerError> {
+pub(crate) async fn open_store(
+    url: &DatabaseUrl,
+    limit: Duration,
+) -> Result<Arc<dyn Store>, ServerError> {
     let database = url.to_string();
     let connect = async {
         let connect_error = |source| ServerError::Connect {
@@ -269,8 +290,27 @@ async fn log_request(request: Request, next: Next) -> Response {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
 /// for up to the configured grace period (10 s by default). Client addresses reach authkit
-/// through `ConnectInfo`.
+/// through `ConnectInfo`. The email worker runs alongside ([`AuthKit::run_email_worker`]) and
+/// is stopped after the HTTP server, finishing the message it is sending within the same
+/// grace period.
 pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(app.kit.clone().run_email_worker(async move {
+        let _ = worker_stopped.await;
+    }));
+    let grace = app.shutdown_grace;
+    let result = serve_http(listener, app, shutdown).await;
+    let _ = stop_worker.send(());
+    if tokio::time::timeout(grace, worker).await.is_err() {
+        tracing::warn!("the email worker did not stop in time; its message is sent again later");
+    }
+    result
+}
+
+async fn serve_http<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
 where
     F: Future<Output = ()> + Send + 'static,
 {

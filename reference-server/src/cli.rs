@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `create-admin`, `check-config`.
+//! The command line: `serve` (the default), `migrate`, `create-admin`, `check-config`,
+//! `outbox list|retry`.
 
 use std::io::Write;
 use std::sync::LazyLock;
@@ -10,6 +11,7 @@ use crate::admin::{PasswordSource, create_admin};
 use crate::app::{build_app, migrate, serve, shutdown_signal};
 use crate::config::{ServerConfig, vars};
 use crate::error::ServerError;
+use crate::outbox::OutboxCommand;
 
 static ENV_HELP: LazyLock<String> = LazyLock::new(|| {
     let mut help = String::from(
@@ -80,6 +82,10 @@ pub enum Command {
     },
     /// Check the configuration, print it without secrets, and exit.
     CheckConfig,
+    /// Inspect the email outbox (`list`) or queue abandoned emails again (`retry`); migrates
+    /// first.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
 }
 
 /// Runs `command` with `config`. `serve` prints the startup line on standard output once the
@@ -119,6 +125,11 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), ServerErr
             let source = PasswordSource::from_env()?;
             let done = create_admin(&config, &email, source).await?;
             print_lines(&[done.line()]);
+            Ok(())
+        }
+        Command::Outbox(command) => {
+            let lines = crate::outbox::run(command, &config).await?;
+            print_lines(&lines);
             Ok(())
         }
         Command::CheckConfig => {
@@ -175,6 +186,33 @@ mod tests {
             Cli::try_parse_from(["authkit-server", "create-admin"]).is_err(),
             "--email is required"
         );
+        let cli =
+            Cli::try_parse_from(["authkit-server", "outbox", "list", "--status", "abandoned"])
+                .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Outbox(OutboxCommand::List(
+                crate::outbox::ListArgs {
+                    status: crate::outbox::Which::Abandoned,
+                    limit: 50
+                }
+            )))
+        ));
+        let cli = Cli::try_parse_from(["authkit-server", "outbox", "retry", "--all"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Outbox(OutboxCommand::Retry(
+                crate::outbox::RetryArgs { all: true, .. }
+            )))
+        ));
+        assert!(
+            Cli::try_parse_from(["authkit-server", "outbox", "retry"]).is_err(),
+            "retry needs --all or ids"
+        );
+        assert!(
+            Cli::try_parse_from(["authkit-server", "outbox", "retry", "--all", "x"]).is_err(),
+            "--all and ids exclude each other"
+        );
         assert!(Cli::try_parse_from(["authkit-server", "rotate-keys"]).is_err());
         Cli::command().debug_assert();
     }
@@ -187,6 +225,7 @@ mod tests {
             "migrate",
             "create-admin",
             "check-config",
+            "outbox",
             "AUTHKIT_ADMIN_PASSWORD",
         ] {
             assert!(help.contains(word), "{word} missing from --help");

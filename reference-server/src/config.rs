@@ -11,6 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use authkit_core::AuthConfig;
+use authkit_core::config::OutboxConfig;
+use authkit_core::domain::Locale;
 use authkit_core::hashing::Argon2Config;
 use authkit_core::jwt::MIN_HS256_SECRET_BYTES;
 use lettre::message::Mailbox;
@@ -43,6 +45,14 @@ pub mod vars {
     pub const REQUIRE_VERIFIED_EMAIL: &str = "AUTHKIT_REQUIRE_VERIFIED_EMAIL";
     /// `pretty` or `json`.
     pub const LOG_FORMAT: &str = "AUTHKIT_LOG_FORMAT";
+    /// Language of the emails of users who chose none.
+    pub const DEFAULT_LOCALE: &str = "AUTHKIT_DEFAULT_LOCALE";
+    /// A folder of email templates adding languages or replacing the built-in ones.
+    pub const EMAIL_TEMPLATES: &str = "AUTHKIT_EMAIL_TEMPLATES";
+    /// Delivery attempts before an email is abandoned.
+    pub const OUTBOX_MAX_ATTEMPTS: &str = "AUTHKIT_OUTBOX_MAX_ATTEMPTS";
+    /// Wait after the first failed delivery, in seconds (doubled after each further failure).
+    pub const OUTBOX_RETRY_SECONDS: &str = "AUTHKIT_OUTBOX_RETRY_SECONDS";
     /// A TOML configuration file (not supported yet: refused when set).
     pub const CONFIG: &str = "AUTHKIT_CONFIG";
 
@@ -99,6 +109,30 @@ pub mod vars {
             LOG_FORMAT,
             "pretty on a terminal, else json",
             "pretty or json; RUST_LOG filters (default info)",
+        ),
+        (
+            DEFAULT_LOCALE,
+            "en",
+            "language of the emails of users who set no `locale` (a tag like fr or pt-BR); \
+             English is the fallback for languages without templates",
+        ),
+        (
+            EMAIL_TEMPLATES,
+            "unset: the built-in English templates",
+            "folder of templates named <locale>/<kind>.<subject|txt|html> (kinds: verify_email, \
+             password_reset, password_changed, email_changed) plus optional layout.html/button.html; \
+             checked at start",
+        ),
+        (
+            OUTBOX_MAX_ATTEMPTS,
+            "5",
+            "delivery attempts of an email before it is abandoned (1..100); \
+             `authkit-server outbox retry` queues abandoned ones again",
+        ),
+        (
+            OUTBOX_RETRY_SECONDS,
+            "30",
+            "wait after the first failed delivery, doubled after each further failure, at most 1 h",
         ),
     ];
 }
@@ -425,6 +459,14 @@ pub struct ServerConfig {
     pub require_verified_email: bool,
     /// `AUTHKIT_LOG_FORMAT`; `None`: [`LogFormat::detect`].
     pub log_format: Option<LogFormat>,
+    /// `AUTHKIT_DEFAULT_LOCALE`.
+    pub default_locale: Locale,
+    /// `AUTHKIT_EMAIL_TEMPLATES`: a folder of templates added to the built-in ones.
+    pub email_templates: Option<PathBuf>,
+    /// `AUTHKIT_OUTBOX_MAX_ATTEMPTS`.
+    pub outbox_max_attempts: u32,
+    /// `AUTHKIT_OUTBOX_RETRY_SECONDS`.
+    pub outbox_retry: Duration,
     /// Password hashing parameters. Not read from the environment: the defaults (argon2id,
     /// m=19456 KiB, t=2, p=1, one worker per core) are what production uses; tests lower them.
     pub argon2: Argon2Config,
@@ -461,6 +503,10 @@ impl fmt::Debug for ServerConfig {
             )
             .field("require_verified_email", &self.require_verified_email)
             .field("log_format", &self.log_format)
+            .field("default_locale", &self.default_locale)
+            .field("email_templates", &self.email_templates)
+            .field("outbox_max_attempts", &self.outbox_max_attempts)
+            .field("outbox_retry", &self.outbox_retry)
             .finish_non_exhaustive()
     }
 }
@@ -484,6 +530,10 @@ impl Default for ServerConfig {
             rate_limit_auth_per_minute: DEFAULT_RATE_LIMIT_AUTH_PER_MINUTE,
             require_verified_email: false,
             log_format: None,
+            default_locale: Locale::english(),
+            email_templates: None,
+            outbox_max_attempts: OutboxConfig::default().max_attempts,
+            outbox_retry: OutboxConfig::default().retry_initial.unsigned_abs(),
             argon2: Argon2Config::default(),
             ready_timeout: Duration::from_secs(2),
             smtp_timeout: Duration::from_secs(30),
@@ -616,6 +666,59 @@ impl ServerConfig {
             }),
             None => None,
         };
+        let default_locale = match get(vars::DEFAULT_LOCALE)? {
+            Some(v) => Locale::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                var: vars::DEFAULT_LOCALE,
+                value: v.clone(),
+                problem: "not a language tag".to_owned(),
+                fix: "use a tag such as en, fr or pt-BR",
+            })?,
+            None => defaults.default_locale,
+        };
+        let email_templates = match get(vars::EMAIL_TEMPLATES)? {
+            Some(v) => {
+                let dir = PathBuf::from(v.trim());
+                if !dir.is_dir() {
+                    return Err(ConfigError::Invalid {
+                        var: vars::EMAIL_TEMPLATES,
+                        value: v.clone(),
+                        problem: "not a folder".to_owned(),
+                        fix: "point it at a folder holding <locale>/<kind>.<subject|txt|html> \
+                              files, or unset it for the built-in English templates",
+                    });
+                }
+                Some(dir)
+            }
+            None => None,
+        };
+        let outbox_max_attempts = match get(vars::OUTBOX_MAX_ATTEMPTS)? {
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::OUTBOX_MAX_ATTEMPTS,
+                        value: v.clone(),
+                        problem: "not a whole number between 1 and 100".to_owned(),
+                        fix: "use a number of attempts such as 5",
+                    });
+                }
+            },
+            None => defaults.outbox_max_attempts,
+        };
+        let outbox_retry = match get(vars::OUTBOX_RETRY_SECONDS)? {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::OUTBOX_RETRY_SECONDS,
+                        value: v.clone(),
+                        problem: "not a whole number of seconds between 1 and 3600".to_owned(),
+                        fix: "use a number of seconds such as 30",
+                    });
+                }
+            },
+            None => defaults.outbox_retry,
+        };
         let config = Self {
             database_url,
             bind,
@@ -629,6 +732,10 @@ impl ServerConfig {
             rate_limit_auth_per_minute,
             require_verified_email,
             log_format,
+            default_locale,
+            email_templates,
+            outbox_max_attempts,
+            outbox_retry,
             ..defaults
         };
         config.check()?;
@@ -663,11 +770,26 @@ impl ServerConfig {
 
     /// The core settings these values select.
     pub fn auth_config(&self) -> AuthConfig {
+        let retry = authkit_core::time::Duration::try_from(self.outbox_retry)
+            .unwrap_or(authkit_core::time::Duration::seconds(30));
+        // One SMTP delivery makes several exchanges, each bounded by the SMTP timeout; the
+        // whole attempt gets five of them, and the claim outlives it by a minute.
+        let send_timeout = authkit_core::time::Duration::try_from(self.smtp_timeout * 5)
+            .unwrap_or(authkit_core::time::Duration::minutes(2));
         AuthConfig {
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
             public_url: self.public_url.clone(),
             require_verified_email: self.require_verified_email,
+            default_locale: self.default_locale.clone(),
+            outbox: OutboxConfig {
+                max_attempts: self.outbox_max_attempts,
+                retry_initial: retry,
+                retry_max: retry.max(authkit_core::time::Duration::hours(1)),
+                send_timeout,
+                lease: send_timeout + authkit_core::time::Duration::minutes(1),
+                ..OutboxConfig::default()
+            },
             ..AuthConfig::default()
         }
     }
@@ -709,6 +831,28 @@ impl ServerConfig {
             (
                 "require verified email",
                 self.require_verified_email.to_string(),
+            ),
+            (
+                "email languages",
+                match &self.email_templates {
+                    Some(dir) => format!(
+                        "default {}, templates from {} over the built-in English",
+                        self.default_locale,
+                        dir.display()
+                    ),
+                    None => format!(
+                        "default {}, built-in English templates",
+                        self.default_locale
+                    ),
+                },
+            ),
+            (
+                "email delivery",
+                format!(
+                    "outbox, {} attempts, first retry after {} s (doubling, at most 1 h)",
+                    self.outbox_max_attempts,
+                    self.outbox_retry.as_secs()
+                ),
             ),
             (
                 "log format",

@@ -72,6 +72,18 @@ pub enum ServerError {
     /// The kit refused its parts.
     #[error("cannot build authkit")]
     Build(#[from] authkit_core::BuildError),
+    /// The email templates of `AUTHKIT_EMAIL_TEMPLATES` were refused.
+    #[error("AUTHKIT_EMAIL_TEMPLATES: {0}; fix the template or unset AUTHKIT_EMAIL_TEMPLATES")]
+    Templates(#[from] authkit_core::mail::TemplateError),
+    /// Reading or changing the email outbox failed.
+    #[error("cannot read or change the email outbox in the database")]
+    Outbox(#[source] authkit_core::ports::StoreError),
+    /// `outbox retry` was given something that is not a message id.
+    #[error("outbox retry: `{id}` is not a message id; copy ids from `authkit-server outbox list`")]
+    OutboxId {
+        /// What was given.
+        id: String,
+    },
     /// The SMTP client could not be set up.
     #[error(transparent)]
     Smtp(#[from] SmtpSetupError),

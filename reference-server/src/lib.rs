@@ -23,7 +23,8 @@
 //! ```
 //!
 //! Routes: the authkit HTTP contract under `/api/v1`, and at the root `GET /health`,
-//! `GET /ready` (503 when the database does not answer) and `GET /.well-known/jwks.json`.
+//! `GET /ready` (503 when the database does not answer; shows the email outbox by status) and
+//! `GET /.well-known/jwks.json`. [`serve`] also runs the email worker, which delivers the outbox.
 //! Configuration: [`ServerConfig`], from the `AUTHKIT_*` environment variables listed in
 //! [`config::vars::ALL`] and the README.
 
@@ -34,6 +35,7 @@ pub mod config;
 pub mod error;
 pub mod mail;
 mod ops;
+pub mod outbox;
 pub mod telemetry;
 
 pub use app::{App, build_app, serve};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authkit_core::ports::StoreHealth;
+use authkit_core::ports::{OutboxStore, StoreHealth};
 use axum::Router;
 use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-/// The routes, answering readiness with `health` (bounded by `ready_timeout`) and publishing
-/// `jwks`.
+/// The routes, answering readiness with `health` (bounded by `ready_timeout`) and the outbox
+/// counts, and publishing `jwks`.
 pub(crate) fn router(
     health: Arc<dyn StoreHealth>,
+    outbox: Arc<dyn OutboxStore>,
     jwks: &serde_json::Value,
     ready_timeout: Duration,
 ) -> Router {
@@ -29,7 +30,8 @@ pub(crate) fn router(
             "/ready",
             get(move || {
                 let health = Arc::clone(&health);
-                async move { ready(&*health, ready_timeout).await }
+                let outbox = Arc::clone(&outbox);
+                async move { ready(&*health, &*outbox, ready_timeout).await }
             }),
         )
         .route(
@@ -67,8 +69,10 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     response
 }
 
-/// 200 when the database answers a ping within `timeout`, else 503.
-async fn ready(health: &dyn StoreHealth, timeout: Duration) -> Response {
+/// 200 when the database answers a ping within `timeout`, else 503. The body also shows the
+/// email outbox by status (`queued`, `processing`, `abandoned`...): informational, an
+/// abandoned email does not make the instance unready (alert on it instead).
+async fn ready(health: &dyn StoreHealth, outbox: &dyn OutboxStore, timeout: Duration) -> Response {
     let database = match tokio::time::timeout(timeout, health.ping()).await {
         Ok(Ok(())) => true,
         Ok(Err(error)) => {
@@ -81,9 +85,19 @@ async fn ready(health: &dyn StoreHealth, timeout: Duration) -> Response {
         }
     };
     if database {
+        let outbox = match tokio::time::timeout(timeout, outbox.outbox_counts()).await {
+            Ok(Ok(c)) => json!({
+                "queued": c.queued,
+                "processing": c.processing,
+                "sent": c.sent,
+                "dropped": c.dropped,
+                "abandoned": c.abandoned,
+            }),
+            _ => json!("unknown"),
+        };
         json_response(
             StatusCode::OK,
-            &json!({"status": "ok", "checks": {"database": "ok"}}),
+            &json!({"status": "ok", "checks": {"database": "ok"}, "outbox": outbox}),
         )
     } else {
         json_response(
@@ -97,7 +111,11 @@ async fn ready(health: &dyn StoreHealth, timeout: Duration) -> Response {
 mod tests {
     use super::*;
     use authkit_core::async_trait;
+    use authkit_core::domain::{
+        Email, EmailId, EmailKind, EmailPayload, NewEmail, OutboxStatus, QueuedMail,
+    };
     use authkit_core::ports::{StoreError, StoreResult};
+    use authkit_core::testing::MemoryStore;
 
     #[derive(Debug)]
     enum Health {
@@ -118,8 +136,16 @@ mod tests {
     }
 
     async fn get_ready(health: Health) -> (u16, serde_json::Value) {
+        get_ready_with(health, Arc::new(MemoryStore::new())).await
+    }
+
+    async fn get_ready_with(
+        health: Health,
+        outbox: Arc<dyn OutboxStore>,
+    ) -> (u16, serde_json::Value) {
         let app = router(
             Arc::new(health),
+            outbox,
             &json!({"keys": []}),
             Duration::from_millis(200),
         );
@@ -137,11 +163,52 @@ mod tests {
     async fn ready_reflects_the_database() {
         let (status, body) = get_ready(Health::Up).await;
         assert_eq!(status, 200);
-        assert_eq!(body, json!({"status": "ok", "checks": {"database": "ok"}}));
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["checks"], json!({"database": "ok"}));
         for health in [Health::Down, Health::Hangs] {
             let (status, body) = get_ready(health).await;
             assert_eq!(status, 503);
             assert_eq!(body["checks"]["database"], "unavailable");
         }
+    }
+
+    #[tokio::test]
+    async fn ready_shows_the_outbox_by_status() {
+        let store = Arc::new(MemoryStore::new());
+        let now = authkit_core::time::OffsetDateTime::UNIX_EPOCH;
+        let email = |n: u128| NewEmail {
+            id: EmailId(authkit_core::uuid::Uuid::from_u128(n)),
+            to: Email::parse("ada@example.com").unwrap(),
+            kind: EmailKind::PasswordChanged,
+            locale: None,
+            payload: EmailPayload::new("{}"),
+            created_at: now,
+        };
+        let mail = QueuedMail {
+            token: None,
+            emails: vec![email(1), email(2), email(3)],
+        };
+        store.enqueue_mail(&mail).await.unwrap();
+        let claimed = store.claim_emails(now, now, 1).await.unwrap();
+        store
+            .mark_email_failed(claimed[0].id, "permanent: 550", None, now)
+            .await
+            .unwrap();
+        let (status, body) = get_ready_with(Health::Up, store.clone()).await;
+        assert_eq!(
+            status, 200,
+            "an abandoned email does not make the instance unready"
+        );
+        assert_eq!(body["outbox"]["queued"], 2);
+        assert_eq!(body["outbox"]["abandoned"], 1);
+        assert_eq!(body["outbox"]["sent"], 0);
+        assert_eq!(
+            store
+                .list_outbox(Some(OutboxStatus::Abandoned), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! notice at the old one → verify the new address. And with the SMTP server down, the API
 //! answers exactly as when it is up.
 //!
-//! The SMTP server is the receiver in `tests/common/smtp.rs`, listening on 127.0.0.1 inside the
+//! The SMTP server is `authkit_testkit::smtp::SmtpReceiver`, listening on 127.0.0.1 inside the
 //! test. The binary is the one Cargo built, or `AUTHKIT_SERVER_BIN` (`scripts/test` re-runs this
 //! file against `target/release/authkit-server`).
 #![allow(
@@ -22,7 +22,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 use common::process::{Server, server_bin};
-use common::smtp::{Received, SmtpReceiver, decode_quoted_printable, poll_until};
+use common::smtp::{Received, SmtpReceiver, poll_until};
 use common::{PASSWORD, client, unique_email};
 
 /// A public URL with a path, so that the test sees links are built from it (not from Host).
@@ -257,7 +257,9 @@ async fn register_verify_reset_and_change_email_over_smtp() {
         );
 
     // The verification email, and its link.
-    let mail = smtp.wait_for(&old_email, SUBJECT_VERIFY, MAIL_WAIT).await;
+    let mail = smtp
+        .wait_for_message(&old_email, SUBJECT_VERIFY, MAIL_WAIT)
+        .await;
     let (text, html) = check_email(&mail, &old_email, SUBJECT_VERIFY);
     let (link, token) = link_and_token(&text, &html, "verify-email");
     assert!(link.starts_with(PUBLIC_URL));
@@ -289,7 +291,9 @@ async fn register_verify_reset_and_change_email_over_smtp() {
     api.post("/password/forgot", json!({"email": old_email}))
         .await
         .expect(StatusCode::ACCEPTED, "POST /password/forgot");
-    let mail = smtp.wait_for(&old_email, SUBJECT_RESET, MAIL_WAIT).await;
+    let mail = smtp
+        .wait_for_message(&old_email, SUBJECT_RESET, MAIL_WAIT)
+        .await;
     let (text, html) = check_email(&mail, &old_email, SUBJECT_RESET);
     let (_, reset_token) = link_and_token(&text, &html, "reset-password");
     assert!(text.contains("30 minutes"), "{text}");
@@ -327,7 +331,7 @@ async fn register_verify_reset_and_change_email_over_smtp() {
 
     // The "password changed" notice.
     let mail = smtp
-        .wait_for(&old_email, SUBJECT_PASSWORD_CHANGED, MAIL_WAIT)
+        .wait_for_message(&old_email, SUBJECT_PASSWORD_CHANGED, MAIL_WAIT)
         .await;
     let (text, _) = check_email(&mail, &old_email, SUBJECT_PASSWORD_CHANGED);
     assert!(text.contains("password"), "{text}");
@@ -348,12 +352,14 @@ async fn register_verify_reset_and_change_email_over_smtp() {
     assert_eq!(changed["email_verified"], false);
 
     // A verification email to the new address, a notice to the old one.
-    let mail = smtp.wait_for(&new_email, SUBJECT_VERIFY, MAIL_WAIT).await;
+    let mail = smtp
+        .wait_for_message(&new_email, SUBJECT_VERIFY, MAIL_WAIT)
+        .await;
     let (text, html) = check_email(&mail, &new_email, SUBJECT_VERIFY);
     let (_, new_token) = link_and_token(&text, &html, "verify-email");
     tokens.push(new_token.clone());
     let mail = smtp
-        .wait_for(&old_email, SUBJECT_EMAIL_CHANGED, MAIL_WAIT)
+        .wait_for_message(&old_email, SUBJECT_EMAIL_CHANGED, MAIL_WAIT)
         .await;
     let (text, _) = check_email(&mail, &old_email, SUBJECT_EMAIL_CHANGED);
     assert!(
@@ -426,7 +432,7 @@ async fn register_verify_reset_and_change_email_over_smtp() {
     .expect(StatusCode::NO_CONTENT, "POST /password/change");
     api.login(&new_email, PASSWORD_3).await;
     let mail = smtp
-        .wait_for(&new_email, SUBJECT_PASSWORD_CHANGED, MAIL_WAIT)
+        .wait_for_message(&new_email, SUBJECT_PASSWORD_CHANGED, MAIL_WAIT)
         .await;
     check_email(&mail, &new_email, SUBJECT_PASSWORD_CHANGED);
 
@@ -546,7 +552,8 @@ async fn smtp_down_changes_no_response() {
     }
 
     // With SMTP up, the verification, reset and resent verification emails arrived.
-    smtp.wait_for(&up_email, SUBJECT_RESET, MAIL_WAIT).await;
+    smtp.wait_for_message(&up_email, SUBJECT_RESET, MAIL_WAIT)
+        .await;
     let two_verifications = poll_until(MAIL_WAIT, || {
         smtp.messages_to(&up_email)
             .iter()
@@ -565,7 +572,7 @@ async fn smtp_down_changes_no_response() {
     .await;
     let log = down.log_text();
     assert!(failures_logged, "the mail failures are logged:\n{log}");
-    for kind in ["VerifyEmail", "PasswordReset"] {
+    for kind in ["verify_email", "password_reset"] {
         assert!(log.contains(kind), "the {kind} failure is logged:\n{log}");
     }
     assert!(
@@ -588,29 +595,4 @@ async fn smtp_down_changes_no_response() {
         smtp.messages_to(&down_email).is_empty(),
         "the down server has its own (dead) SMTP"
     );
-}
-
-#[test]
-fn quoted_printable_soft_breaks_and_escapes() {
-    let qp = "a=3Db and a very long li=\r\nne=20\r\nnext";
-    assert_eq!(
-        String::from_utf8(decode_quoted_printable(qp)).unwrap(),
-        "a=b and a very long line \r\nnext"
-    );
-}
-
-#[test]
-fn multipart_parsing_with_a_folded_header() {
-    let raw = "Subject: hi\r\nContent-Type: multipart/alternative;\r\n boundary=\"XYZ\"\r\n\r\n\
-               --XYZ\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
-               aGVsbG8=\r\n--XYZ\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--XYZ--\r\n";
-    let m = Received {
-        mail_from: String::new(),
-        rcpt_to: vec![],
-        data: raw.to_owned(),
-    };
-    assert_eq!(m.subject().as_deref(), Some("hi"));
-    assert_eq!(m.leaf_types(), ["text/plain", "text/html"]);
-    assert_eq!(m.body_of("text/plain").unwrap(), "hello");
-    assert_eq!(m.body_of("text/html").unwrap(), "<p>x</p>");
 }

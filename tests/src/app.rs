@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
+use authkit_core::config::OutboxConfig;
 use authkit_core::domain::{UserId, UserStatus};
 use authkit_core::jwt::JwtKeys;
 use authkit_core::ports::{EmailKind, OutgoingEmail};
@@ -105,6 +106,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     db: Option<TestDb>,
     server: Option<Server>,
+    worker: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 /// How to stop the server of a [`TestApp`].
@@ -139,6 +141,12 @@ impl TestApp {
             issuer: TEST_ISSUER.to_owned(),
             audience: TEST_AUDIENCE.to_owned(),
             require_verified_email: options.require_verified_email,
+            outbox: OutboxConfig {
+                // Mail queued by the app wakes the worker at once; the poll only matters for
+                // retries, which tests reach by advancing the manual clock.
+                poll_interval: authkit_core::time::Duration::milliseconds(20),
+                ..OutboxConfig::default()
+            },
             ..AuthConfig::default()
         };
         let kit = AuthKit::builder(config)
@@ -153,6 +161,10 @@ impl TestApp {
             Framework::Axum => serve_axum(kit.clone()).await,
             Framework::Actix => serve_actix(kit.clone()),
         };
+        let (stop_worker, stopped) = oneshot::channel::<()>();
+        let worker = tokio::spawn(kit.clone().run_email_worker(async move {
+            let _ = stopped.await;
+        }));
         Self {
             kit,
             clock,
@@ -164,6 +176,7 @@ impl TestApp {
                 .unwrap(),
             db: Some(db),
             server: Some(server),
+            worker: Some((stop_worker, worker)),
         }
     }
 
@@ -181,6 +194,10 @@ impl TestApp {
                 let _ = task.await;
             }
             None => {}
+        }
+        if let Some((stop, task)) = self.worker.take() {
+            let _ = stop.send(());
+            let _ = task.await;
         }
         if let Some(db) = self.db.take() {
             db.cleanup().await;
@@ -207,11 +224,16 @@ impl TestApp {
             id: UserId::new_v7(now),
             email: Email::parse(email).unwrap(),
             display_name: None,
+            locale: None,
             password_hash: fast_hasher().hash(&Password::new(PASSWORD)).await.unwrap(),
             roles: vec![ADMIN_ROLE.to_owned(), USER_ROLE.to_owned()],
             now,
         };
-        self.kit.store().create_user(&new).await.unwrap();
+        self.kit
+            .store()
+            .create_user(&new, &authkit_core::domain::QueuedMail::none())
+            .await
+            .unwrap();
         self.login(email).await
     }
 
@@ -255,6 +277,7 @@ impl TestApp {
                         email: Email::parse(email).unwrap(),
                         password: Password::new(PASSWORD),
                         display_name: None,
+                        locale: None,
                     },
                 )
             }))

@@ -8,7 +8,7 @@ mod memory {
 }
 
 mod sqlite {
-    use authkit_core::domain::{Email, NewUser, PasswordHash, UserId};
+    use authkit_core::domain::{Email, NewUser, PasswordHash, QueuedMail, UserId};
     use authkit_core::ports::{StoreHealth, UserStore};
     use authkit_sqlx::SqliteStore;
     use authkit_sqlx::sqlx::Row;
@@ -38,7 +38,14 @@ mod sqlite {
         .await
         .unwrap();
         let ledger: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(ledger, [(1, "init".to_owned()), (2, "rbac".to_owned())]);
+        assert_eq!(
+            ledger,
+            [
+                (1, "init".to_owned()),
+                (2, "rbac".to_owned()),
+                (3, "outbox".to_owned())
+            ]
+        );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE name = '_sqlx_migrations'",
         )
@@ -122,14 +129,18 @@ mod sqlite {
         let now = datetime!(2030-01-02 03:04:05.123456 UTC);
         let id = UserId::new_v7(now);
         store
-            .create_user(&NewUser {
-                id,
-                email: Email::parse("repr@example.com").unwrap(),
-                display_name: None,
-                password_hash: PasswordHash::new("$argon2id$x"),
-                roles: vec!["user".to_owned()],
-                now,
-            })
+            .create_user(
+                &NewUser {
+                    id,
+                    email: Email::parse("repr@example.com").unwrap(),
+                    display_name: None,
+                    locale: None,
+                    password_hash: PasswordHash::new("$argon2id$x"),
+                    roles: vec!["user".to_owned()],
+                    now,
+                },
+                &QueuedMail::none(),
+            )
             .await
             .unwrap();
         let row = authkit_sqlx::sqlx::query(
@@ -181,11 +192,14 @@ mod sqlite {
                     id: UserId::new_v7(now),
                     email: email.clone(),
                     display_name: None,
+                    locale: None,
                     password_hash: PasswordHash::new("$argon2id$x"),
                     roles: vec!["user".to_owned()],
                     now,
                 };
-                tokio::spawn(async move { store.create_user(&new).await.is_ok() })
+                tokio::spawn(
+                    async move { store.create_user(&new, &QueuedMail::none()).await.is_ok() },
+                )
             })
             .collect();
         let mut ok = 0;
@@ -230,7 +244,14 @@ mod postgres {
         .await
         .unwrap();
         let ledger: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(ledger, [(1, "init".to_owned()), (2, "rbac".to_owned())]);
+        assert_eq!(
+            ledger,
+            [
+                (1, "init".to_owned()),
+                (2, "rbac".to_owned()),
+                (3, "outbox".to_owned())
+            ]
+        );
         let sqlx_table: Option<String> =
             authkit_sqlx::sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
                 .fetch_one(store.pool())

@@ -61,6 +61,10 @@ id_type!(
     /// The id of a session (the `sid` of access tokens).
     SessionId
 );
+id_type!(
+    /// The id of an outbox message.
+    EmailId
+);
 
 /// A new UUIDv7 whose timestamp is `now` (for ids that have no newtype, e.g. audit events).
 pub fn new_v7(now: OffsetDateTime) -> Uuid {

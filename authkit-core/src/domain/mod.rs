@@ -4,6 +4,8 @@ mod audit;
 mod email;
 mod ids;
 mod keys;
+mod locale;
+mod outbox;
 mod page;
 mod password;
 mod role;
@@ -13,8 +15,13 @@ mod user;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use email::{Email, EmailError, MAX_EMAIL_LEN};
-pub use ids::{SessionId, UserId, new_v7};
+pub use ids::{EmailId, SessionId, UserId, new_v7};
 pub use keys::StoredSigningKey;
+pub use locale::{Locale, MAX_LOCALE_LEN};
+pub use outbox::{
+    ClaimedEmail, EmailKind, EmailPayload, NewEmail, OutboxCounts, OutboxEntry, OutboxStatus,
+    QueuedMail,
+};
 pub use page::{AuditQuery, Page, UserQuery};
 pub use password::{MIN_PASSWORD_FLOOR, Password, PasswordHash, PasswordPolicy};
 pub use role::{ADMIN_ROLE, ALL_PERMISSIONS, Role, USER_ROLE};

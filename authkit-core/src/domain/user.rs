@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Email, PasswordHash, UserId};
+use super::{Email, Locale, PasswordHash, UserId};
 
 /// Whether an account may log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,6 +45,8 @@ pub struct User {
     pub email_verified: bool,
     /// Optional display name.
     pub display_name: Option<String>,
+    /// The language of the user's emails; `None` uses the configured default.
+    pub locale: Option<Locale>,
     /// Active or disabled.
     pub status: UserStatus,
     /// Names of the roles held, sorted.
@@ -77,6 +79,8 @@ pub struct NewUser {
     pub email: Email,
     /// Optional display name.
     pub display_name: Option<String>,
+    /// The language of the user's emails, when chosen.
+    pub locale: Option<Locale>,
     /// Hash of the password.
     pub password_hash: PasswordHash,
     /// Roles granted in the same transaction (every new user holds `user`).
@@ -92,6 +96,8 @@ pub struct ProfilePatch {
     pub display_name: Option<Option<String>>,
     /// A new email (stored unverified), or `None` to leave it.
     pub email: Option<Email>,
+    /// `Some(None)` clears the locale (back to the configured default), `None` leaves it.
+    pub locale: Option<Option<Locale>>,
 }
 
 /// An administrator's change to a user ([`crate::ports::UserStore::admin_update_user`]).

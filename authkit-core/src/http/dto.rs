@@ -17,6 +17,8 @@ pub struct UserDto {
     pub email_verified: bool,
     /// Display name.
     pub display_name: Option<String>,
+    /// Language of the user's emails (`null`: the service default).
+    pub locale: Option<String>,
     /// `active` or `disabled`.
     pub status: &'static str,
     /// Role names.
@@ -39,6 +41,7 @@ impl From<&User> for UserDto {
             email: u.email.as_str().to_owned(),
             email_verified: u.email_verified,
             display_name: u.display_name.clone(),
+            locale: u.locale.as_ref().map(|l| l.as_str().to_owned()),
             status: u.status.as_str(),
             roles: u.roles.clone(),
             created_at: u.created_at,
@@ -95,6 +98,8 @@ pub struct RegisterRequest {
     pub password: Option<String>,
     /// Display name.
     pub display_name: Option<String>,
+    /// Language of the user's emails (`en`, `pt-BR`).
+    pub locale: Option<String>,
 }
 
 /// `POST /login`. No `Debug`: it holds a password.
@@ -156,6 +161,9 @@ pub struct UpdateMeRequest {
     pub display_name: Option<Option<String>>,
     /// A new email.
     pub email: Option<String>,
+    /// Absent: unchanged; `null`: back to the service default; a tag: set.
+    #[serde(default, deserialize_with = "present")]
+    pub locale: Option<Option<String>>,
     /// Required when the email changes.
     pub current_password: Option<String>,
 }

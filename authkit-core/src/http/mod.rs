@@ -20,7 +20,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 
-use crate::domain::{Email, Password, SessionId};
+use crate::domain::{Email, Locale, Password, SessionId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::{LoginInput, ProfileUpdate, RegisterInput, RequestContext};
 use crate::{AuthKit, Principal};
@@ -136,6 +136,10 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             let mut errors = Vec::new();
             let email = required_email(body.email.as_deref(), &mut errors);
             let password = required(body.password, "password", &mut errors);
+            let locale = body
+                .locale
+                .as_deref()
+                .and_then(|raw| parse_locale(raw, &mut errors));
             let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
                 return Err(Error::Validation(errors));
             };
@@ -146,6 +150,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
                         email,
                         password: Password::new(password),
                         display_name: body.display_name,
+                        locale,
                     },
                 )
                 .await?;
@@ -215,9 +220,9 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             let email = required_email(body.email.as_deref(), &mut errors)
                 .ok_or(Error::Validation(errors))?;
             if req.route == RouteId::ForgotPassword {
-                kit.forgot_password(&ctx, email);
+                kit.forgot_password(&ctx, email).await?;
             } else {
-                kit.resend_verification(email);
+                kit.resend_verification(&ctx, email).await?;
             }
             ApiResponse::json(
                 StatusCode::ACCEPTED,
@@ -263,6 +268,9 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
                 Some(raw) => required_email(Some(raw), &mut errors),
                 None => None,
             };
+            let locale = body
+                .locale
+                .map(|l| l.as_deref().and_then(|raw| parse_locale(raw, &mut errors)));
             if !errors.is_empty() {
                 return Err(Error::Validation(errors));
             }
@@ -273,6 +281,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
                     ProfileUpdate {
                         display_name: body.display_name,
                         email,
+                        locale,
                         current_password: body
                             .current_password
                             .filter(|p| !p.is_empty())
@@ -413,6 +422,19 @@ fn required(value: Option<String>, field: &str, errors: &mut Vec<FieldError>) ->
             None
         }
     }
+}
+
+/// A language tag for `locale`, or a field error.
+fn parse_locale(raw: &str, errors: &mut Vec<FieldError>) -> Option<Locale> {
+    let locale = Locale::parse(raw);
+    if locale.is_none() {
+        errors.push(FieldError::new(
+            "locale",
+            "invalid",
+            "must be a language tag like `en` or `pt-BR`",
+        ));
+    }
+    locale
 }
 
 pub(crate) fn required_email(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Email> {

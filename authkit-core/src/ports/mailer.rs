@@ -4,22 +4,9 @@ use std::fmt::{self, Debug};
 
 use async_trait::async_trait;
 
-use crate::domain::Email;
+pub use crate::domain::EmailKind;
+use crate::domain::{Email, Locale};
 use crate::ports::BoxError;
-
-/// Which message this is, so that a host can re-render it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EmailKind {
-    /// Asks the user to prove the address (carries a verification link).
-    VerifyEmail,
-    /// Carries a password-reset link.
-    PasswordReset,
-    /// Tells the owner the password was changed or reset.
-    PasswordChanged,
-    /// Tells the old address that the account's email was changed.
-    EmailChanged,
-}
 
 /// A message ready to send. `Debug` hides the bodies and the link, which carry tokens.
 #[derive(Clone)]
@@ -28,6 +15,8 @@ pub struct OutgoingEmail {
     pub to: Email,
     /// What the message is.
     pub kind: EmailKind,
+    /// The language it was rendered in (the template set used).
+    pub locale: Locale,
     /// Subject line.
     pub subject: String,
     /// Plain-text body.
@@ -43,17 +32,45 @@ impl Debug for OutgoingEmail {
         f.debug_struct("OutgoingEmail")
             .field("to", &self.to)
             .field("kind", &self.kind)
+            .field("locale", &self.locale)
             .field("subject", &self.subject)
             .finish_non_exhaustive()
     }
 }
 
-/// Sending failed; the message may be retried.
+/// Sending failed. The outbox worker retries the message with backoff unless the error is
+/// permanent (the server refused it for good, e.g. SMTP 5xx), then abandons it.
 #[derive(Debug, thiserror::Error)]
 #[error("sending email failed")]
-pub struct MailerError(#[source] pub BoxError);
+pub struct MailerError {
+    /// Whether another attempt could succeed (a timeout, a refused connection, SMTP 4xx).
+    pub transient: bool,
+    /// The cause; its `Display` is stored as the message's `last_error`, so it must never
+    /// contain the message body.
+    #[source]
+    pub source: BoxError,
+}
 
-/// Delivers messages. A failure never changes an API response: callers log it.
+impl MailerError {
+    /// A failure worth retrying.
+    pub fn transient(source: impl Into<BoxError>) -> Self {
+        Self {
+            transient: true,
+            source: source.into(),
+        }
+    }
+
+    /// A failure that will not go away by retrying.
+    pub fn permanent(source: impl Into<BoxError>) -> Self {
+        Self {
+            transient: false,
+            source: source.into(),
+        }
+    }
+}
+
+/// Delivers messages. Called by the outbox worker only, never while a request waits, so a
+/// failure never changes an API response.
 #[async_trait]
 pub trait Mailer: Send + Sync + Debug + 'static {
     /// Delivers one message.

@@ -9,6 +9,6 @@ pub use clock::{Clock, SystemClock};
 pub use hasher::{HashError, PasswordHasher};
 pub use mailer::{EmailKind, LogMailer, Mailer, MailerError, OutgoingEmail};
 pub use store::{
-    AuditStore, BoxError, Conflict, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, Store,
-    StoreError, StoreHealth, StoreResult, UserStore,
+    AuditStore, BoxError, Conflict, KeyStore, OneTimeTokenStore, OutboxStore, RoleStore,
+    SessionStore, Store, StoreError, StoreHealth, StoreResult, UserStore,
 };

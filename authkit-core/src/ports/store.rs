@@ -5,6 +5,9 @@
 //! - Emails are stored normalized ([`Email`] already is) and compared exactly.
 //! - Where a method says "atomically", concurrent callers observe it as one step: at most one of
 //!   several racing callers succeeds (one transaction or one conditional `UPDATE`).
+//! - A [`QueuedMail`] parameter is written in the same transaction as the change it belongs to
+//!   (as [`OutboxStore::enqueue_mail`] writes it), and only when the change happens: a refused
+//!   change writes none of it.
 //! - Errors are semantic ([`StoreError`]); a lost connection is [`StoreError::Unavailable`].
 
 use std::error::Error as StdError;
@@ -14,9 +17,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
-    Page, PasswordHash, ProfilePatch, RefreshRotation, Role, RotateOutcome, Session, SessionId,
-    StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
+    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
+    NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
+    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role, RotateOutcome, Session,
+    SessionId, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
     UserStatus,
 };
 
@@ -69,12 +73,13 @@ impl std::fmt::Display for Conflict {
 /// Users and their credentials.
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
-    /// Inserts the user with its password hash and grants `new.roles`, atomically.
+    /// Inserts the user with its password hash, grants `new.roles` and writes `mail` (the
+    /// verification token and email), in one transaction.
     ///
     /// MUST return `StoreError::Conflict(Conflict::Email)` when any user (soft-deleted ones
     /// included) has the same normalized email, also when racing another insert of that email.
-    /// MUST NOT leave a user without its roles. Unknown role names are ignored.
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User>;
+    /// MUST NOT leave a user without its roles, token or emails. Unknown role names are ignored.
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User>;
 
     /// The user with this id, soft-deleted ones included (`deleted_at` set), or `None`.
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
@@ -87,9 +92,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// MUST NOT return soft-deleted users.
     async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>>;
 
-    /// Applies a profile change and sets `updated_at = now`, atomically. A new email is stored
-    /// unverified (`email_verified = false`); an email equal to the current one changes
-    /// nothing about verification.
+    /// Applies a profile change, sets `updated_at = now` and writes `mail`, in one transaction.
+    /// A new email is stored unverified (`email_verified = false`); an email equal to the
+    /// current one changes nothing about verification.
     /// MUST return `NotFound` for an unknown or soft-deleted user and
     /// `Conflict(Conflict::Email)` when another user (soft-deleted ones included) has the email.
     async fn update_profile(
@@ -97,11 +102,12 @@ pub trait UserStore: Send + Sync + 'static {
         id: UserId,
         patch: &ProfilePatch,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<User>;
 
     /// In one transaction: stores the new hash, sets `updated_at = now`, revokes every
     /// unrevoked session of the user except `keep`, and marks every unused password-reset
-    /// token of the user used (a password change ends outstanding resets).
+    /// token of the user used (a password change ends outstanding resets), and writes `mail`.
     /// MUST return `NotFound` for an unknown or soft-deleted user.
     async fn set_password(
         &self,
@@ -109,6 +115,7 @@ pub trait UserStore: Send + Sync + 'static {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<()>;
 
     /// Sets the status and `updated_at = now`; setting `Disabled` also revokes every session
@@ -227,14 +234,16 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
     /// In one transaction: consumes a `PasswordReset` token and, when its user is not deleted,
     /// does what [`UserStore::set_password`] does with `keep = None` (new hash, every session
     /// revoked, every other reset token spent) and marks the email verified when it is still the
-    /// token's email (the reset proved control of it). Returns the user, or `None` when the
-    /// token cannot be consumed or its user is deleted. Of several concurrent calls with one
-    /// hash, at most one gets `Some`.
+    /// token's email (the reset proved control of it), and writes `mail` (the notice). Returns
+    /// the user, or `None` when the token cannot be consumed or its user is deleted (then
+    /// `mail` is not written). Of several concurrent calls with one hash, at most one gets
+    /// `Some`.
     async fn reset_password_with_token(
         &self,
         hash: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<Option<User>>;
 }
 
@@ -288,6 +297,79 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
 }
 
+/// The email outbox. Messages are claimed by workers with a lease, so that several workers
+/// (instances) on one database never hold the same message at once, and a worker that dies
+/// leaves its messages to be claimed again once the lease ends.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// In one transaction: inserts `mail.token` (as [`OneTimeTokenStore::insert_token`]) and
+    /// every message of `mail.emails` with status `queued`, `attempts = 0`, due at its
+    /// `created_at`. A duplicate message id is `Conflict(Conflict::Id)`.
+    async fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()>;
+
+    /// Atomically claims up to `limit` messages that are due: `queued` with
+    /// `next_attempt_at <= now`, or `processing` with `locked_until <= now` (their worker died).
+    /// Each claimed message becomes `processing` with `locked_until = lease_until` and
+    /// `attempts + 1`; the oldest due come first (`next_attempt_at`, then id). Concurrent callers
+    /// MUST NOT claim the same message (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedEmail>>;
+
+    /// In one transaction: inserts `token` and replaces the payload and locale of the message
+    /// (a reset or verification whose account was looked up by the worker). MUST return
+    /// `NotFound` when the message is not `processing`.
+    async fn prepare_email(
+        &self,
+        id: EmailId,
+        token: &NewOneTimeToken,
+        payload: &EmailPayload,
+        locale: Option<&Locale>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Marks a `processing` message `sent` and erases its payload. `NotFound` when the
+    /// message is not `processing`.
+    async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Marks a `processing` message `dropped` (nobody to send it to) and erases its payload.
+    /// `NotFound` when the message is not `processing`.
+    async fn mark_email_dropped(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Records a failed attempt of a `processing` message and its `error`: with `retry_at`, it
+    /// is `queued` again, due then; without, it is `abandoned` (the payload is kept so that an
+    /// operator can queue it again). `NotFound` when the message is not `processing`.
+    async fn mark_email_failed(
+        &self,
+        id: EmailId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// How many messages are in each status.
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts>;
+
+    /// Messages with `status` (every status when `None`), oldest first (id ascending), at most
+    /// `limit`.
+    async fn list_outbox(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Queues `abandoned` messages again (those in `ids`, or every one when `ids` is empty):
+    /// `queued`, `attempts = 0`, due at `now`, `last_error` kept. Returns how many.
+    async fn requeue_emails(&self, ids: &[EmailId], now: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Deletes `sent` and `dropped` messages whose last change is before `before`. Returns how
+    /// many.
+    async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Liveness of the backend, for readiness probes.
 #[async_trait]
 pub trait StoreHealth: Send + Sync + 'static {
@@ -303,6 +385,7 @@ pub trait Store:
     + RoleStore
     + AuditStore
     + KeyStore
+    + OutboxStore
     + StoreHealth
     + Debug
 {
@@ -315,6 +398,7 @@ impl<T> Store for T where
         + RoleStore
         + AuditStore
         + KeyStore
+        + OutboxStore
         + StoreHealth
         + Debug
 {

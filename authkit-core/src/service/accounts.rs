@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, Email, NewUser, Password, PasswordHash, USER_ROLE, User, UserId, UserStatus,
+    AuditKind, Email, Locale, NewUser, Password, PasswordHash, USER_ROLE, User, UserId, UserStatus,
 };
 use crate::error::{Error, Result};
 use crate::service::{RequestContext, TokenPair};
@@ -18,6 +18,8 @@ pub struct RegisterInput {
     pub password: Password,
     /// Optional display name (at most 100 characters).
     pub display_name: Option<String>,
+    /// The language of the user's emails; `None` uses the configured default.
+    pub locale: Option<Locale>,
 }
 
 /// What [`AuthKit::login`] takes.
@@ -33,9 +35,10 @@ pub struct LoginInput {
 
 impl AuthKit {
     /// Creates an account holding the `user` role. The password is checked against the policy
-    /// and hashed before any write; the user and its role are inserted in one transaction, so
-    /// concurrent registrations of one address create exactly one account (`EmailTaken` for
-    /// the others).
+    /// and hashed before any write; the user, its role, the verification token and the
+    /// verification email (in the outbox) are inserted in one transaction, so concurrent
+    /// registrations of one address create exactly one account (`EmailTaken` for the others)
+    /// and a crash leaves either nothing or all of it.
     pub async fn register(&self, ctx: &RequestContext, input: RegisterInput) -> Result<User> {
         let config = &self.inner.config;
         let mut errors = config.password_policy.check(
@@ -53,25 +56,27 @@ impl AuthKit {
         }
         let hash = self.inner.hasher.hash(&input.password).await?;
         let now = self.inner.clock.now();
+        let id = UserId::new_v7(now);
+        let mail = self.verification_mail(id, &input.email, input.locale.as_ref(), now)?;
         let user = self
             .inner
             .store
-            .create_user(&NewUser {
-                id: UserId::new_v7(now),
-                email: input.email,
-                display_name,
-                password_hash: hash,
-                roles: vec![USER_ROLE.to_owned()],
-                now,
-            })
+            .create_user(
+                &NewUser {
+                    id,
+                    email: input.email,
+                    display_name,
+                    locale: input.locale,
+                    password_hash: hash,
+                    roles: vec![USER_ROLE.to_owned()],
+                    now,
+                },
+                &mail,
+            )
             .await?;
+        self.wake_email_worker();
         self.audit(ctx, AuditKind::Register, Some(user.id), json!({}))
             .await;
-        // The account exists: a failure to store the token must not turn the 201 into an
-        // error (the user can ask for a new email).
-        if let Err(e) = self.send_verification(user.id, &user.email).await {
-            tracing::warn!(target: "authkit::mail", error = %e, "could not send verification");
-        }
         Ok(user)
     }
 

@@ -321,6 +321,7 @@ impl AuthKit {
                     email,
                     password: password.clone(),
                     display_name: None,
+                    locale: None,
                 },
             )
             .await?;

@@ -3,9 +3,7 @@
 use serde_json::json;
 
 use crate::AuthKit;
-use crate::domain::{
-    AuditKind, Email, NewOneTimeToken, OpaqueToken, Password, TokenHash, TokenPurpose, User,
-};
+use crate::domain::{AuditKind, Email, EmailKind, Password, TokenHash, TokenPurpose, User};
 use crate::error::{Error, Result};
 use crate::service::verification::MAX_TOKEN_LEN;
 use crate::service::{Principal, RequestContext};
@@ -36,46 +34,16 @@ impl AuthKit {
         }
     }
 
-    /// Mails a reset link when `email` belongs to an account; does nothing otherwise. The
-    /// caller answers 202 either way, and the work runs on a spawned task, so neither the
-    /// response nor its timing says whether the account exists.
-    pub fn forgot_password(&self, ctx: &RequestContext, email: Email) {
-        let kit = self.clone();
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let result = async {
-                let Some(creds) = kit.inner.store.credentials_by_email(&email).await? else {
-                    return Ok(());
-                };
-                let user = creds.user;
-                let token = OpaqueToken::generate()?;
-                let now = kit.inner.clock.now();
-                kit.inner
-                    .store
-                    .insert_token(&NewOneTimeToken {
-                        hash: token.hash(),
-                        purpose: TokenPurpose::PasswordReset,
-                        user_id: user.id,
-                        email: user.email.clone(),
-                        created_at: now,
-                        expires_at: now + kit.inner.config.password_reset_ttl,
-                    })
-                    .await?;
-                kit.send_in_background(kit.reset_email(&user.email, &token));
-                kit.audit(
-                    &ctx,
-                    AuditKind::PasswordResetRequested,
-                    Some(user.id),
-                    json!({}),
-                )
-                .await;
-                Ok::<_, Error>(())
-            }
-            .await;
-            if let Err(e) = result {
-                tracing::warn!(target: "authkit::mail", error = %e, "password reset request failed");
-            }
-        });
+    /// Queues a reset email for `email`, sent by the worker when the address belongs to an
+    /// account (dropped otherwise). The request writes the same single outbox row whether or not
+    /// the account exists, so neither the answer (202) nor its timing tells; the row survives a
+    /// crash, and an SMTP outage only delays the email.
+    pub async fn forgot_password(&self, ctx: &RequestContext, email: Email) -> Result<()> {
+        let now = self.inner.clock.now();
+        let mail = self.lookup_mail(ctx, &email, EmailKind::PasswordReset, now)?;
+        self.inner.store.enqueue_mail(&mail).await?;
+        self.wake_email_worker();
+        Ok(())
     }
 
     /// Sets a new password with a reset token: the token is checked first (`InvalidToken`), then
@@ -107,11 +75,12 @@ impl AuthKit {
         self.check_new_password("new_password", new_password, &user)?;
         let new_hash = self.inner.hasher.hash(new_password).await?;
         let now = self.inner.clock.now();
+        let notice = self.password_changed_mail(&user, now)?;
         let user = store
-            .reset_password_with_token(&hash, &new_hash, now)
+            .reset_password_with_token(&hash, &new_hash, now, &notice)
             .await?
             .ok_or(Error::InvalidToken)?;
-        self.send_in_background(self.password_changed_email(&user.email));
+        self.wake_email_worker();
         self.audit(ctx, AuditKind::PasswordReset, Some(user.id), json!({}))
             .await;
         Ok(())
@@ -130,11 +99,12 @@ impl AuthKit {
         self.check_new_password("new_password", new_password, &user)?;
         let hash = self.inner.hasher.hash(new_password).await?;
         let now = self.inner.clock.now();
+        let notice = self.password_changed_mail(&user, now)?;
         self.inner
             .store
-            .set_password(user.id, &hash, Some(principal.session_id), now)
+            .set_password(user.id, &hash, Some(principal.session_id), now, &notice)
             .await?;
-        self.send_in_background(self.password_changed_email(&user.email));
+        self.wake_email_worker();
         self.audit(ctx, AuditKind::PasswordChanged, Some(user.id), json!({}))
             .await;
         Ok(())

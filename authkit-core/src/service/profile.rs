@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use crate::AuthKit;
-use crate::domain::{AuditEvent, AuditKind, Email, Password, ProfilePatch, Session, User};
+use crate::domain::{
+    AuditEvent, AuditKind, Email, Locale, Password, ProfilePatch, QueuedMail, Session, User,
+};
 use crate::error::{Error, FieldError, Result};
 use crate::service::{Principal, RequestContext};
 
@@ -17,6 +19,8 @@ pub struct ProfileUpdate {
     pub display_name: Option<Option<String>>,
     /// A new email address.
     pub email: Option<Email>,
+    /// `Some(None)` clears the locale (back to the configured default), `None` leaves it.
+    pub locale: Option<Option<Locale>>,
     /// The current password, required when the email changes.
     pub current_password: Option<Password>,
 }
@@ -91,6 +95,21 @@ impl AuthKit {
             self.verify_own_password(principal, password).await?;
         }
         let now = self.inner.clock.now();
+        // A new address gets a verification email and the old one a notice, written with the
+        // change; both in the user's (possibly just changed) language.
+        let mail = match &new_email {
+            Some(new) => {
+                let locale = match &update.locale {
+                    Some(l) => l.as_ref(),
+                    None => current.locale.as_ref(),
+                };
+                let mut mail = self.verification_mail(current.id, new, locale, now)?;
+                mail.emails
+                    .push(self.email_changed_notice(&current.email, new, locale, now)?);
+                mail
+            }
+            None => QueuedMail::none(),
+        };
         let user = self
             .inner
             .store
@@ -99,15 +118,14 @@ impl AuthKit {
                 &ProfilePatch {
                     display_name,
                     email: update.email,
+                    locale: update.locale,
                 },
                 now,
+                &mail,
             )
             .await?;
         if new_email.is_some() {
-            if let Err(e) = self.send_verification(user.id, &user.email).await {
-                tracing::warn!(target: "authkit::mail", error = %e, "could not send verification");
-            }
-            self.send_in_background(self.email_changed_email(&current.email, &user.email));
+            self.wake_email_worker();
             self.audit(
                 ctx,
                 AuditKind::EmailChanged,

@@ -3,9 +3,7 @@
 use serde_json::json;
 
 use crate::AuthKit;
-use crate::domain::{
-    AuditKind, Email, NewOneTimeToken, OpaqueToken, TokenHash, TokenPurpose, User, UserId,
-};
+use crate::domain::{AuditKind, Email, EmailKind, TokenHash, User};
 use crate::error::{Error, Result};
 use crate::service::RequestContext;
 
@@ -13,25 +11,6 @@ use crate::service::RequestContext;
 pub(crate) const MAX_TOKEN_LEN: usize = 256;
 
 impl AuthKit {
-    /// Stores a new verification token for (`user`, `email`) and mails its link.
-    pub(crate) async fn send_verification(&self, user: UserId, email: &Email) -> Result<()> {
-        let token = OpaqueToken::generate()?;
-        let now = self.inner.clock.now();
-        self.inner
-            .store
-            .insert_token(&NewOneTimeToken {
-                hash: token.hash(),
-                purpose: TokenPurpose::VerifyEmail,
-                user_id: user,
-                email: email.clone(),
-                created_at: now,
-                expires_at: now + self.inner.config.verify_email_ttl,
-            })
-            .await?;
-        self.send_in_background(self.verification_email(email, &token));
-        Ok(())
-    }
-
     /// Uses a verification token: single use, expiring, bound to the (user, email) pair it was
     /// sent for. Any refusal is `InvalidToken`.
     pub async fn verify_email(&self, ctx: &RequestContext, token: &str) -> Result<User> {
@@ -56,24 +35,15 @@ impl AuthKit {
         Ok(user)
     }
 
-    /// Sends a new verification email when `email` belongs to an unverified account; does
-    /// nothing otherwise. The caller answers 202 either way, and the work runs on a spawned
-    /// task, so neither the response nor its timing says whether the account exists.
-    pub fn resend_verification(&self, email: Email) {
-        let kit = self.clone();
-        tokio::spawn(async move {
-            let result = async {
-                match kit.inner.store.credentials_by_email(&email).await? {
-                    Some(c) if !c.user.email_verified => {
-                        kit.send_verification(c.user.id, &c.user.email).await
-                    }
-                    _ => Ok(()),
-                }
-            }
-            .await;
-            if let Err(e) = result {
-                tracing::warn!(target: "authkit::mail", error = %e, "resending verification failed");
-            }
-        });
+    /// Queues a new verification email for `email`, sent by the worker when the address
+    /// belongs to an unverified account (dropped otherwise). The request writes the same single
+    /// outbox row whether or not the account exists, so neither the answer (202) nor its timing
+    /// tells; the row survives a crash.
+    pub async fn resend_verification(&self, ctx: &RequestContext, email: Email) -> Result<()> {
+        let now = self.inner.clock.now();
+        let mail = self.lookup_mail(ctx, &email, EmailKind::VerifyEmail, now)?;
+        self.inner.store.enqueue_mail(&mail).await?;
+        self.wake_email_worker();
+        Ok(())
     }
 }

@@ -8,15 +8,31 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken,
-    NewSession, NewUser, OneTimeToken, Page, PasswordHash, ProfilePatch, RefreshRotation, Role,
-    RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User,
-    UserCredentials, UserId, UserQuery, UserStatus,
+    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId,
+    EmailKind, EmailPayload, Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
+    OutboxCounts, OutboxEntry, OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail,
+    RefreshRotation, Role, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
+    TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
-    AuditStore, Conflict, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, StoreError,
-    StoreHealth, StoreResult, UserStore,
+    AuditStore, Conflict, KeyStore, OneTimeTokenStore, OutboxStore, RoleStore, SessionStore,
+    StoreError, StoreHealth, StoreResult, UserStore,
 };
+
+#[derive(Debug)]
+struct StoredEmail {
+    to: Email,
+    kind: EmailKind,
+    locale: Option<Locale>,
+    payload: Option<EmailPayload>,
+    status: OutboxStatus,
+    attempts: u32,
+    next_attempt_at: OffsetDateTime,
+    locked_until: Option<OffsetDateTime>,
+    last_error: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
 
 #[derive(Debug)]
 struct StoredToken {
@@ -34,6 +50,7 @@ struct State {
     roles: BTreeMap<String, Role>,
     audit: Vec<AuditEvent>,
     keys: Vec<StoredSigningKey>,
+    outbox: BTreeMap<EmailId, StoredEmail>,
 }
 
 /// An in-memory [`crate::ports::Store`].
@@ -70,6 +87,7 @@ impl Default for MemoryStore {
             roles,
             audit: Vec::new(),
             keys: Vec::new(),
+            outbox: BTreeMap::new(),
         }))
     }
 }
@@ -87,7 +105,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
         let mut s = self.state();
         if s.emails.contains_key(new.email.as_str()) {
             return Err(StoreError::Conflict(Conflict::Email));
@@ -95,6 +113,7 @@ impl UserStore for MemoryStore {
         if s.users.contains_key(&new.id) {
             return Err(StoreError::Conflict(Conflict::Id));
         }
+        s.check_mail(mail)?;
         let mut roles: Vec<String> = new
             .roles
             .iter()
@@ -109,6 +128,7 @@ impl UserStore for MemoryStore {
             email: new.email.clone(),
             email_verified: false,
             display_name: new.display_name.clone(),
+            locale: new.locale.clone(),
             status: UserStatus::Active,
             roles,
             created_at: new.now,
@@ -119,6 +139,7 @@ impl UserStore for MemoryStore {
         s.emails.insert(new.email.as_str().to_owned(), new.id);
         s.users
             .insert(new.id, (user.clone(), new.password_hash.clone()));
+        s.write_mail(mail);
         Ok(user)
     }
 
@@ -155,9 +176,11 @@ impl UserStore for MemoryStore {
         id: UserId,
         patch: &ProfilePatch,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<User> {
         let mut s = self.state();
         let current = s.live_user_mut(id)?.0.email.clone();
+        s.check_mail(mail)?;
         if let Some(email) = patch.email.as_ref().filter(|e| **e != current) {
             if s.emails.contains_key(email.as_str()) {
                 return Err(StoreError::Conflict(Conflict::Email));
@@ -173,8 +196,13 @@ impl UserStore for MemoryStore {
             user.email = email.clone();
             user.email_verified = false;
         }
+        if let Some(locale) = &patch.locale {
+            user.locale = locale.clone();
+        }
         user.updated_at = now;
-        Ok(user.clone())
+        let user = user.clone();
+        s.write_mail(mail);
+        Ok(user)
     }
 
     async fn set_password(
@@ -183,13 +211,17 @@ impl UserStore for MemoryStore {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<()> {
         let mut s = self.state();
+        s.live_user_mut(id)?;
+        s.check_mail(mail)?;
         let entry = s.live_user_mut(id)?;
         entry.1 = hash.clone();
         entry.0.updated_at = now;
         s.revoke_sessions(id, keep, now);
         s.spend_reset_tokens(id);
+        s.write_mail(mail);
         Ok(())
     }
 
@@ -312,6 +344,75 @@ impl UserStore for MemoryStore {
 }
 
 impl State {
+    /// Refuses `mail` when a row of it would conflict, before anything is written.
+    fn check_mail(&self, mail: &QueuedMail) -> StoreResult<()> {
+        if mail
+            .token
+            .as_ref()
+            .is_some_and(|t| self.tokens.contains_key(&t.hash))
+        {
+            return Err(StoreError::Conflict(Conflict::Other));
+        }
+        let mut ids = HashSet::new();
+        if mail
+            .emails
+            .iter()
+            .any(|e| self.outbox.contains_key(&e.id) || !ids.insert(e.id))
+        {
+            return Err(StoreError::Conflict(Conflict::Id));
+        }
+        Ok(())
+    }
+
+    /// Writes `mail` (checked by [`State::check_mail`]).
+    fn write_mail(&mut self, mail: &QueuedMail) {
+        if let Some(token) = &mail.token {
+            self.insert_token(token);
+        }
+        for e in &mail.emails {
+            self.outbox.insert(
+                e.id,
+                StoredEmail {
+                    to: e.to.clone(),
+                    kind: e.kind,
+                    locale: e.locale.clone(),
+                    payload: Some(e.payload.clone()),
+                    status: OutboxStatus::Queued,
+                    attempts: 0,
+                    next_attempt_at: e.created_at,
+                    locked_until: None,
+                    last_error: None,
+                    created_at: e.created_at,
+                    updated_at: e.created_at,
+                },
+            );
+        }
+    }
+
+    fn insert_token(&mut self, token: &NewOneTimeToken) {
+        self.tokens.insert(
+            token.hash,
+            StoredToken {
+                token: OneTimeToken {
+                    purpose: token.purpose,
+                    user_id: token.user_id,
+                    email: token.email.clone(),
+                    created_at: token.created_at,
+                    expires_at: token.expires_at,
+                },
+                used: false,
+            },
+        );
+    }
+
+    /// The message `id` when it is `processing`.
+    fn processing_mut(&mut self, id: EmailId) -> StoreResult<&mut StoredEmail> {
+        match self.outbox.get_mut(&id) {
+            Some(e) if e.status == OutboxStatus::Processing => Ok(e),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
     fn live_user_mut(&mut self, id: UserId) -> StoreResult<&mut (User, PasswordHash)> {
         match self.users.get_mut(&id) {
             Some(entry) if entry.0.deleted_at.is_none() => Ok(entry),
@@ -488,19 +589,7 @@ impl OneTimeTokenStore for MemoryStore {
         if s.tokens.contains_key(&token.hash) {
             return Err(StoreError::Conflict(Conflict::Other));
         }
-        s.tokens.insert(
-            token.hash,
-            StoredToken {
-                token: OneTimeToken {
-                    purpose: token.purpose,
-                    user_id: token.user_id,
-                    email: token.email.clone(),
-                    created_at: token.created_at,
-                    expires_at: token.expires_at,
-                },
-                used: false,
-            },
-        );
+        s.insert_token(token);
         Ok(())
     }
 
@@ -551,8 +640,10 @@ impl OneTimeTokenStore for MemoryStore {
         hash: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<Option<User>> {
         let mut s = self.state();
+        s.check_mail(mail)?;
         let Some(token) = s.consume(hash, TokenPurpose::PasswordReset, now) else {
             return Ok(None);
         };
@@ -567,6 +658,7 @@ impl OneTimeTokenStore for MemoryStore {
         let user = entry.0.clone();
         s.revoke_sessions(token.user_id, None, now);
         s.spend_reset_tokens(token.user_id);
+        s.write_mail(mail);
         Ok(Some(user))
     }
 }
@@ -709,5 +801,178 @@ impl KeyStore for MemoryStore {
 impl StoreHealth for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()> {
+        let mut s = self.state();
+        s.check_mail(mail)?;
+        s.write_mail(mail);
+        Ok(())
+    }
+
+    async fn claim_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedEmail>> {
+        let mut s = self.state();
+        let mut due: Vec<(OffsetDateTime, EmailId)> = s
+            .outbox
+            .iter()
+            .filter(|(_, e)| match e.status {
+                OutboxStatus::Queued => e.next_attempt_at <= now,
+                OutboxStatus::Processing => e.locked_until.is_some_and(|t| t <= now),
+                _ => false,
+            })
+            .map(|(id, e)| (e.next_attempt_at, *id))
+            .collect();
+        due.sort();
+        let mut claimed = Vec::new();
+        for (_, id) in due.into_iter().take(limit as usize) {
+            let Some(e) = s.outbox.get_mut(&id) else {
+                continue;
+            };
+            let Some(payload) = e.payload.clone() else {
+                continue;
+            };
+            e.status = OutboxStatus::Processing;
+            e.locked_until = Some(lease_until);
+            e.attempts += 1;
+            e.updated_at = now;
+            claimed.push(ClaimedEmail {
+                id,
+                to: e.to.clone(),
+                kind: e.kind,
+                locale: e.locale.clone(),
+                payload,
+                attempts: e.attempts,
+                created_at: e.created_at,
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn prepare_email(
+        &self,
+        id: EmailId,
+        token: &NewOneTimeToken,
+        payload: &EmailPayload,
+        locale: Option<&Locale>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut s = self.state();
+        s.processing_mut(id)?;
+        if s.tokens.contains_key(&token.hash) {
+            return Err(StoreError::Conflict(Conflict::Other));
+        }
+        s.insert_token(token);
+        let e = s.processing_mut(id)?;
+        e.payload = Some(payload.clone());
+        e.locale = locale.cloned();
+        e.updated_at = now;
+        Ok(())
+    }
+
+    async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
+        let mut s = self.state();
+        let e = s.processing_mut(id)?;
+        e.status = OutboxStatus::Sent;
+        e.payload = None;
+        e.locked_until = None;
+        e.updated_at = now;
+        Ok(())
+    }
+
+    async fn mark_email_dropped(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
+        let mut s = self.state();
+        let e = s.processing_mut(id)?;
+        e.status = OutboxStatus::Dropped;
+        e.payload = None;
+        e.locked_until = None;
+        e.updated_at = now;
+        Ok(())
+    }
+
+    async fn mark_email_failed(
+        &self,
+        id: EmailId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut s = self.state();
+        let e = s.processing_mut(id)?;
+        match retry_at {
+            Some(at) => {
+                e.status = OutboxStatus::Queued;
+                e.next_attempt_at = at;
+            }
+            None => e.status = OutboxStatus::Abandoned,
+        }
+        e.last_error = Some(error.to_owned());
+        e.locked_until = None;
+        e.updated_at = now;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
+        let mut counts = OutboxCounts::default();
+        for e in self.state().outbox.values() {
+            counts.add(e.status, 1);
+        }
+        Ok(counts)
+    }
+
+    async fn list_outbox(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        Ok(self
+            .state()
+            .outbox
+            .iter()
+            .filter(|(_, e)| status.is_none_or(|st| e.status == st))
+            .take(limit as usize)
+            .map(|(id, e)| OutboxEntry {
+                id: *id,
+                to: e.to.clone(),
+                kind: e.kind,
+                status: e.status,
+                attempts: e.attempts,
+                next_attempt_at: e.next_attempt_at,
+                last_error: e.last_error.clone(),
+                created_at: e.created_at,
+                updated_at: e.updated_at,
+            })
+            .collect())
+    }
+
+    async fn requeue_emails(&self, ids: &[EmailId], now: OffsetDateTime) -> StoreResult<u64> {
+        let mut n = 0;
+        for (id, e) in &mut self.state().outbox {
+            if e.status == OutboxStatus::Abandoned && (ids.is_empty() || ids.contains(id)) {
+                e.status = OutboxStatus::Queued;
+                e.attempts = 0;
+                e.next_attempt_at = now;
+                e.updated_at = now;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let mut s = self.state();
+        let n = s.outbox.len();
+        s.outbox.retain(|_, e| {
+            !(matches!(e.status, OutboxStatus::Sent | OutboxStatus::Dropped)
+                && e.updated_at < before)
+        });
+        Ok((n - s.outbox.len()) as u64)
     }
 }

@@ -6,7 +6,7 @@ mod mailer;
 mod memory_store;
 
 pub use clock::ManualClock;
-pub use mailer::MemoryMailer;
+pub use mailer::{InjectedFailure, MemoryMailer};
 pub use memory_store::MemoryStore;
 
 /// The argon2id hasher with tiny parameters: the production code path at test speed.

@@ -2,21 +2,23 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    Email, NewOneTimeToken, OneTimeToken, PasswordHash, TokenHash, TokenPurpose, User, UserId,
+    Email, NewOneTimeToken, OneTimeToken, PasswordHash, QueuedMail, TokenHash, TokenPurpose, User,
+    UserId,
 };
 use authkit_core::ports::{OneTimeTokenStore, StoreResult};
 use sqlx::postgres::{PgConnection, PgRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::outbox::insert_mail;
 use super::users::{revoke_sessions, spend_reset_tokens, user_in};
 use super::{PostgresStore, get};
 use crate::error::map;
 use crate::rows::purpose;
 
-const INSERT_TOKEN: &str = "INSERT INTO authkit_one_time_tokens \
-                            (hash, purpose, user_id, email, created_at, expires_at) \
-                            VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) const INSERT_TOKEN: &str = "INSERT INTO authkit_one_time_tokens \
+                                      (hash, purpose, user_id, email, created_at, expires_at) \
+                                      VALUES ($1, $2, $3, $4, $5, $6)";
 /// Single use in one statement: only an unused, unexpired token of that purpose matches; a
 /// concurrent caller waits for the row lock and then matches nothing.
 const CONSUME: &str = "UPDATE authkit_one_time_tokens SET used_at = $3 \
@@ -122,6 +124,7 @@ impl OneTimeTokenStore for PostgresStore {
         hash: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<Option<User>> {
         let mut tx = self.begin().await?;
         // Lock order user -> token, as `set_password` (user -> its reset tokens): two resets of
@@ -159,6 +162,7 @@ impl OneTimeTokenStore for PostgresStore {
         }
         revoke_sessions(&mut tx, token.user_id, None, now).await?;
         spend_reset_tokens(&mut tx, token.user_id, now).await?;
+        insert_mail(&mut tx, mail).await?;
         let user = user_in(&mut tx, token.user_id).await?;
         tx.commit().await.map_err(map)?;
         Ok(Some(user))

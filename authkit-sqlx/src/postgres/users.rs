@@ -2,28 +2,30 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    AdminPatch, Email, NewUser, Page, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User,
-    UserCredentials, UserId, UserQuery, UserStatus,
+    AdminPatch, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch, QueuedMail, SessionId,
+    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use time::OffsetDateTime;
 
+use super::outbox::insert_mail;
 use super::{PostgresStore, get};
 use crate::error::map;
-use crate::rows::{contains_pattern, distinct, sorted, status};
+use crate::rows::{contains_pattern, distinct, locale, sorted, status};
 
 macro_rules! user_columns {
     () => {
-        "id, email, email_verified, display_name, status, password_hash, created_at, updated_at, \
-         last_login_at, deleted_at"
+        "id, email, email_verified, display_name, locale, status, password_hash, created_at, \
+         updated_at, last_login_at, deleted_at"
     };
 }
 
 macro_rules! select_user {
     () => {
-        "SELECT u.id, u.email, u.email_verified, u.display_name, u.status, u.password_hash, \
+        "SELECT u.id, u.email, u.email_verified, u.display_name, u.locale, u.status, \
+         u.password_hash, \
          u.created_at, u.updated_at, u.last_login_at, u.deleted_at, \
          ARRAY(SELECT r.role_name FROM authkit_user_roles r WHERE r.user_id = u.id) AS roles \
          FROM authkit_users u "
@@ -32,8 +34,9 @@ macro_rules! select_user {
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO authkit_users \
-     (id, email, email_verified, display_name, status, password_hash, created_at, updated_at) \
-     VALUES ($1, $2, false, $3, 'active', $4, $5, $5) RETURNING ",
+     (id, email, email_verified, display_name, locale, status, password_hash, created_at, \
+     updated_at) \
+     VALUES ($1, $2, false, $3, $6, 'active', $4, $5, $5) RETURNING ",
     user_columns!()
 );
 /// Grants a role only if it exists (unknown names are ignored).
@@ -52,6 +55,7 @@ const UPDATE_PROFILE: &str = "UPDATE authkit_users SET \
      email = COALESCE($4, email), \
      email_verified = CASE WHEN $4 IS NOT NULL AND $4 <> email THEN false \
                       ELSE email_verified END, \
+     locale = CASE WHEN $6 THEN $7 ELSE locale END, \
      updated_at = $5 \
      WHERE id = $1 AND deleted_at IS NULL";
 const SET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = $2, updated_at = $3 \
@@ -93,7 +97,7 @@ const SPEND_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = $
 
 #[async_trait]
 impl UserStore for PostgresStore {
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
         let id = new.id.as_uuid();
         let mut tx = self.begin().await?;
         let row = sqlx::query(INSERT_USER)
@@ -102,6 +106,7 @@ impl UserStore for PostgresStore {
             .bind(new.display_name.as_deref())
             .bind(new.password_hash.expose())
             .bind(new.now)
+            .bind(new.locale.as_ref().map(Locale::as_str))
             .fetch_one(&mut *tx)
             .await
             .map_err(map)?;
@@ -119,6 +124,7 @@ impl UserStore for PostgresStore {
             }
         }
         let user = user_from_row(&row, roles)?;
+        insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)?;
         Ok(user)
     }
@@ -172,6 +178,7 @@ impl UserStore for PostgresStore {
         id: UserId,
         patch: &ProfilePatch,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<User> {
         let mut tx = self.begin().await?;
         let updated = sqlx::query(UPDATE_PROFILE)
@@ -180,6 +187,8 @@ impl UserStore for PostgresStore {
             .bind(patch.display_name.clone().flatten())
             .bind(patch.email.as_ref().map(Email::as_str))
             .bind(now)
+            .bind(patch.locale.is_some())
+            .bind(patch.locale.clone().flatten().as_ref().map(Locale::as_str))
             .execute(&mut *tx)
             .await
             .map_err(map)?
@@ -188,6 +197,7 @@ impl UserStore for PostgresStore {
             return Err(StoreError::NotFound);
         }
         let user = user_in(&mut tx, id).await?;
+        insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)?;
         Ok(user)
     }
@@ -198,6 +208,7 @@ impl UserStore for PostgresStore {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let updated = sqlx::query(SET_PASSWORD)
@@ -213,6 +224,7 @@ impl UserStore for PostgresStore {
         }
         revoke_sessions(&mut tx, id, keep, now).await?;
         spend_reset_tokens(&mut tx, id, now).await?;
+        insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)
     }
 
@@ -426,6 +438,7 @@ fn user_from_row(row: &PgRow, roles: Vec<String>) -> StoreResult<User> {
         email: Email::from_trusted(get(row, "email")?),
         email_verified: get(row, "email_verified")?,
         display_name: get(row, "display_name")?,
+        locale: locale(get(row, "locale")?)?,
         status: status(&get::<String>(row, "status")?)?,
         // Sorted in Rust: byte order whatever the database collation.
         roles: sorted(roles),

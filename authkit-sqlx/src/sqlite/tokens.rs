@@ -2,20 +2,22 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    Email, NewOneTimeToken, OneTimeToken, PasswordHash, TokenHash, TokenPurpose, User, UserId,
+    Email, NewOneTimeToken, OneTimeToken, PasswordHash, QueuedMail, TokenHash, TokenPurpose, User,
+    UserId,
 };
 use authkit_core::ports::{OneTimeTokenStore, StoreResult};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use time::OffsetDateTime;
 
+use super::outbox::insert_mail;
 use super::users::{revoke_sessions, spend_reset_tokens, user_in};
 use super::{SqliteStore, get, micros, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::purpose;
 
-const INSERT_TOKEN: &str = "INSERT INTO authkit_one_time_tokens \
-                            (hash, purpose, user_id, email, created_at, expires_at) \
-                            VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(super) const INSERT_TOKEN: &str = "INSERT INTO authkit_one_time_tokens \
+                                      (hash, purpose, user_id, email, created_at, expires_at) \
+                                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 /// Single use in one statement: only an unused, unexpired token of that purpose matches.
 const CONSUME: &str = "UPDATE authkit_one_time_tokens SET used_at = ?3 \
                        WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
@@ -114,6 +116,7 @@ impl OneTimeTokenStore for SqliteStore {
         hash: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<Option<User>> {
         let mut tx = self.begin().await?;
         let Some(token) = consume(&mut tx, hash, TokenPurpose::PasswordReset, now).await? else {
@@ -135,6 +138,7 @@ impl OneTimeTokenStore for SqliteStore {
         }
         revoke_sessions(&mut tx, token.user_id, None, now).await?;
         spend_reset_tokens(&mut tx, token.user_id, now).await?;
+        insert_mail(&mut tx, mail).await?;
         let user = user_in(&mut tx, token.user_id).await?;
         tx.commit().await.map_err(map)?;
         Ok(Some(user))

@@ -2,29 +2,31 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    AdminPatch, Email, NewUser, Page, PasswordHash, ProfilePatch, SessionId, TokenPurpose, User,
-    UserCredentials, UserId, UserQuery, UserStatus,
+    AdminPatch, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch, QueuedMail, SessionId,
+    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
 use time::OffsetDateTime;
 
+use super::outbox::insert_mail;
 use super::{SqliteStore, get, micros, opt_time_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
-use crate::rows::{contains_pattern, corrupt, distinct, sorted, status};
+use crate::rows::{contains_pattern, corrupt, distinct, locale, sorted, status};
 
 macro_rules! user_columns {
     () => {
-        "id, email, email_verified, display_name, status, password_hash, created_at, updated_at, \
-         last_login_at, deleted_at"
+        "id, email, email_verified, display_name, locale, status, password_hash, created_at, \
+         updated_at, last_login_at, deleted_at"
     };
 }
 
 macro_rules! select_user {
     () => {
         "SELECT u.id AS id, u.email AS email, u.email_verified AS email_verified, \
-         u.display_name AS display_name, u.status AS status, u.password_hash AS password_hash, \
+         u.display_name AS display_name, u.locale AS locale, u.status AS status, \
+         u.password_hash AS password_hash, \
          u.created_at AS created_at, u.updated_at AS updated_at, \
          u.last_login_at AS last_login_at, u.deleted_at AS deleted_at, \
          (SELECT json_group_array(r.role_name) FROM authkit_user_roles r \
@@ -35,8 +37,9 @@ macro_rules! select_user {
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO authkit_users \
-     (id, email, email_verified, display_name, status, password_hash, created_at, updated_at) \
-     VALUES (?1, ?2, 0, ?3, 'active', ?4, ?5, ?5) RETURNING ",
+     (id, email, email_verified, display_name, locale, status, password_hash, created_at, \
+     updated_at) \
+     VALUES (?1, ?2, 0, ?3, ?6, 'active', ?4, ?5, ?5) RETURNING ",
     user_columns!()
 );
 /// Grants a role only if it exists (unknown names are ignored).
@@ -54,6 +57,7 @@ const UPDATE_PROFILE: &str = "UPDATE authkit_users SET \
      display_name = CASE WHEN ?2 THEN ?3 ELSE display_name END, \
      email = coalesce(?4, email), \
      email_verified = CASE WHEN ?4 IS NOT NULL AND ?4 <> email THEN 0 ELSE email_verified END, \
+     locale = CASE WHEN ?6 THEN ?7 ELSE locale END, \
      updated_at = ?5 \
      WHERE id = ?1 AND deleted_at IS NULL";
 const SET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = ?2, updated_at = ?3 \
@@ -96,7 +100,7 @@ const SPEND_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = ?
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
         let id = uuid_text(new.id.as_uuid());
         let mut tx = self.begin().await?;
         let row = sqlx::query(INSERT_USER)
@@ -105,6 +109,7 @@ impl UserStore for SqliteStore {
             .bind(new.display_name.as_deref())
             .bind(new.password_hash.expose())
             .bind(micros(new.now)?)
+            .bind(new.locale.as_ref().map(Locale::as_str))
             .fetch_one(&mut *tx)
             .await
             .map_err(map)?;
@@ -122,6 +127,7 @@ impl UserStore for SqliteStore {
             }
         }
         let user = user_from_row(&row, roles)?;
+        insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)?;
         Ok(user)
     }
@@ -170,6 +176,7 @@ impl UserStore for SqliteStore {
         id: UserId,
         patch: &ProfilePatch,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<User> {
         let mut tx = self.begin().await?;
         let updated = sqlx::query(UPDATE_PROFILE)
@@ -178,6 +185,8 @@ impl UserStore for SqliteStore {
             .bind(patch.display_name.clone().flatten())
             .bind(patch.email.as_ref().map(Email::as_str))
             .bind(micros(now)?)
+            .bind(patch.locale.is_some())
+            .bind(patch.locale.clone().flatten().as_ref().map(Locale::as_str))
             .execute(&mut *tx)
             .await
             .map_err(map)?
@@ -186,6 +195,7 @@ impl UserStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         let user = user_in(&mut tx, id).await?;
+        insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)?;
         Ok(user)
     }
@@ -196,6 +206,7 @@ impl UserStore for SqliteStore {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let updated = sqlx::query(SET_PASSWORD)
@@ -211,6 +222,7 @@ impl UserStore for SqliteStore {
         }
         revoke_sessions(&mut tx, id, keep, now).await?;
         spend_reset_tokens(&mut tx, id, now).await?;
+        insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)
     }
 
@@ -433,6 +445,7 @@ fn user_from_row(row: &SqliteRow, roles: Vec<String>) -> StoreResult<User> {
         email: Email::from_trusted(get(row, "email")?),
         email_verified: get(row, "email_verified")?,
         display_name: get(row, "display_name")?,
+        locale: locale(get(row, "locale")?)?,
         status: status(&get::<String>(row, "status")?)?,
         roles: sorted(roles),
         created_at: time_at(row, "created_at")?,

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authkit_core::domain::{
-    ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, Email, Role, SessionId, User, UserId,
-    UserQuery, UserStatus,
+    ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, Email, QueuedMail, Role, SessionId, User,
+    UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -31,7 +31,7 @@ fn domain() -> String {
 async fn user_at(store: &Arc<dyn Store>, email: &str, roles: &[&str]) -> User {
     let email = Email::parse(email).unwrap_or_else(|e| panic!("{email:?} is valid: {e}"));
     store
-        .create_user(&new_user(&email, roles, T0))
+        .create_user(&new_user(&email, roles, T0), &QueuedMail::none())
         .await
         .expect("create_user")
 }

@@ -10,7 +10,8 @@
 //! # Implementing the ports
 //!
 //! A store is one `impl` per trait of `authkit_core::ports` ([`UserStore`], [`SessionStore`],
-//! [`OneTimeTokenStore`], [`RoleStore`], [`AuditStore`], [`KeyStore`], [`StoreHealth`]) plus
+//! [`OneTimeTokenStore`], [`RoleStore`], [`AuditStore`], [`KeyStore`], [`OutboxStore`],
+//! [`StoreHealth`]) plus
 //! `Debug`; the blanket `impl Store for T` then makes it a `Store`, which
 //! `AuthKit::builder(..).store(..)` takes. The traits are `#[async_trait]`
 //! (`authkit_core::async_trait` names the version core uses).
@@ -29,14 +30,15 @@ use std::time::Instant;
 
 use authkit_core::async_trait;
 use authkit_core::domain::{
-    AdminPatch, AuditEvent, AuditQuery, Email, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
-    Page, PasswordHash, ProfilePatch, RefreshRotation, Role, RotateOutcome, Session, SessionId,
-    StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
+    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
+    NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
+    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role, RotateOutcome, Session,
+    SessionId, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
     UserStatus,
 };
 use authkit_core::ports::{
-    AuditStore, KeyStore, OneTimeTokenStore, RoleStore, SessionStore, StoreHealth, StoreResult,
-    UserStore,
+    AuditStore, KeyStore, OneTimeTokenStore, OutboxStore, RoleStore, SessionStore, StoreHealth,
+    StoreResult, UserStore,
 };
 use authkit_core::time::OffsetDateTime;
 
@@ -114,6 +116,15 @@ impl Summary for u64 {
     }
 }
 
+impl Summary for OutboxCounts {
+    fn summary(&self) -> String {
+        format!(
+            "queued {} processing {} sent {} dropped {} abandoned {}",
+            self.queued, self.processing, self.sent, self.dropped, self.abandoned
+        )
+    }
+}
+
 impl Summary for User {
     fn summary(&self) -> String {
         format!("user {}", self.id)
@@ -182,9 +193,9 @@ const NOTHING: &str = "-";
 
 #[async_trait]
 impl<S: UserStore> UserStore for LoggingStore<S> {
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
         let about = format!("user {} roles {:?}", new.id, new.roles);
-        logged("create_user", about, self.inner.create_user(new)).await
+        logged("create_user", about, self.inner.create_user(new, mail)).await
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -205,8 +216,9 @@ impl<S: UserStore> UserStore for LoggingStore<S> {
         id: UserId,
         patch: &ProfilePatch,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<User> {
-        let call = self.inner.update_profile(id, patch, now);
+        let call = self.inner.update_profile(id, patch, now, mail);
         logged("update_profile", id, call).await
     }
 
@@ -216,8 +228,9 @@ impl<S: UserStore> UserStore for LoggingStore<S> {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<()> {
-        let call = self.inner.set_password(id, hash, keep, now);
+        let call = self.inner.set_password(id, hash, keep, now, mail);
         logged("set_password", id, call).await
     }
 
@@ -341,8 +354,11 @@ impl<S: OneTimeTokenStore> OneTimeTokenStore for LoggingStore<S> {
         hash: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        mail: &QueuedMail,
     ) -> StoreResult<Option<User>> {
-        let call = self.inner.reset_password_with_token(hash, new_hash, now);
+        let call = self
+            .inner
+            .reset_password_with_token(hash, new_hash, now, mail);
         logged("reset_password_with_token", NOTHING, call).await
     }
 }
@@ -397,6 +413,83 @@ impl<S: KeyStore> KeyStore for LoggingStore<S> {
         // The kid identifies the key; the seed is the secret.
         let call = self.inner.insert_signing_key(key);
         logged("insert_signing_key", &key.kid, call).await
+    }
+}
+
+// Outbox payloads may carry one-time links: only ids, kinds and counts are logged.
+#[async_trait]
+impl<S: OutboxStore> OutboxStore for LoggingStore<S> {
+    async fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()> {
+        let about = format!("{} emails", mail.emails.len());
+        logged("enqueue_mail", about, self.inner.enqueue_mail(mail)).await
+    }
+
+    async fn claim_emails(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedEmail>> {
+        let call = self.inner.claim_emails(now, lease_until, limit);
+        logged("claim_emails", format!("limit {limit}"), call).await
+    }
+
+    async fn prepare_email(
+        &self,
+        id: EmailId,
+        token: &NewOneTimeToken,
+        payload: &EmailPayload,
+        locale: Option<&Locale>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let call = self.inner.prepare_email(id, token, payload, locale, now);
+        logged("prepare_email", id, call).await
+    }
+
+    async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
+        logged("mark_email_sent", id, self.inner.mark_email_sent(id, now)).await
+    }
+
+    async fn mark_email_dropped(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
+        logged(
+            "mark_email_dropped",
+            id,
+            self.inner.mark_email_dropped(id, now),
+        )
+        .await
+    }
+
+    async fn mark_email_failed(
+        &self,
+        id: EmailId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let call = self.inner.mark_email_failed(id, error, retry_at, now);
+        logged("mark_email_failed", id, call).await
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
+        logged("outbox_counts", NOTHING, self.inner.outbox_counts()).await
+    }
+
+    async fn list_outbox(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let about = format!("{status:?} limit {limit}");
+        logged("list_outbox", about, self.inner.list_outbox(status, limit)).await
+    }
+
+    async fn requeue_emails(&self, ids: &[EmailId], now: OffsetDateTime) -> StoreResult<u64> {
+        let about = format!("{} ids", ids.len());
+        logged("requeue_emails", about, self.inner.requeue_emails(ids, now)).await
+    }
+
+    async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        logged("purge_outbox", before, self.inner.purge_outbox(before)).await
     }
 }
 

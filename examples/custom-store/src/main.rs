@@ -40,6 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 email: email.clone(),
                 password: password.clone(),
                 display_name: Some("Ada".into()),
+                locale: None,
             },
         )
         .await?;

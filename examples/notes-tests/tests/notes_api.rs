@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer};
-use authkit_core::domain::{Email, NewUser, Password, USER_ROLE, UserId};
+use authkit_core::domain::{Email, NewUser, Password, QueuedMail, USER_ROLE, UserId};
 use authkit_core::jwt::JwtKeys;
 use authkit_core::ports::{LogMailer, PasswordHasher};
 use authkit_core::testing::fast_hasher;
@@ -136,14 +136,18 @@ impl Server {
         let hash = fast_hasher().hash(&Password::new(PASSWORD)).await.unwrap();
         self.kit
             .store()
-            .create_user(&NewUser {
-                id: UserId::new_v7(now),
-                email: Email::parse(email).unwrap(),
-                display_name: None,
-                password_hash: hash,
-                roles: vec![USER_ROLE.into(), "admin".into()],
-                now,
-            })
+            .create_user(
+                &NewUser {
+                    id: UserId::new_v7(now),
+                    email: Email::parse(email).unwrap(),
+                    display_name: None,
+                    locale: None,
+                    password_hash: hash,
+                    roles: vec![USER_ROLE.into(), "admin".into()],
+                    now,
+                },
+                &QueuedMail::none(),
+            )
             .await
             .unwrap();
         self.login(email).await

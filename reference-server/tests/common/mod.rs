@@ -64,7 +64,14 @@ pub(crate) async fn check_ops(base: &str, okp_keys: usize) {
         "GET /ready",
     )
     .await;
-    assert_eq!(ready, json!({"status": "ok", "checks": {"database": "ok"}}));
+    assert_eq!(ready["status"], "ok");
+    assert_eq!(ready["checks"], json!({"database": "ok"}));
+    for status in ["queued", "processing", "sent", "dropped", "abandoned"] {
+        assert!(
+            ready["outbox"][status].is_u64(),
+            "/ready lacks outbox.{status}: {ready}"
+        );
+    }
     let jwks = json_of(
         client
             .get(format!("{base}/.well-known/jwks.json"))

@@ -19,6 +19,7 @@ const USER_FIELDS: &[&str] = &[
     "email_verified",
     "id",
     "last_login_at",
+    "locale",
     "roles",
     "status",
     "updated_at",

@@ -6,6 +6,7 @@ pub mod account_sessions;
 pub mod admin_audit;
 pub mod admin_roles;
 pub mod admin_users;
+pub mod emails;
 pub mod errors;
 pub mod host;
 pub mod login;
@@ -49,6 +50,9 @@ macro_rules! contract_suite {
             tokens::forged_and_malformed_tokens_are_401,
             tokens::expired_access_token_is_401_after_the_leeway,
             tokens::eddsa_tokens_and_key_confusion,
+            emails::a_mailer_outage_changes_no_answer_and_loses_no_email,
+            emails::a_message_that_keeps_failing_is_abandoned,
+            emails::locale_is_chosen_at_registration_and_changed_by_patch_me,
             errors::bad_bodies_are_4xx_problems,
             errors::unknown_routes_and_methods_are_not_served,
             security::no_secret_is_ever_logged,

@@ -21,6 +21,10 @@ pub async fn creates_user_with_user_role(h: Harness) {
     assert_eq!(user["status"], "active");
     assert_eq!(user["roles"], json!(["user"]));
     assert!(user["last_login_at"].is_null());
+    assert!(
+        user["locale"].is_null(),
+        "no locale chosen: the service default"
+    );
     let id = user["id"].as_str().unwrap();
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
     for ts in ["created_at", "updated_at"] {
@@ -31,8 +35,8 @@ pub async fn creates_user_with_user_role(h: Harness) {
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
     assert_eq!(
         keys.len(),
-        9,
-        "exactly the user object of API.md, nothing more: {keys:?}"
+        10,
+        "exactly the user object of API.md plus `locale`, nothing more: {keys:?}"
     );
     app.shutdown().await;
 }

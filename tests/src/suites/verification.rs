@@ -83,7 +83,7 @@ pub async fn verify_email_marks_the_user_verified(h: Harness) {
     assert_eq!(user["id"], pair["user"]["id"]);
     assert_eq!(
         user.as_object().unwrap().len(),
-        9,
+        10,
         "the user object: {user}"
     );
     assert!(r.set_cookies().is_empty(), "verification issues no session");

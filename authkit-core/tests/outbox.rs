@@ -1,0 +1,416 @@
+//! The email outbox end to end in process: the services queue mail in the same store call as
+//! their change, the worker delivers it with retries, backoff, abandonment and language choice.
+//! Memory store, capture mailer and a manual clock, so retries are driven by advancing time.
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use authkit_core::config::OutboxConfig;
+use authkit_core::domain::{Email, EmailKind, Locale, OutboxCounts, OutboxStatus, Password};
+use authkit_core::jwt::JwtKeys;
+use authkit_core::mail::{DeliveryReport, EmailTemplates};
+use authkit_core::ports::Clock;
+use authkit_core::service::{RegisterInput, RequestContext};
+use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
+use authkit_core::time::Duration;
+use authkit_core::{AuthConfig, AuthKit};
+use secrecy::SecretBox;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Kit {
+    kit: AuthKit,
+    clock: Arc<ManualClock>,
+    mailer: Arc<MemoryMailer>,
+}
+
+fn kit_with(config: AuthConfig, templates: EmailTemplates) -> Kit {
+    let clock = Arc::new(ManualClock::starting_now());
+    let mailer = Arc::new(MemoryMailer::new());
+    let kit = AuthKit::builder(config)
+        .store(MemoryStore::new())
+        .mailer_arc(mailer.clone())
+        .clock_arc(clock.clone())
+        .hasher(fast_hasher())
+        .templates(templates)
+        .keys(
+            JwtKeys::hs256(&SecretBox::new(Box::from(
+                &b"an outbox test secret of 32 bytes!!"[..],
+            )))
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    Kit { kit, clock, mailer }
+}
+
+fn kit() -> Kit {
+    kit_with(AuthConfig::default(), EmailTemplates::new())
+}
+
+async fn register(kit: &AuthKit, email: &str, locale: Option<&str>) {
+    kit.register(
+        &RequestContext::default(),
+        RegisterInput {
+            email: Email::parse(email).unwrap(),
+            password: Password::new(PASSWORD),
+            display_name: None,
+            locale: locale.map(|l| Locale::parse(l).unwrap()),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn counts(kit: &AuthKit) -> OutboxCounts {
+    kit.outbox_counts().await.unwrap()
+}
+
+#[tokio::test]
+async fn registration_queues_the_email_and_nothing_is_sent_while_the_request_waits() {
+    let k = kit();
+    register(&k.kit, "ada@example.com", None).await;
+    assert_eq!(k.mailer.attempts(), 0, "sent during the request");
+    assert_eq!(counts(&k.kit).await.queued, 1);
+
+    let report = k.kit.deliver_emails().await.unwrap();
+    assert_eq!(
+        report,
+        DeliveryReport {
+            sent: 1,
+            ..DeliveryReport::default()
+        }
+    );
+    let m = &k.mailer.messages()[0];
+    assert_eq!(
+        (m.to.as_str(), m.kind),
+        ("ada@example.com", EmailKind::VerifyEmail)
+    );
+    assert_eq!(m.locale.as_str(), "en");
+    let link = m.link.clone().unwrap();
+    assert!(
+        link.starts_with("http://localhost:8080/verify-email?token="),
+        "{link}"
+    );
+    assert!(m.text.contains(&link));
+    assert!(m.html.as_deref().unwrap().contains("token="));
+    // The link works: the token was stored with the email, in the same store call.
+    let token = k
+        .mailer
+        .last_token("ada@example.com", EmailKind::VerifyEmail)
+        .unwrap();
+    let user = k
+        .kit
+        .verify_email(&RequestContext::default(), &token)
+        .await
+        .unwrap();
+    assert!(user.email_verified);
+    assert_eq!(counts(&k.kit).await.sent, 1);
+    // Delivered once: a second run finds nothing.
+    assert_eq!(k.kit.deliver_emails().await.unwrap().claimed(), 0);
+    assert_eq!(k.mailer.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_exponential_backoff() {
+    let k = kit();
+    k.mailer.fail_next(3, true);
+    register(&k.kit, "ada@example.com", None).await;
+    let first = k.kit.deliver_emails().await.unwrap();
+    assert_eq!(
+        first,
+        DeliveryReport {
+            retried: 1,
+            ..DeliveryReport::default()
+        }
+    );
+    // 30 s, then 60 s, then 120 s (defaults: 30 s doubled per failure).
+    for wait in [30, 60, 120] {
+        k.clock.advance(Duration::seconds(wait - 1));
+        assert_eq!(
+            k.kit.deliver_emails().await.unwrap().claimed(),
+            0,
+            "retried before {wait} s"
+        );
+        k.clock.advance(Duration::seconds(1));
+        assert_eq!(
+            k.kit.deliver_emails().await.unwrap().claimed(),
+            1,
+            "not retried after {wait} s"
+        );
+    }
+    assert_eq!(k.mailer.attempts(), 4);
+    assert_eq!(k.mailer.messages().len(), 1);
+    let entry = &k.kit.outbox_messages(None, 10).await.unwrap()[0];
+    assert_eq!((entry.status, entry.attempts), (OutboxStatus::Sent, 4));
+    assert!(entry.last_error.as_deref().unwrap().contains("transient"));
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_is_abandoned_after_max_attempts_and_can_be_retried() {
+    let k = kit();
+    k.mailer.fail_next(u32::MAX, true);
+    register(&k.kit, "ada@example.com", None).await;
+    let mut report = DeliveryReport::default();
+    for _ in 0..10 {
+        let r = k.kit.deliver_emails().await.unwrap();
+        report.retried += r.retried;
+        report.abandoned += r.abandoned;
+        k.clock.advance(Duration::hours(1));
+    }
+    assert_eq!((report.retried, report.abandoned), (4, 1));
+    assert_eq!(k.mailer.attempts(), 5, "default max_attempts is 5");
+    assert_eq!(counts(&k.kit).await.abandoned, 1);
+    let abandoned = k
+        .kit
+        .outbox_messages(Some(OutboxStatus::Abandoned), 10)
+        .await
+        .unwrap();
+    assert_eq!(abandoned[0].attempts, 5);
+
+    // An operator queues it again once the mailer works.
+    k.mailer.fail_next(0, true);
+    assert_eq!(k.kit.retry_abandoned_emails(&[]).await.unwrap(), 1);
+    assert_eq!(k.kit.deliver_emails().await.unwrap().sent, 1);
+    assert_eq!(k.mailer.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_abandons_at_once_and_max_attempts_is_configurable() {
+    let k = kit();
+    k.mailer.fail_next(1, false);
+    register(&k.kit, "ada@example.com", None).await;
+    let r = k.kit.deliver_emails().await.unwrap();
+    assert_eq!(
+        r,
+        DeliveryReport {
+            abandoned: 1,
+            ..DeliveryReport::default()
+        }
+    );
+    assert!(
+        k.kit.outbox_messages(None, 1).await.unwrap()[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("permanent")
+    );
+
+    let k = kit_with(
+        AuthConfig {
+            outbox: OutboxConfig {
+                max_attempts: 2,
+                ..OutboxConfig::default()
+            },
+            ..AuthConfig::default()
+        },
+        EmailTemplates::new(),
+    );
+    k.mailer.fail_next(u32::MAX, true);
+    register(&k.kit, "ada@example.com", None).await;
+    k.kit.deliver_emails().await.unwrap();
+    k.clock.advance(Duration::seconds(30));
+    assert_eq!(k.kit.deliver_emails().await.unwrap().abandoned, 1);
+    assert_eq!(k.mailer.attempts(), 2);
+}
+
+#[tokio::test]
+async fn forgot_password_writes_one_row_either_way_and_the_worker_resolves_it() {
+    let k = kit();
+    register(&k.kit, "ada@example.com", None).await;
+    k.kit.deliver_emails().await.unwrap();
+    let ctx = RequestContext::default();
+    k.kit
+        .forgot_password(&ctx, Email::parse("ada@example.com").unwrap())
+        .await
+        .unwrap();
+    k.kit
+        .forgot_password(&ctx, Email::parse("nobody@example.com").unwrap())
+        .await
+        .unwrap();
+    // The requests wrote the same thing for both addresses: one queued row each, no token yet.
+    assert_eq!(counts(&k.kit).await.queued, 2);
+
+    let r = k.kit.deliver_emails().await.unwrap();
+    assert_eq!((r.sent, r.dropped), (1, 1));
+    let token = k
+        .mailer
+        .last_token("ada@example.com", EmailKind::PasswordReset)
+        .unwrap();
+    assert!(
+        k.mailer
+            .messages()
+            .iter()
+            .all(|m| m.to.as_str() != "nobody@example.com")
+    );
+    // The token the worker created works, and the reset queues its notice.
+    k.kit
+        .reset_password(&ctx, &token, &Password::new("a brand new passphrase here"))
+        .await
+        .unwrap();
+    assert_eq!(k.kit.deliver_emails().await.unwrap().sent, 1);
+    assert!(
+        k.mailer
+            .messages()
+            .iter()
+            .any(|m| m.kind == EmailKind::PasswordChanged)
+    );
+}
+
+#[tokio::test]
+async fn resending_verification_to_a_verified_address_sends_nothing() {
+    let k = kit();
+    register(&k.kit, "ada@example.com", None).await;
+    k.kit.deliver_emails().await.unwrap();
+    let token = k
+        .mailer
+        .last_token("ada@example.com", EmailKind::VerifyEmail)
+        .unwrap();
+    let ctx = RequestContext::default();
+    k.kit.verify_email(&ctx, &token).await.unwrap();
+    k.kit
+        .resend_verification(&ctx, Email::parse("ada@example.com").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(k.kit.deliver_emails().await.unwrap().dropped, 1);
+    assert_eq!(k.mailer.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_message_claimed_by_a_worker_that_died_is_delivered_after_its_lease() {
+    let k = kit();
+    register(&k.kit, "ada@example.com", None).await;
+    // A worker claims it and dies before sending.
+    let now = k.clock.now();
+    let claimed = k
+        .kit
+        .store()
+        .claim_emails(now, now + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        k.kit.deliver_emails().await.unwrap().claimed(),
+        0,
+        "claimed twice"
+    );
+    k.clock.advance(Duration::minutes(5));
+    assert_eq!(k.kit.deliver_emails().await.unwrap().sent, 1);
+    assert_eq!(k.mailer.messages().len(), 1);
+}
+
+fn french() -> EmailTemplates {
+    EmailTemplates::new()
+        .with(
+            "fr/verify_email.subject",
+            "Vérifiez votre adresse pour {{ service }}",
+        )
+        .unwrap()
+        .with(
+            "fr/verify_email.txt",
+            "Ouvrez ce lien : {{ link }} (valable {{ expires_hours }} h)",
+        )
+        .unwrap()
+        .with(
+            "fr/verify_email.html",
+            "{% extends \"layout.html\" %}{% block title %}Vérifiez votre adresse{% endblock %}\
+             {% block body %}<a href=\"{{ link }}\">Vérifier</a>{% endblock %}",
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_users_locale_chooses_the_templates_falling_back_to_the_default_then_english() {
+    let k = kit_with(AuthConfig::default(), french());
+    register(&k.kit, "fr@example.com", Some("fr-CA")).await;
+    register(&k.kit, "de@example.com", Some("de")).await;
+    register(&k.kit, "none@example.com", None).await;
+    k.kit.deliver_emails().await.unwrap();
+    let by = |to: &str| {
+        k.mailer
+            .messages()
+            .into_iter()
+            .find(|m| m.to.as_str() == to)
+            .unwrap()
+    };
+    let fr = by("fr@example.com");
+    assert_eq!(fr.locale.as_str(), "fr");
+    assert_eq!(fr.subject, "Vérifiez votre adresse pour authkit");
+    assert!(fr.text.contains(fr.link.as_deref().unwrap()));
+    assert!(fr.html.as_deref().unwrap().contains("<html lang=\"fr\">"));
+    assert_eq!(by("de@example.com").locale.as_str(), "en");
+    assert_eq!(by("none@example.com").locale.as_str(), "en");
+
+    // With French as the service default, users without a choice get French.
+    let k = kit_with(
+        AuthConfig {
+            default_locale: Locale::parse("fr").unwrap(),
+            ..AuthConfig::default()
+        },
+        french(),
+    );
+    register(&k.kit, "none@example.com", None).await;
+    k.kit.deliver_emails().await.unwrap();
+    assert_eq!(k.mailer.messages()[0].locale.as_str(), "fr");
+}
+
+#[tokio::test]
+async fn a_broken_template_fails_the_build() {
+    let broken = EmailTemplates::new()
+        .with("fr/verify_email.subject", "x")
+        .unwrap()
+        .with("fr/verify_email.txt", "{{ no_such_variable }}")
+        .unwrap();
+    let err = AuthKit::builder(AuthConfig::default())
+        .store(MemoryStore::new())
+        .mailer(MemoryMailer::new())
+        .hasher(fast_hasher())
+        .templates(broken)
+        .keys(
+            JwtKeys::hs256(&SecretBox::new(Box::from(
+                &b"an outbox test secret of 32 bytes!!"[..],
+            )))
+            .unwrap(),
+        )
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("fr/verify_email.txt"), "{err}");
+}
+
+#[tokio::test]
+async fn the_worker_wakes_on_new_mail_and_stops_on_shutdown() {
+    let k = kit_with(
+        AuthConfig {
+            outbox: OutboxConfig {
+                // Far longer than the test: only the wake-up can deliver in time.
+                poll_interval: Duration::hours(1),
+                ..OutboxConfig::default()
+            },
+            ..AuthConfig::default()
+        },
+        EmailTemplates::new(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(k.kit.clone().run_email_worker(async move {
+        let _ = stopped.await;
+    }));
+    // The first message may be delivered by the worker's first pass; the second can only be
+    // delivered by the wake-up, the worker being asleep for an hour by then.
+    for (n, email) in [(1, "ada@example.com"), (2, "bob@example.com")] {
+        register(&k.kit, email, None).await;
+        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
+        while k.mailer.messages().len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the worker did not wake up"
+            );
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(StdDuration::from_secs(5), worker)
+        .await
+        .expect("the worker did not stop")
+        .unwrap();
+}
