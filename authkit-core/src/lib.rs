@@ -26,16 +26,24 @@
 //! let ctx = RequestContext::default();
 //! let email = Email::parse("ada@example.com")?;
 //! let password = Password::new("correct horse battery staple");
-//! kit.register(&ctx, RegisterInput { email: email.clone(), password: password.clone(), display_name: None }).await?;
+//! kit.register(&ctx, RegisterInput { email: email.clone(), password: password.clone(), display_name: None, locale: None }).await?;
 //! let pair = kit.login(&ctx, LoginInput { email, password, remember_me: false }).await?;
 //! let me = kit.authenticate_token(&pair.access_token).await?;
 //! assert_eq!(me.user_id, pair.user.id);
 //! assert_eq!(me.roles, ["user"]);
+//!
+//! // Emails wait in the outbox; a server runs `kit.clone().run_email_worker(shutdown)` in the
+//! // background, and one pass delivers them here.
+//! assert_eq!(kit.deliver_emails().await?.sent, 1);
 //! # Ok(())
 //! # }
 //! # #[cfg(not(feature = "test-util"))]
 //! # fn main() {}
 //! ```
+//!
+//! Emails (verification, reset, notices) are written to an outbox in the same transaction as
+//! the change they announce and delivered by [`AuthKit::run_email_worker`], which every host
+//! runs in the background (see [`mail`]); SMTP delivery is the `authkit-smtp` crate.
 //!
 //! Features: `argon2` (default) the argon2id hasher on a bounded worker pool; `test-util` the
 //! in-memory store, capture mailer, manual clock and fast hasher.

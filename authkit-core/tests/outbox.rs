@@ -414,3 +414,20 @@ async fn the_worker_wakes_on_new_mail_and_stops_on_shutdown() {
         .expect("the worker did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_bootstrapped_administrator_gets_no_verification_email() {
+    let k = kit();
+    let (user, created) = k
+        .kit
+        .bootstrap_admin(
+            Email::parse("boss@example.com").unwrap(),
+            Some(&Password::new(PASSWORD)),
+        )
+        .await
+        .unwrap();
+    assert!(created);
+    assert!(user.email_verified);
+    assert_eq!(user.roles, ["admin", "user"]);
+    assert_eq!(counts(&k.kit).await, OutboxCounts::default(), "nothing queued");
+}

@@ -79,9 +79,13 @@ impl AuthKit {
     ///
     /// ```no_run
     /// # async fn run(kit: authkit_core::AuthKit) {
-    /// let worker = tokio::spawn(kit.clone().run_email_worker(async {
-    ///     let _ = tokio::signal::ctrl_c().await;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let worker = tokio::spawn(kit.clone().run_email_worker(async move {
+    ///     let _ = stopped.await;
     /// }));
+    /// // ... serve HTTP until shutdown, then:
+    /// let _ = stop.send(());
+    /// let _ = worker.await;
     /// # }
     /// ```
     pub async fn run_email_worker<F>(self, shutdown: F)

@@ -4,7 +4,8 @@ use serde_json::json;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, Email, Locale, NewUser, Password, PasswordHash, USER_ROLE, User, UserId, UserStatus,
+    AuditKind, Email, Locale, NewUser, Password, PasswordHash, QueuedMail, USER_ROLE, User, UserId,
+    UserStatus,
 };
 use crate::error::{Error, Result};
 use crate::service::{RequestContext, TokenPair};
@@ -40,6 +41,18 @@ impl AuthKit {
     /// registrations of one address create exactly one account (`EmailTaken` for the others)
     /// and a crash leaves either nothing or all of it.
     pub async fn register(&self, ctx: &RequestContext, input: RegisterInput) -> Result<User> {
+        self.create_account(ctx, input, &[USER_ROLE], true).await
+    }
+
+    /// Checks the input, hashes the password and inserts the account with `roles` (and, when
+    /// `verification` holds, its verification token and email) in one store call.
+    pub(crate) async fn create_account(
+        &self,
+        ctx: &RequestContext,
+        input: RegisterInput,
+        roles: &[&str],
+        verification: bool,
+    ) -> Result<User> {
         let config = &self.inner.config;
         let mut errors = config.password_policy.check(
             "password",
@@ -57,7 +70,11 @@ impl AuthKit {
         let hash = self.inner.hasher.hash(&input.password).await?;
         let now = self.inner.clock.now();
         let id = UserId::new_v7(now);
-        let mail = self.verification_mail(id, &input.email, input.locale.as_ref(), now)?;
+        let mail = if verification {
+            self.verification_mail(id, &input.email, input.locale.as_ref(), now)?
+        } else {
+            QueuedMail::none()
+        };
         let user = self
             .inner
             .store
@@ -68,13 +85,15 @@ impl AuthKit {
                     display_name,
                     locale: input.locale,
                     password_hash: hash,
-                    roles: vec![USER_ROLE.to_owned()],
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
                     now,
                 },
                 &mail,
             )
             .await?;
-        self.wake_email_worker();
+        if !mail.is_empty() {
+            self.wake_email_worker();
+        }
         self.audit(ctx, AuditKind::Register, Some(user.id), json!({}))
             .await;
         Ok(user)

@@ -314,8 +314,10 @@ impl AuthKit {
                 "a password is needed for a new account",
             )
         })?;
+        // The roles come with the account (one transaction); no verification email is sent:
+        // the operator vouches for the address, which is marked verified next.
         let user = self
-            .register(
+            .create_account(
                 &ctx,
                 crate::service::RegisterInput {
                     email,
@@ -323,10 +325,11 @@ impl AuthKit {
                     display_name: None,
                     locale: None,
                 },
+                &[USER_ROLE, ADMIN_ROLE],
+                false,
             )
             .await?;
         let patch = AdminPatch {
-            roles: Some(vec![USER_ROLE.to_owned(), ADMIN_ROLE.to_owned()]),
             email_verified: Some(true),
             ..AdminPatch::default()
         };

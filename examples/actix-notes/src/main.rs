@@ -30,6 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .mailer(LogMailer)
         .keys(JwtKeys::hs256(&jwt_secret()?)?)
         .build()?;
+    // Delivers the emails authkit queues (verification, reset...) for as long as the app runs.
+    tokio::spawn(kit.clone().run_email_worker(std::future::pending()));
 
     let routes = app(kit, notes);
     let server =

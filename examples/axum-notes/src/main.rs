@@ -31,6 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .mailer(LogMailer)
         .keys(JwtKeys::hs256(&jwt_secret()?)?)
         .build()?;
+    // Delivers the emails authkit queues (verification, reset...) for as long as the app runs.
+    tokio::spawn(kit.clone().run_email_worker(std::future::pending()));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     eprintln!("notes API on http://127.0.0.1:3000 (authkit under /api/v1)");

@@ -23,6 +23,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .mailer(LogMailer)
         .keys(JwtKeys::hs256(&secrecy::SecretBox::new(secret.into()))?)
         .build()?;
+    // Delivers the emails authkit queues (verification, reset...) for as long as the app runs.
+    tokio::spawn(kit.clone().run_email_worker(std::future::pending()));
     let app = Router::new()
         .nest("/api/v1", authkit_axum::router(kit.clone()))
         .route("/hello", get(hello))
