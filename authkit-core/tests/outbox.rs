@@ -429,5 +429,9 @@ async fn a_bootstrapped_administrator_gets_no_verification_email() {
     assert!(created);
     assert!(user.email_verified);
     assert_eq!(user.roles, ["admin", "user"]);
-    assert_eq!(counts(&k.kit).await, OutboxCounts::default(), "nothing queued");
+    assert_eq!(
+        counts(&k.kit).await,
+        OutboxCounts::default(),
+        "nothing queued"
+    );
 }

@@ -424,6 +424,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Replies are small writes answered at once: without this, Nagle's algorithm
+                // and delayed ACKs stall every exchange by tens of milliseconds.
+                let _ = stream.set_nodelay(true);
                 shared.connections.fetch_add(1, Ordering::SeqCst);
                 let shared = Arc::clone(&shared);
                 // A client that hangs up or fails the handshake only loses its own session.
@@ -727,9 +730,9 @@ async fn challenge(stream: &mut Stream, initial: &str, prompt: &str) -> io::Resu
 
 /// A reply line (or lines) with CRLF.
 async fn reply(stream: &mut Stream, text: &str) -> io::Result<()> {
+    // One write per reply (see `set_nodelay` in the accept loop).
     let io = stream.get_mut();
-    io.write_all(text.as_bytes()).await?;
-    io.write_all(b"\r\n").await?;
+    io.write_all(format!("{text}\r\n").as_bytes()).await?;
     io.flush().await
 }
 

@@ -20,9 +20,11 @@ const INSERT_EMAIL: &str = "INSERT INTO authkit_outbox \
      (id, kind, recipient, locale, payload, status, attempts, next_attempt_at, created_at, \
      updated_at) \
      VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6)";
-/// The due rows are locked with `FOR UPDATE SKIP LOCKED`: a concurrent claimer skips the rows
-/// this one is taking instead of waiting for them (and then claiming them a second time, since
-/// READ COMMITTED re-checks only the locked row's new version, which no longer matches).
+/// The due rows are locked in the subquery: `FOR UPDATE` is what keeps two claimers from taking
+/// one row (the second waits for the lock, then re-checks the row, which is no longer due);
+/// `SKIP LOCKED` makes it skip rows another claimer holds instead of waiting and coming back
+/// with a half-empty batch. Without the locking clause, concurrent claims do take rows twice
+/// (the two-worker tests catch it).
 const CLAIM: &str = "UPDATE authkit_outbox \
      SET status = 'processing', locked_until = $2, attempts = attempts + 1, updated_at = $1 \
      WHERE id IN (SELECT id FROM authkit_outbox \
