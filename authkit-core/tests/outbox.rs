@@ -21,6 +21,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 struct Kit {
     kit: AuthKit,
+    store: Arc<MemoryStore>,
     clock: Arc<ManualClock>,
     mailer: Arc<MemoryMailer>,
 }
@@ -28,8 +29,9 @@ struct Kit {
 fn kit_with(config: AuthConfig, templates: EmailTemplates) -> Kit {
     let clock = Arc::new(ManualClock::starting_now());
     let mailer = Arc::new(MemoryMailer::new());
+    let store = Arc::new(MemoryStore::new());
     let kit = AuthKit::builder(config)
-        .store(MemoryStore::new())
+        .store_arc(store.clone())
         .mailer_arc(mailer.clone())
         .clock_arc(clock.clone())
         .hasher(fast_hasher())
@@ -42,7 +44,12 @@ fn kit_with(config: AuthConfig, templates: EmailTemplates) -> Kit {
         )
         .build()
         .unwrap();
-    Kit { kit, clock, mailer }
+    Kit {
+        kit,
+        store,
+        clock,
+        mailer,
+    }
 }
 
 fn kit() -> Kit {
@@ -434,4 +441,87 @@ async fn a_bootstrapped_administrator_gets_no_verification_email() {
         OutboxCounts::default(),
         "nothing queued"
     );
+}
+
+#[tokio::test]
+async fn every_change_writes_its_email_in_the_same_store_call() {
+    use authkit_core::service::{LoginInput, ProfileUpdate};
+    let k = kit();
+    let ctx = RequestContext::default();
+    let ada = Email::parse("ada@example.com").unwrap();
+    // The outbox's own write fails: a change whose email were written by a second store call
+    // would fail (or lose its email) here. Only the address-lookup requests depend on it.
+    k.store.fail_enqueue_mail(true);
+    register(&k.kit, "ada@example.com", None).await;
+    let err = k.kit.forgot_password(&ctx, ada.clone()).await.unwrap_err();
+    assert_eq!(err.code().as_str(), "unavailable", "{err:?}");
+
+    k.store.fail_enqueue_mail(false);
+    k.kit.forgot_password(&ctx, ada.clone()).await.unwrap();
+    k.kit.deliver_emails().await.unwrap();
+    let token = k
+        .mailer
+        .last_token("ada@example.com", EmailKind::PasswordReset)
+        .unwrap();
+    k.store.fail_enqueue_mail(true);
+    let new_password = Password::new("a brand new passphrase here");
+    k.kit
+        .reset_password(&ctx, &token, &new_password)
+        .await
+        .unwrap();
+    let pair = k
+        .kit
+        .login(
+            &ctx,
+            LoginInput {
+                email: ada.clone(),
+                password: new_password.clone(),
+                remember_me: false,
+            },
+        )
+        .await
+        .unwrap();
+    let me = k.kit.authenticate_token(&pair.access_token).await.unwrap();
+    k.kit
+        .change_password(&ctx, &me, &new_password, &Password::new(PASSWORD))
+        .await
+        .unwrap();
+    k.kit
+        .update_profile(
+            &ctx,
+            &me,
+            ProfileUpdate {
+                email: Some(Email::parse("ada@example.org").unwrap()),
+                current_password: Some(Password::new(PASSWORD)),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    k.kit.deliver_emails().await.unwrap();
+    let sent: Vec<_> = k
+        .mailer
+        .messages()
+        .iter()
+        .map(|m| (m.kind, m.to.to_string()))
+        .collect();
+    for expected in [
+        (EmailKind::VerifyEmail, "ada@example.com"),
+        (EmailKind::PasswordReset, "ada@example.com"),
+        (EmailKind::PasswordChanged, "ada@example.com"),
+        (EmailKind::EmailChanged, "ada@example.com"),
+        (EmailKind::VerifyEmail, "ada@example.org"),
+    ] {
+        let n = sent
+            .iter()
+            .filter(|(kind, to)| (*kind, to.as_str()) == expected)
+            .count();
+        let want = if expected.0 == EmailKind::PasswordChanged {
+            2
+        } else {
+            1
+        };
+        assert_eq!(n, want, "{expected:?} in {sent:?}");
+    }
 }

@@ -51,6 +51,8 @@ struct State {
     audit: Vec<AuditEvent>,
     keys: Vec<StoredSigningKey>,
     outbox: BTreeMap<EmailId, StoredEmail>,
+    /// Set by [`MemoryStore::fail_enqueue_mail`].
+    fail_enqueue: bool,
 }
 
 /// An in-memory [`crate::ports::Store`].
@@ -88,6 +90,7 @@ impl Default for MemoryStore {
             audit: Vec::new(),
             keys: Vec::new(),
             outbox: BTreeMap::new(),
+            fail_enqueue: false,
         }))
     }
 }
@@ -96,6 +99,12 @@ impl MemoryStore {
     /// An empty store with the built-in roles.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes [`OutboxStore::enqueue_mail`] fail as an unreachable database would, to show
+    /// which flows write their email in the same call as their change (those keep working).
+    pub fn fail_enqueue_mail(&self, fail: bool) {
+        self.state().fail_enqueue = fail;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -808,6 +817,11 @@ impl StoreHealth for MemoryStore {
 impl OutboxStore for MemoryStore {
     async fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()> {
         let mut s = self.state();
+        if s.fail_enqueue {
+            return Err(StoreError::Unavailable(
+                "enqueue_mail fails (test switch)".into(),
+            ));
+        }
         s.check_mail(mail)?;
         s.write_mail(mail);
         Ok(())
