@@ -319,13 +319,6 @@ impl AuthKit {
     }
 }
 
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_ERROR_LEN {
-        let mut end = MAX_ERROR_LEN;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
+fn truncate(s: String) -> String {
+    crate::service::cut_at_boundary(&s, MAX_ERROR_LEN).to_owned()
 }

@@ -29,12 +29,17 @@ pub struct RequestContext {
 impl RequestContext {
     /// The user agent, cut to at most 512 bytes on a character boundary.
     pub(crate) fn user_agent_truncated(&self) -> Option<String> {
-        self.user_agent.as_deref().map(|ua| {
-            let mut end = ua.len().min(512);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_owned()
-        })
+        self.user_agent
+            .as_deref()
+            .map(|ua| cut_at_boundary(ua, 512).to_owned())
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn cut_at_boundary(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
