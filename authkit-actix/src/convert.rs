@@ -7,14 +7,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use authkit_core::AuthKit;
-use authkit_core::http::{self, ApiRequest, ApiResponse, ROUTES, RouteSpec};
+use authkit_core::http::{self, ApiRequest, ApiResponse, PreflightRequest, ROUTES, RouteSpec};
 
 /// Registers the contract's routes; mount them with
 /// `web::scope("/api/v1").configure(configure(kit.clone()))`. actix builds the app once per
 /// worker, so the returned closure is `Clone` and clones the kit into each.
 ///
 /// Routes sharing a path (`GET`, `PATCH` and `DELETE /users/me`) share one `web::resource`,
-/// so another method on a known path is actix's 405 and an unknown path its 404.
+/// so another method on a known path is actix's 405 and an unknown path its 404. Each path
+/// also answers CORS preflights (`OPTIONS`).
 pub fn configure(kit: AuthKit) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg| {
         let mut paths: Vec<&'static str> = Vec::new();
@@ -40,9 +41,28 @@ pub fn configure(kit: AuthKit) -> impl Fn(&mut web::ServiceConfig) + Clone {
                     ));
                 }
             }
+            let kit = kit.clone();
+            resource = resource.route(
+                web::method(actix_web::http::Method::OPTIONS)
+                    .to(move |req: HttpRequest| preflight(kit.clone(), path, req)),
+            );
             cfg.service(resource);
         }
     }
+}
+
+async fn preflight(kit: AuthKit, route_path: &'static str, req: HttpRequest) -> HttpResponse {
+    let headers = headers_of(&req);
+    let response = http::preflight(
+        &kit,
+        PreflightRequest {
+            route_path,
+            headers: &headers,
+            peer_ip: req.peer_addr().map(|a| a.ip()),
+        },
+    )
+    .await;
+    into_response(response)
 }
 
 async fn serve(
@@ -51,9 +71,11 @@ async fn serve(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    // As in authkit-axum: a body over the limit (or one that cannot be read) is core's 413.
-    let Ok(Ok(body)) = payload.to_bytes_limited(kit.config().body_limit).await else {
-        return into_response(http::error_response(&authkit_core::Error::PayloadTooLarge));
+    // As in authkit-axum: a body over the limit (or one that cannot be read) is `None`, which
+    // core answers 413.
+    let body = match payload.to_bytes_limited(kit.config().body_limit).await {
+        Ok(Ok(body)) => Some(body),
+        _ => None,
     };
     let headers = headers_of(&req);
     let path_params = req

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use authkit_core::AuthKit;
-use authkit_core::http::{self, ApiRequest, ApiResponse, ROUTES, RouteSpec};
+use authkit_core::http::{self, ApiRequest, ApiResponse, PreflightRequest, ROUTES, RouteSpec};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawPathParams, Request};
@@ -13,28 +13,61 @@ use axum::routing::{MethodFilter, on};
 
 /// The contract's routes, to mount with `Router::nest("/api/v1", router(kit))`.
 ///
-/// The client address comes from `ConnectInfo<SocketAddr>` when the app is served with
-/// `into_make_service_with_connect_info::<SocketAddr>()`.
+/// The client address comes from `ConnectInfo<SocketAddr>`: serve the app with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or per-IP rate limits are off.
+/// Each path also answers CORS preflights (`OPTIONS`).
 pub fn router<S>(kit: AuthKit) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    ROUTES.iter().fold(Router::new(), |router, spec| {
+    let mut paths: Vec<&'static str> = Vec::new();
+    let router = ROUTES.iter().fold(Router::new(), |router, spec| {
         let kit = kit.clone();
+        if !paths.contains(&spec.path) {
+            paths.push(spec.path);
+        }
         let filter = MethodFilter::try_from(spec.method.clone()).unwrap_or(MethodFilter::GET);
         router.route(
             spec.path,
             on(filter, move |req: Request| serve(kit.clone(), spec, req)),
         )
+    });
+    paths.into_iter().fold(router, |router, path| {
+        let kit = kit.clone();
+        router.route(
+            path,
+            on(MethodFilter::OPTIONS, move |req: Request| {
+                preflight(kit.clone(), path, req)
+            }),
+        )
     })
+}
+
+fn peer_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+async fn preflight(kit: AuthKit, route_path: &'static str, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let response = http::preflight(
+        &kit,
+        PreflightRequest {
+            route_path,
+            headers: &parts.headers,
+            peer_ip: peer_ip(&parts),
+        },
+    )
+    .await;
+    into_response(response)
 }
 
 async fn serve(kit: AuthKit, spec: &'static RouteSpec, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let limit = kit.config().body_limit;
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return into_response(http::error_response(&authkit_core::Error::PayloadTooLarge));
-    };
+    let body = axum::body::to_bytes(body, limit).await.ok();
     let path_params = RawPathParams::from_request_parts(&mut parts, &())
         .await
         .map(|p| {
@@ -48,10 +81,7 @@ async fn serve(kit: AuthKit, spec: &'static RouteSpec, req: Request) -> Response
         .get::<OriginalUri>()
         .map_or_else(|| parts.uri.path(), |o| o.0.path())
         .to_owned();
-    let peer_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer_ip = peer_ip(&parts);
     let response = http::handle(
         &kit,
         ApiRequest {

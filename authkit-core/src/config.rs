@@ -1,8 +1,10 @@
 //! [`AuthConfig`]: lifetimes, the password policy, issuer and audience, limits.
 
+use ipnet::IpNet;
 use time::Duration;
 
 use crate::domain::{Locale, MIN_PASSWORD_FLOOR, PasswordPolicy};
+use crate::ports::{LoginThrottle, RateLimit};
 
 /// The settings of an [`crate::AuthKit`]. Start from [`AuthConfig::default`] and change what
 /// you need; [`crate::AuthKitBuilder::build`] checks the values.
@@ -44,6 +46,64 @@ pub struct AuthConfig {
     pub default_locale: Locale,
     /// Email delivery: retries, leases, polling.
     pub outbox: OutboxConfig,
+    /// Rate limits, the failed-password throttle and trusted proxies.
+    pub limits: LimitsConfig,
+    /// Origins (`https://app.example.com`) allowed to call the routes from a browser: CORS
+    /// answers them, with credentials, and the cross-site check lets them through. Exact
+    /// matches only; `*` is refused. Default none (same-origin only).
+    pub cors_origins: Vec<String>,
+    /// Largest total size of the request headers (names and values), in bytes (default
+    /// 16 KiB); larger requests get 431 `headers_too_large`.
+    pub max_header_bytes: usize,
+    /// Longest time a request may take before it is answered 503 `unavailable` (default 15 s).
+    pub request_timeout: std::time::Duration,
+}
+
+/// Abuse limits ([`crate::limits`]). Every rate is configurable and `0` turns it off.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Per client IP, on every route (default 100/min).
+    pub per_ip: RateLimit,
+    /// Per client IP, in addition, on register, login, forgot, reset, resend and verify-email
+    /// (default 5/min).
+    pub per_ip_credentials: RateLimit,
+    /// Forgot-password and resend-verification emails per address, short window (default
+    /// 1/min). Over it the request still answers 202 and queues nothing.
+    pub emails_per_address: RateLimit,
+    /// The same, long window (default 5/hour).
+    pub emails_per_address_hourly: RateLimit,
+    /// The per-account throttle of failed password checks.
+    pub login_throttle: LoginThrottle,
+    /// Proxies whose `X-Forwarded-For` is believed (default none: the socket's address is the
+    /// client).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_ip: RateLimit::per_minute(100),
+            per_ip_credentials: RateLimit::per_minute(5),
+            emails_per_address: RateLimit::per_minute(1),
+            emails_per_address_hourly: RateLimit::per_hour(5),
+            login_throttle: LoginThrottle::default(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Every limit off (tests, benchmarks, or a host that limits elsewhere).
+    pub fn off() -> Self {
+        Self {
+            per_ip: RateLimit::off(),
+            per_ip_credentials: RateLimit::off(),
+            emails_per_address: RateLimit::off(),
+            emails_per_address_hourly: RateLimit::off(),
+            login_throttle: LoginThrottle::off(),
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// How the email worker delivers the outbox ([`crate::AuthKit::run_email_worker`]).
@@ -104,6 +164,10 @@ impl Default for AuthConfig {
             cookie_path: None,
             default_locale: Locale::english(),
             outbox: OutboxConfig::default(),
+            limits: LimitsConfig::default(),
+            cors_origins: Vec::new(),
+            max_header_bytes: 16 * 1024,
+            request_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -164,6 +228,34 @@ impl AuthConfig {
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return err("public_url", "must start with http:// or https://");
+        }
+        for origin in &self.cors_origins {
+            if crate::http::cors::parse_origin(origin).is_none() {
+                return err(
+                    "cors_origins",
+                    "each entry must be an exact origin like https://app.example.com (scheme, \
+                     host and optional port; no path, no `*`)",
+                );
+            }
+        }
+        if self.max_header_bytes < 1024 {
+            return err("max_header_bytes", "must be at least 1024 bytes");
+        }
+        if self.request_timeout < std::time::Duration::from_millis(100) {
+            return err("request_timeout", "must be at least 100 ms");
+        }
+        let t = &self.limits.login_throttle;
+        if !t.is_off()
+            && (t.base_delay <= Duration::ZERO
+                || t.max_delay < t.base_delay
+                || t.max_failures <= t.free_failures
+                || t.max_failures > 100)
+        {
+            return err(
+                "limits.login_throttle",
+                "needs base_delay > 0, max_delay >= base_delay and free_failures < max_failures \
+                 <= 100",
+            );
         }
         let o = &self.outbox;
         if !(1..=100).contains(&o.max_attempts) {

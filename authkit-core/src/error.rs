@@ -46,6 +46,13 @@ pub enum Error {
     /// The body is larger than allowed.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request headers are larger than allowed.
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    /// A browser request from an origin that is neither this one nor an allowed one (the
+    /// cross-site request forgery check).
+    #[error("cross-origin request refused")]
+    CrossOrigin,
     /// Fields failed validation.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
@@ -117,6 +124,7 @@ pub enum ErrorCode {
     Conflict,
     InvalidToken,
     PayloadTooLarge,
+    HeadersTooLarge,
     UnsupportedMediaType,
     RateLimited,
     Unavailable,
@@ -139,6 +147,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::InvalidToken => "invalid_token",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
@@ -154,6 +163,8 @@ impl Error {
             Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            Self::CrossOrigin => ErrorCode::Forbidden,
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::Unauthorized => ErrorCode::Unauthorized,
@@ -182,6 +193,7 @@ impl Error {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::EmailTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

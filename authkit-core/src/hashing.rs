@@ -2,7 +2,20 @@
 //! memory, fed by a bounded queue. Hashing never runs on the async runtime; when the queue is
 //! full the caller gets [`HashError::Overloaded`] (503 with `Retry-After`) instead of growing
 //! memory without bound.
+//!
+//! - **Rehash**: [`PasswordHasher::needs_rehash`] is true for a hash made with other parameters,
+//!   another pepper, or bcrypt; login then stores a new argon2id hash of the password it just
+//!   verified.
+//! - **bcrypt import**: `$2a$`, `$2b$` and `$2y$` hashes from another system verify (never
+//!   made here). Like Go's bcrypt (and so Kratos), a password longer than bcrypt's 72-byte input
+//!   never matches, instead of matching on its first 72 bytes. Both the NFKC form and the form
+//!   as typed are tried, as the old system may not have normalized.
+//! - **Pepper** ([`Pepper`]): an optional secret key, kept outside the database, given to
+//!   argon2 as its secret input; the hash names the pepper by its id (`keyid=` in the PHC
+//!   string), so retired peppers keep verifying until their users log in again. A hash made
+//!   with a pepper the server does not have never verifies.
 
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -10,7 +23,7 @@ use std::time::Duration;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,6 +45,56 @@ pub struct Argon2Config {
     pub queue: usize,
     /// `Retry-After` suggested when overloaded (default 1 s).
     pub retry_after: Duration,
+    /// The pepper of new hashes (default none).
+    pub pepper: Option<Pepper>,
+    /// Older peppers, still accepted for verification until their users log in again.
+    pub retired_peppers: Vec<Pepper>,
+}
+
+/// A secret key mixed into every hash (argon2's secret input), stored outside the database:
+/// a stolen database alone cannot be attacked offline. Identified in each hash by `id`.
+#[derive(Clone)]
+pub struct Pepper {
+    id: String,
+    key: Arc<SecretSlice<u8>>,
+}
+
+impl Pepper {
+    /// A pepper named `id` (1–8 characters of `A-Za-z0-9_-`) with a key of at least 32 bytes.
+    pub fn new(id: &str, key: SecretSlice<u8>) -> Result<Self, Argon2ConfigError> {
+        let id_ok = (1..=8).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !id_ok {
+            return Err(Argon2ConfigError(
+                "a pepper id is 1 to 8 characters of A-Z, a-z, 0-9, _ or -".to_owned(),
+            ));
+        }
+        if key.expose_secret().len() < 32 {
+            return Err(Argon2ConfigError(
+                "a pepper key must be at least 32 bytes".to_owned(),
+            ));
+        }
+        Ok(Self {
+            id: id.to_owned(),
+            key: Arc::new(key),
+        })
+    }
+
+    /// The id written into hashes (`keyid=`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pepper")
+            .field("id", &self.id)
+            .field("key", &"[redacted]")
+            .finish()
+    }
 }
 
 impl Default for Argon2Config {
@@ -44,6 +107,8 @@ impl Default for Argon2Config {
             workers,
             queue: workers * 32,
             retry_after: Duration::from_secs(1),
+            pepper: None,
+            retired_peppers: Vec::new(),
         }
     }
 }
@@ -59,6 +124,8 @@ impl Argon2Config {
             workers: 2,
             queue: 1024,
             retry_after: Duration::from_secs(1),
+            pepper: None,
+            retired_peppers: Vec::new(),
         }
     }
 }
@@ -69,7 +136,7 @@ enum Job {
         reply: oneshot::Sender<Result<PasswordHash, HashError>>,
     },
     Verify {
-        password: SecretString,
+        password: Password,
         hash: PasswordHash,
         reply: oneshot::Sender<Result<bool, HashError>>,
     },
@@ -81,6 +148,7 @@ enum Job {
 pub struct Argon2Hasher {
     tx: mpsc::Sender<Job>,
     params: Params,
+    pepper_id: Option<String>,
     retry_after: Duration,
 }
 
@@ -90,6 +158,7 @@ impl std::fmt::Debug for Argon2Hasher {
             .field("m_cost", &self.params.m_cost())
             .field("t_cost", &self.params.t_cost())
             .field("p_cost", &self.params.p_cost())
+            .field("pepper", &self.pepper_id)
             .finish_non_exhaustive()
     }
 }
@@ -99,24 +168,62 @@ impl std::fmt::Debug for Argon2Hasher {
 #[error("invalid argon2 configuration: {0}")]
 pub struct Argon2ConfigError(String);
 
+/// What every worker shares: the parameters of new hashes and the peppers by id.
+struct Keys {
+    params: Params,
+    current: Option<Pepper>,
+    peppers: Vec<Pepper>,
+}
+
+impl Keys {
+    fn pepper(&self, id: &[u8]) -> Option<&Pepper> {
+        self.peppers.iter().find(|p| p.id.as_bytes() == id)
+    }
+}
+
 impl Argon2Hasher {
     /// Starts the worker threads.
     pub fn new(config: &Argon2Config) -> Result<Self, Argon2ConfigError> {
-        let params = Params::new(config.m_cost, config.t_cost, config.p_cost, Some(32))
-            .map_err(|e| Argon2ConfigError(e.to_string()))?;
+        let invalid = |e: argon2::Error| Argon2ConfigError(e.to_string());
+        let mut builder = argon2::ParamsBuilder::new();
+        builder
+            .m_cost(config.m_cost)
+            .t_cost(config.t_cost)
+            .p_cost(config.p_cost)
+            .output_len(32);
+        if let Some(pepper) = &config.pepper {
+            builder.keyid(argon2::KeyId::new(pepper.id.as_bytes()).map_err(invalid)?);
+        }
+        let params = builder.build().map_err(invalid)?;
+        let mut peppers: Vec<Pepper> = config.pepper.iter().cloned().collect();
+        for retired in &config.retired_peppers {
+            if peppers.iter().any(|p| p.id == retired.id) {
+                return Err(Argon2ConfigError(format!(
+                    "two peppers are named `{}`",
+                    retired.id
+                )));
+            }
+            peppers.push(retired.clone());
+        }
+        let keys = Arc::new(Keys {
+            params: params.clone(),
+            current: config.pepper.clone(),
+            peppers,
+        });
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..config.workers.max(1) {
             let rx = Arc::clone(&rx);
-            let params = params.clone();
+            let keys = Arc::clone(&keys);
             thread::Builder::new()
                 .name(format!("authkit-hash-{i}"))
-                .spawn(move || worker(&rx, &params))
+                .spawn(move || worker(&rx, &keys))
                 .map_err(|e| Argon2ConfigError(e.to_string()))?;
         }
         Ok(Self {
             tx,
             params,
+            pepper_id: config.pepper.as_ref().map(|p| p.id.clone()),
             retry_after: config.retry_after,
         })
     }
@@ -131,7 +238,7 @@ impl Argon2Hasher {
     }
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, params: &Params) {
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, keys: &Keys) {
     // Allocated on the first job and reused from then on: an idle server holds no hash memory.
     let mut memory: Vec<Block> = Vec::new();
     loop {
@@ -142,27 +249,52 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, params: &Params) {
         let Some(job) = job else { return };
         match job {
             Job::Hash { password, reply } => {
-                let _ = reply.send(hash_with(params, &password, &mut memory));
+                let _ = reply.send(hash_with(keys, &password, &mut memory));
             }
             Job::Verify {
                 password,
                 hash,
                 reply,
             } => {
-                let _ = reply.send(verify_with(&password, &hash, &mut memory));
+                let result = if is_bcrypt(hash.expose()) {
+                    verify_bcrypt(&password, &hash)
+                } else {
+                    verify_with(keys, &password.normalized(), &hash, &mut memory)
+                };
+                let _ = reply.send(result);
             }
         }
     }
 }
 
+/// An argon2 context with `pepper`'s key as the secret input, or none.
+fn argon2_with<'k>(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    pepper: Option<&'k Pepper>,
+) -> Result<Argon2<'k>, HashError> {
+    match pepper {
+        Some(p) => Argon2::new_with_secret(p.key.expose_secret(), algorithm, version, params)
+            .map_err(|_| HashError::Internal("pepper")),
+        None => Ok(Argon2::new(algorithm, version, params)),
+    }
+}
+
 fn hash_with(
-    params: &Params,
+    keys: &Keys,
     password: &SecretString,
     memory: &mut Vec<Block>,
 ) -> Result<PasswordHash, HashError> {
+    let params = &keys.params;
     let mut salt = [0u8; 16];
     random_bytes(&mut salt).map_err(|_| HashError::Internal("random source failed"))?;
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let argon = argon2_with(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        keys.current.as_ref(),
+    )?;
     let mut out = [0u8; 32];
     memory.resize(params.block_count(), Block::new());
     argon
@@ -184,6 +316,7 @@ fn hash_with(
 }
 
 fn verify_with(
+    keys: &Keys,
     password: &SecretString,
     hash: &PasswordHash,
     memory: &mut Vec<Block>,
@@ -199,9 +332,22 @@ fn verify_with(
     let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
         return Err(HashError::Malformed);
     };
+    let pepper = match params.keyid() {
+        [] => None,
+        id => match keys.pepper(id) {
+            Some(p) => Some(p),
+            None => {
+                tracing::warn!(
+                    target: "authkit::hashing",
+                    "a password hash names a pepper this server does not have; it cannot verify"
+                );
+                return Ok(false);
+            }
+        },
+    };
     let mut out = vec![0u8; expected.len()];
     memory.resize(params.block_count(), Block::new());
-    Argon2::new(algorithm, version, params.clone())
+    argon2_with(algorithm, version, params.clone(), pepper)?
         .hash_password_into_with_memory(
             password.expose_secret().as_bytes(),
             salt.as_ref(),
@@ -210,6 +356,28 @@ fn verify_with(
         )
         .map_err(|_| HashError::Malformed)?;
     Ok(out.ct_eq(expected.as_bytes()).into())
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
+}
+
+/// An imported bcrypt hash: the NFKC form, then the form as typed when it differs. A password
+/// over bcrypt's 72-byte input never matches (no silent truncation).
+fn verify_bcrypt(password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+    let check = |candidate: &str| match bcrypt::non_truncating_verify(candidate, hash.expose()) {
+        Ok(ok) => Ok(ok),
+        Err(bcrypt::BcryptError::Truncation(_)) => Ok(false),
+        Err(_) => Err(HashError::Malformed),
+    };
+    let normalized = password.normalized();
+    if check(normalized.expose_secret())? {
+        return Ok(true);
+    }
+    if normalized.expose_secret() != password.expose() {
+        return check(password.expose());
+    }
+    Ok(false)
 }
 
 #[async_trait]
@@ -227,7 +395,7 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Verify {
-            password: password.normalized(),
+            password: password.clone(),
             hash: hash.clone(),
             reply,
         })?;
@@ -247,6 +415,20 @@ impl PasswordHasher for Argon2Hasher {
             || params.m_cost() != self.params.m_cost()
             || params.t_cost() != self.params.t_cost()
             || params.p_cost() != self.params.p_cost()
+            || params.keyid() != self.params.keyid()
+    }
+
+    fn recognizes(&self, hash: &PasswordHash) -> bool {
+        let hash = hash.expose();
+        if is_bcrypt(hash) {
+            return bcrypt::HashParts::from_str(hash).is_ok();
+        }
+        Phc::new(hash).is_ok_and(|phc| {
+            Algorithm::try_from(phc.algorithm.as_str()).is_ok()
+                && Params::try_from(&phc).is_ok()
+                && phc.salt.is_some()
+                && phc.hash.is_some()
+        })
     }
 }
 
@@ -306,6 +488,92 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn imported_bcrypt_hashes_verify_without_truncation_and_need_a_rehash() {
+        let h = Argon2Hasher::new(&Argon2Config::insecure_fast()).unwrap();
+        let short = PasswordHash::new(bcrypt::hash("legacy password here", 4).unwrap());
+        assert!(h.recognizes(&short));
+        assert!(h.needs_rehash(&short));
+        assert!(
+            h.verify(&Password::new("legacy password here"), &short)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(&Password::new("legacy password her"), &short)
+                .await
+                .unwrap()
+        );
+        // The old system hashed the password as typed (NFD here); NFKC would not match.
+        let nfd =
+            PasswordHash::new(bcrypt::hash("cafe\u{301} cafe\u{301} cafe\u{301}", 4).unwrap());
+        assert!(
+            h.verify(&Password::new("cafe\u{301} cafe\u{301} cafe\u{301}"), &nfd)
+                .await
+                .unwrap()
+        );
+        // A 100-byte password never matches a bcrypt hash, not even on its first 72 bytes.
+        let long = "y".repeat(100);
+        let truncated = PasswordHash::new(bcrypt::hash(&long[..72], 4).unwrap());
+        assert!(
+            !h.verify(&Password::new(long.clone()), &truncated)
+                .await
+                .unwrap()
+        );
+        assert!(!h.recognizes(&PasswordHash::new("$2b$04$short")));
+        assert!(!h.recognizes(&PasswordHash::new("plain text")));
+        assert!(h.recognizes(&h.hash(&Password::new(long)).await.unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_pepper_is_named_in_the_hash_and_required_to_verify() {
+        let key = |b: u8| SecretSlice::from(vec![b; 32]);
+        let peppered = Argon2Hasher::new(&Argon2Config {
+            pepper: Some(Pepper::new("k1", key(1)).unwrap()),
+            ..Argon2Config::insecure_fast()
+        })
+        .unwrap();
+        let plain = Argon2Hasher::new(&Argon2Config::insecure_fast()).unwrap();
+        let pw = Password::new("correct horse battery staple");
+        let hash = peppered.hash(&pw).await.unwrap();
+        assert!(hash.expose().contains(",keyid="), "{hash:?}");
+        assert!(
+            !hash.expose().contains("AQEBAQEB"),
+            "the key is not in the hash"
+        );
+        assert!(peppered.verify(&pw, &hash).await.unwrap());
+        assert!(
+            !plain.verify(&pw, &hash).await.unwrap(),
+            "no pepper: no match"
+        );
+        let other = Argon2Hasher::new(&Argon2Config {
+            pepper: Some(Pepper::new("k1", key(2)).unwrap()),
+            ..Argon2Config::insecure_fast()
+        })
+        .unwrap();
+        assert!(
+            !other.verify(&pw, &hash).await.unwrap(),
+            "another key: no match"
+        );
+        // Rotation: k2 is current, k1 retired: old hashes verify and are due for a rehash.
+        let rotated = Argon2Hasher::new(&Argon2Config {
+            pepper: Some(Pepper::new("k2", key(3)).unwrap()),
+            retired_peppers: vec![Pepper::new("k1", key(1)).unwrap()],
+            ..Argon2Config::insecure_fast()
+        })
+        .unwrap();
+        assert!(rotated.verify(&pw, &hash).await.unwrap());
+        assert!(rotated.needs_rehash(&hash));
+        assert!(!rotated.needs_rehash(&rotated.hash(&pw).await.unwrap()));
+        assert!(
+            plain.needs_rehash(&hash),
+            "dropping the pepper rehashes too"
+        );
+        assert!(Pepper::new("k1", SecretSlice::from(vec![0u8; 31])).is_err());
+        assert!(Pepper::new("too-long-id", key(1)).is_err());
+        assert!(format!("{:?}", Pepper::new("k1", key(7)).unwrap()).contains("redacted"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,9 @@ use tokio::sync::{Notify, OnceCell};
 use crate::config::{AuthConfig, ConfigError};
 use crate::domain::PasswordHash;
 use crate::jwt::{JwtKeys, TokenCodec};
+use crate::limits::MemoryRateLimits;
 use crate::mail::{EmailTemplates, TemplateError};
-use crate::ports::{Clock, Mailer, PasswordHasher, Store, SystemClock};
+use crate::ports::{Clock, Mailer, PasswordHasher, RateLimitStore, Store, SystemClock};
 
 /// The authkit handle: cheap to clone (one `Arc`), not generic, so that extractors in every
 /// framework name one concrete type. Build it with [`AuthKit::builder`].
@@ -24,6 +25,7 @@ pub(crate) struct Inner {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) rate_limits: Arc<dyn RateLimitStore>,
     pub(crate) tokens: TokenCodec,
     pub(crate) dummy_hash: OnceCell<PasswordHash>,
     pub(crate) templates: EmailTemplates,
@@ -58,6 +60,7 @@ pub struct AuthKitBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     clock: Option<Arc<dyn Clock>>,
     hasher: Option<Arc<dyn PasswordHasher>>,
+    rate_limits: Option<Arc<dyn RateLimitStore>>,
     keys: Option<JwtKeys>,
     templates: Option<EmailTemplates>,
 }
@@ -71,6 +74,7 @@ impl AuthKit {
             mailer: None,
             clock: None,
             hasher: None,
+            rate_limits: None,
             keys: None,
             templates: None,
         }
@@ -94,6 +98,11 @@ impl AuthKit {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// Where rate-limit counters live.
+    pub fn rate_limits(&self) -> &Arc<dyn RateLimitStore> {
+        &self.inner.rate_limits
     }
 
     /// The JSON Web Key Set of the verification keys (empty for HS256).
@@ -145,6 +154,19 @@ impl AuthKitBuilder {
         self
     }
 
+    /// Where rate-limit counters live (default [`MemoryRateLimits`]: this process only). Give
+    /// the database store (`authkit_sqlx`) when several instances must share the limits.
+    pub fn rate_limits(mut self, store: impl RateLimitStore) -> Self {
+        self.rate_limits = Some(Arc::new(store));
+        self
+    }
+
+    /// Where rate-limit counters live, already shared.
+    pub fn rate_limits_arc(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        self.rate_limits = Some(store);
+        self
+    }
+
     /// The email templates (default: the built-in English ones). Every template is rendered
     /// once with sample values by [`AuthKitBuilder::build`], so a broken one fails at start.
     pub fn templates(mut self, templates: EmailTemplates) -> Self {
@@ -184,6 +206,9 @@ impl AuthKitBuilder {
                 mailer,
                 clock,
                 hasher,
+                rate_limits: self
+                    .rate_limits
+                    .unwrap_or_else(|| Arc::new(MemoryRateLimits::new())),
                 tokens,
                 dummy_hash: OnceCell::new(),
                 templates,

@@ -57,6 +57,7 @@ pub mod hashing;
 pub mod http;
 pub mod jwt;
 mod kit;
+pub mod limits;
 pub mod mail;
 pub mod ports;
 pub mod service;

@@ -29,7 +29,9 @@
 //!
 //! Features (additive, none by default): `sqlite` ([`SqliteStore`]) and `postgres`
 //! ([`PostgresStore`]). Both types implement every storage port and pass the conformance suite
-//! of `authkit-testkit`.
+//! of `authkit-testkit`. They are also a
+//! [`RateLimitStore`](authkit_core::ports::RateLimitStore), whose buckets every instance on the
+//! database shares.
 //!
 //! Migrations are embedded and applied by `migrate()`, which records them in the
 //! `authkit_schema_migrations` table (never sqlx's `_sqlx_migrations`, which belongs to the
@@ -44,6 +46,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod limits;
 mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -69,6 +69,11 @@ pub(crate) mod sqlite {
             description: "outbox",
             sql: include_str!("../migrations/sqlite/0003_outbox.sql"),
         },
+        Migration {
+            version: 4,
+            description: "limits",
+            sql: include_str!("../migrations/sqlite/0004_limits.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (
@@ -144,6 +149,11 @@ pub(crate) mod postgres {
             version: 3,
             description: "outbox",
             sql: include_str!("../migrations/postgres/0003_outbox.sql"),
+        },
+        Migration {
+            version: 4,
+            description: "limits",
+            sql: include_str!("../migrations/postgres/0004_limits.sql"),
         },
     ];
 

@@ -22,6 +22,10 @@
 //!   database) and a teardown that runs only when the check passed,
 //! - an `Option` of a fixture, where `None` skips the check (e.g. no database server configured).
 //!
+//! Request rate limits are not part of [`Store`] (they may live elsewhere, e.g. in memory):
+//! [`rate_limit_suite!`] stamps their checks for any
+//! [`RateLimitStore`] the same way.
+//!
 //! Every check gets a fresh store from the block. The checks use fixed, microsecond-precise
 //! times (never the system clock), so a store must round-trip [`time::OffsetDateTime`] to the
 //! microsecond.
@@ -34,7 +38,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use authkit_core::ports::Store;
+use authkit_core::ports::{RateLimitStore, Store};
 
 pub mod smtp;
 pub mod suite;
@@ -91,6 +95,54 @@ impl StoreFixture for Arc<dyn Store> {
 impl<S: Store> StoreFixture for Arc<S> {
     fn store(&self) -> Arc<dyn Store> {
         Arc::clone(self) as Arc<dyn Store>
+    }
+}
+
+/// A rate-limit store under test together with whatever it needs to stay alive, and its
+/// cleanup: what [`StoreFixture`] is to [`rate_limit_suite!`].
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use authkit_core::limits::MemoryRateLimits;
+/// use authkit_core::ports::RateLimitStore;
+/// use authkit_testkit::RateLimitFixture;
+///
+/// struct Buckets(Arc<MemoryRateLimits>);
+///
+/// impl RateLimitFixture for Buckets {
+///     fn rate_limits(&self) -> Arc<dyn RateLimitStore> {
+///         self.0.clone()
+///     }
+/// }
+///
+/// mod buckets {
+///     authkit_testkit::rate_limit_suite!(async {
+///         super::Buckets(std::sync::Arc::new(authkit_core::limits::MemoryRateLimits::new()))
+///     });
+/// }
+/// # fn main() {}
+/// ```
+pub trait RateLimitFixture: Send + Sized + 'static {
+    /// The store the checks run against.
+    fn rate_limits(&self) -> Arc<dyn RateLimitStore>;
+
+    /// Runs after a check passed (not after a failure, so that the data stays inspectable).
+    /// The default does nothing.
+    fn teardown(self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+impl RateLimitFixture for Arc<dyn RateLimitStore> {
+    fn rate_limits(&self) -> Arc<dyn RateLimitStore> {
+        Arc::clone(self)
+    }
+}
+
+impl<S: RateLimitStore> RateLimitFixture for Arc<S> {
+    fn rate_limits(&self) -> Arc<dyn RateLimitStore> {
+        Arc::clone(self) as Arc<dyn RateLimitStore>
     }
 }
 
@@ -211,7 +263,67 @@ macro_rules! store_suite {
             reset_password_with_token_writes_its_mail_only_when_it_resets,
             user_locale_round_trips,
             concurrent_claims_take_each_message_once,
+            throttle_allows_free_failures_then_doubles_the_delay,
+            throttle_delay_follows_the_rule_to_its_caps,
+            throttle_clear_resets_the_count,
+            throttle_ceiling_is_never_passed,
+            throttle_keys_are_independent,
+            throttle_purge_forgets_old_counts,
+            concurrent_password_attempts_stop_at_the_free_failures,
+            concurrent_password_attempts_lose_no_failure,
+            replace_password_hash_replaces_only_the_expected_hash,
         }
+    };
+}
+
+/// Stamps one test per rate-limit check of [`suite`] (those taking a
+/// [`RateLimitStore`]) into the current module, as
+/// [`store_suite!`] does for the store checks.
+///
+/// `rate_limit_suite!(async { ... })`: the block is evaluated once per check and must produce a
+/// [`RateLimitStore`], an `Arc<dyn RateLimitStore>` or an
+/// `Arc<S>`, a [`RateLimitFixture`] or an `Option` of one (`None` skips). Each test runs on a
+/// multi-thread runtime with 4 workers.
+///
+/// ```
+/// mod memory {
+///     authkit_testkit::rate_limit_suite!(async { authkit_core::limits::MemoryRateLimits::new() });
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! rate_limit_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__rate_limit_suite_checks! {
+            ($factory)
+            rate_limit_allows_a_burst_then_limits,
+            rate_limit_refills_after_waiting,
+            rate_limit_keys_are_independent,
+            rate_limit_purge_removes_only_full_buckets,
+            concurrent_rate_limit_hits_allow_exactly_the_burst,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rate_limit_suite_checks {
+    (($factory:expr) $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::__private::run(async {
+                    #[allow(unused_imports)]
+                    use $crate::__private::{ViaRateFixture as _, ViaRateStore as _};
+                    let prepared =
+                        (&$crate::__private::Probe::new($factory.await)).__prepare_rate();
+                    if let Some(store) = prepared.store() {
+                        $crate::suite::$check(store).await;
+                        prepared.finish().await;
+                    }
+                });
+            }
+        )*
     };
 }
 
@@ -241,7 +353,7 @@ macro_rules! __store_suite_checks {
 pub mod __private {
     use std::cell::Cell;
 
-    use super::{Arc, Future, Pin, Store, StoreFixture};
+    use super::{Arc, Future, Pin, RateLimitFixture, RateLimitStore, Store, StoreFixture};
 
     /// Runs a check on a multi-thread runtime with 4 workers.
     pub fn run(check: impl Future<Output = ()>) {
@@ -327,6 +439,68 @@ pub mod __private {
     impl<S: Store> ViaStore for &Probe<S> {
         fn __prepare(&self) -> Prepared {
             Prepared(Some(Box::new(Arc::new(self.take()))))
+        }
+    }
+
+    trait ErasedRate: Send {
+        fn store(&self) -> Arc<dyn RateLimitStore>;
+        fn teardown(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    }
+
+    impl<F: RateLimitFixture> ErasedRate for F {
+        fn store(&self) -> Arc<dyn RateLimitStore> {
+            RateLimitFixture::rate_limits(self)
+        }
+
+        fn teardown(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(RateLimitFixture::teardown(*self))
+        }
+    }
+
+    /// A rate-limit fixture (or nothing, when skipped) with its type erased.
+    pub struct PreparedRate(Option<Box<dyn ErasedRate>>);
+
+    impl PreparedRate {
+        /// The store, or `None` when the check is skipped.
+        pub fn store(&self) -> Option<Arc<dyn RateLimitStore>> {
+            self.0.as_ref().map(|f| f.store())
+        }
+
+        /// Runs the teardown.
+        pub async fn finish(self) {
+            if let Some(f) = self.0 {
+                f.teardown().await;
+            }
+        }
+    }
+
+    /// Chosen for rate-limit fixtures and `Option`s of them.
+    pub trait ViaRateFixture {
+        /// Erases the fixture.
+        fn __prepare_rate(&self) -> PreparedRate;
+    }
+
+    impl<F: RateLimitFixture> ViaRateFixture for Probe<F> {
+        fn __prepare_rate(&self) -> PreparedRate {
+            PreparedRate(Some(Box::new(self.take())))
+        }
+    }
+
+    impl<F: RateLimitFixture> ViaRateFixture for Probe<Option<F>> {
+        fn __prepare_rate(&self) -> PreparedRate {
+            PreparedRate(self.take().map(|f| Box::new(f) as Box<dyn ErasedRate>))
+        }
+    }
+
+    /// Chosen (one auto-reference later) for any other [`RateLimitStore`].
+    pub trait ViaRateStore {
+        /// Puts the store behind an `Arc`.
+        fn __prepare_rate(&self) -> PreparedRate;
+    }
+
+    impl<S: RateLimitStore> ViaRateStore for &Probe<S> {
+        fn __prepare_rate(&self) -> PreparedRate {
+            PreparedRate(Some(Box::new(Arc::new(self.take()))))
         }
     }
 }

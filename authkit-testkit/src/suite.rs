@@ -4,7 +4,11 @@
 //! Every check panics (with a message naming the broken rule) when the store misbehaves. Times
 //! are fixed and microsecond-precise; emails, hashes and key ids carry a random suffix, so the
 //! checks also tolerate a store shared with other data (except where noted: the outbox checks
-//! need a store of their own).
+//! and the purge checks need a store of their own).
+//!
+//! The checks whose name starts with `rate_limit_` or `concurrent_rate_limit_` take a
+//! [`RateLimitStore`](authkit_core::ports::RateLimitStore) instead; they are stamped by
+//! [`rate_limit_suite!`](crate::rate_limit_suite).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,8 +26,10 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 mod admin;
+mod limits;
 mod outbox;
 pub use admin::*;
+pub use limits::*;
 pub use outbox::*;
 
 /// The suite's fixed "now": a whole number of microseconds, as every store must round-trip.

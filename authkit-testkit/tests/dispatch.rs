@@ -1,20 +1,35 @@
-//! The forms `store_suite!` accepts: a plain store is covered by `tests/tests/store.rs`; here an
-//! `Arc<dyn Store>`, a fixture with a teardown, and a skipped (`None`) fixture.
+//! The forms `store_suite!` and `rate_limit_suite!` accept: a plain store is covered by
+//! `tests/tests/store.rs`; here an `Arc<dyn Store>` (`Arc<dyn RateLimitStore>`), a fixture with a
+//! teardown, and a skipped (`None`) fixture. And flawed stores, which the suite must fail.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use authkit_core::ports::Store;
+use authkit_core::limits::MemoryRateLimits;
+use authkit_core::ports::{RateLimitStore, Store};
 use authkit_core::testing::MemoryStore;
-use authkit_testkit::StoreFixture;
+use authkit_testkit::{RateLimitFixture, StoreFixture};
 
 static SUITE_TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
 static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
+static RATE_SUITE_TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
 
 struct Counted(Arc<MemoryStore>, &'static AtomicUsize);
 
 impl StoreFixture for Counted {
     fn store(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+
+    async fn teardown(self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct CountedRate(Arc<MemoryRateLimits>, &'static AtomicUsize);
+
+impl RateLimitFixture for CountedRate {
+    fn rate_limits(&self) -> Arc<dyn RateLimitStore> {
         self.0.clone()
     }
 
@@ -38,6 +53,33 @@ mod fixture {
 mod skipped {
     use super::*;
     authkit_testkit::store_suite!(async { None::<Arc<dyn Store>> });
+}
+
+mod rate_arc_dyn {
+    use super::*;
+    authkit_testkit::rate_limit_suite!(async {
+        Arc::new(MemoryRateLimits::new()) as Arc<dyn RateLimitStore>
+    });
+}
+
+mod rate_arc {
+    use super::*;
+    authkit_testkit::rate_limit_suite!(async { Arc::new(MemoryRateLimits::new()) });
+}
+
+mod rate_fixture {
+    use super::*;
+    authkit_testkit::rate_limit_suite!(async {
+        Some(CountedRate(
+            Arc::new(MemoryRateLimits::new()),
+            &RATE_SUITE_TEARDOWNS,
+        ))
+    });
+}
+
+mod rate_skipped {
+    use super::*;
+    authkit_testkit::rate_limit_suite!(async { None::<Arc<dyn RateLimitStore>> });
 }
 
 #[test]
@@ -137,6 +179,46 @@ fn a_claim_ignoring_the_lease_fails_the_suite() {
 }
 
 #[test]
+#[should_panic(expected = "(allowed, throttled)")]
+fn a_racy_login_throttle_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::concurrent_password_attempts_stop_at_the_free_failures(Arc::new(
+            broken::Flawed::new(broken::Flaw::RacyThrottle),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "each attempt counted once")]
+fn a_login_throttle_losing_failures_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::concurrent_password_attempts_lose_no_failure(Arc::new(
+            broken::Flawed::new(broken::Flaw::RacyThrottle),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "`old` is no longer the hash: refused")]
+fn a_rehash_ignoring_the_old_hash_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::replace_password_hash_replaces_only_the_expected_hash(Arc::new(
+            broken::Flawed::new(broken::Flaw::BlindRehash),
+        )),
+    );
+}
+
+#[test]
+#[should_panic(expected = "(allowed, limited)")]
+fn a_racy_rate_limit_fails_the_suite() {
+    authkit_testkit::__private::run(
+        authkit_testkit::suite::concurrent_rate_limit_hits_allow_exactly_the_burst(Arc::new(
+            broken::RacyRateLimits::default(),
+        )),
+    );
+}
+
+#[test]
 fn the_memory_store_passes_what_the_flawed_ones_fail() {
     use authkit_testkit::suite;
     authkit_testkit::__private::run(async {
@@ -148,6 +230,15 @@ fn the_memory_store_passes_what_the_flawed_ones_fail() {
         suite::list_users_email_contains_is_literal(Arc::new(MemoryStore::new())).await;
         suite::create_user_writes_its_mail_atomically(Arc::new(MemoryStore::new())).await;
         suite::outbox_claimed_message_is_leased(Arc::new(MemoryStore::new())).await;
+        suite::concurrent_password_attempts_stop_at_the_free_failures(Arc::new(MemoryStore::new()))
+            .await;
+        suite::concurrent_password_attempts_lose_no_failure(Arc::new(MemoryStore::new())).await;
+        suite::replace_password_hash_replaces_only_the_expected_hash(Arc::new(MemoryStore::new()))
+            .await;
+        suite::concurrent_rate_limit_hits_allow_exactly_the_burst(
+            Arc::new(MemoryRateLimits::new()),
+        )
+        .await;
     });
 }
 
@@ -184,6 +275,52 @@ mod broken {
         MailBeforeChange,
         /// `claim_emails` also returns the messages it claimed before, leased or not.
         IgnoresLease,
+        /// `begin_password_attempt` reads the count, decides, then writes it (a race window).
+        RacyThrottle,
+        /// `replace_password_hash` replaces whatever the hash is.
+        BlindRehash,
+    }
+
+    /// Failure counts with a read-decide-write race: (failures, last attempt in ms).
+    type Counts = std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>;
+
+    /// Rate-limit buckets with a read-decide-write race (GCRA arrival times in ms).
+    #[derive(Debug, Default)]
+    pub(super) struct RacyRateLimits {
+        buckets: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    }
+
+    #[async_trait]
+    impl RateLimitStore for RacyRateLimits {
+        async fn hit(
+            &self,
+            key: &str,
+            rule: RateLimit,
+            now: OffsetDateTime,
+        ) -> StoreResult<RateDecision> {
+            let now_ms = unix_ms(now);
+            let tat = self
+                .buckets
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+                .copied();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            match rule.decide(tat, now_ms) {
+                Ok(next) => {
+                    self.buckets
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(key.to_owned(), next);
+                    Ok(RateDecision::Allowed)
+                }
+                Err(retry_after) => Ok(RateDecision::Limited { retry_after }),
+            }
+        }
+
+        async fn purge_rate_limits(&self, _now: OffsetDateTime) -> StoreResult<u64> {
+            Ok(0)
+        }
     }
 
     /// Whether `hay` contains `needle` where `_` matches any one character.
@@ -202,6 +339,7 @@ mod broken {
         flaw: Flaw,
         tokens: std::sync::Mutex<Vec<NewOneTimeToken>>,
         claimed: std::sync::Mutex<Vec<ClaimedEmail>>,
+        failures: Counts,
     }
 
     impl Flawed {
@@ -211,6 +349,7 @@ mod broken {
                 flaw,
                 tokens: std::sync::Mutex::default(),
                 claimed: std::sync::Mutex::default(),
+                failures: Counts::default(),
             }
         }
     }
@@ -251,6 +390,24 @@ mod broken {
             mail: &QueuedMail,
         ) -> StoreResult<User> {
             self.inner.update_profile(id, patch, now, mail).await
+        }
+        async fn replace_password_hash(
+            &self,
+            id: UserId,
+            old: &PasswordHash,
+            new: &PasswordHash,
+        ) -> StoreResult<bool> {
+            if self.flaw != Flaw::BlindRehash {
+                return self.inner.replace_password_hash(id, old, new).await;
+            }
+            match self.inner.credentials_by_id(id).await? {
+                Some(c) => {
+                    self.inner
+                        .replace_password_hash(id, &c.password_hash, new)
+                        .await
+                }
+                None => Ok(false),
+            }
         }
         async fn set_password(
             &self,
@@ -546,6 +703,60 @@ mod broken {
         }
         async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64> {
             self.inner.purge_outbox(before).await
+        }
+    }
+
+    #[async_trait]
+    impl LoginThrottleStore for Flawed {
+        async fn begin_password_attempt(
+            &self,
+            key: &str,
+            rule: &LoginThrottle,
+            now: OffsetDateTime,
+        ) -> StoreResult<AttemptDecision> {
+            if self.flaw != Flaw::RacyThrottle {
+                return self.inner.begin_password_attempt(key, rule, now).await;
+            }
+            let now_ms = unix_ms(now);
+            let (failures, last) = self
+                .failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+                .copied()
+                .unwrap_or((0, now_ms));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            match rule.check(failures, last, now_ms) {
+                Ok(()) => {
+                    self.failures
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(key.to_owned(), (failures + 1, now_ms));
+                    Ok(AttemptDecision::Allowed)
+                }
+                Err(retry_after) => Ok(AttemptDecision::Throttled { retry_after }),
+            }
+        }
+        async fn clear_password_failures(&self, key: &str) -> StoreResult<()> {
+            self.failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(key);
+            self.inner.clear_password_failures(key).await
+        }
+        async fn password_failures(&self, key: &str) -> StoreResult<u32> {
+            if self.flaw != Flaw::RacyThrottle {
+                return self.inner.password_failures(key).await;
+            }
+            Ok(self
+                .failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+                .map_or(0, |e| e.0))
+        }
+        async fn purge_password_failures(&self, before: OffsetDateTime) -> StoreResult<u64> {
+            self.inner.purge_password_failures(before).await
         }
     }
 

@@ -1,8 +1,13 @@
 //! Assembling the server: store, signing keys, mailer, kit and routes ([`build_app`]), and
 //! running it until a shutdown signal ([`serve`]).
+//!
+//! Around every route (the API, the operational routes, 404 and 405): the request log, the
+//! security headers ([`authkit_core::http::security_headers`], plus HSTS when the public URL
+//! is `https`) and a deadline on the whole request, body included. Connections: HTTP/1 with a
+//! header-read timeout (which also closes idle keep-alive connections) and a cap on the size
+//! of the headers.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,18 +16,20 @@ use authkit_core::hashing::Argon2Hasher;
 use authkit_core::jwt::JwtKeys;
 use authkit_core::mail::EmailTemplates;
 use authkit_core::ports::{
-    Clock, KeyStore, Mailer, OutboxStore, Store, StoreError, StoreHealth, SystemClock,
+    Clock, KeyStore, Mailer, OutboxStore, RateLimitStore, Store, StoreError, StoreHealth,
+    SystemClock,
 };
 use authkit_core::{AuthKit, Error as CoreError};
 use authkit_sqlx::{PostgresStore, SqliteStore};
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretSlice};
 use tokio::net::TcpListener;
 
-use crate::config::{DatabaseBackend, DatabaseUrl, ServerConfig};
+use crate::config::{DatabaseBackend, DatabaseUrl, RateLimitBackend, ServerConfig};
 use crate::error::ServerError;
 use crate::mail::{self, LogMailer};
 use crate::ops;
@@ -35,7 +42,17 @@ pub struct App {
     database: String,
     emails_to_log: bool,
     shutdown_grace: Duration,
+    header_read_timeout: Duration,
 }
+
+/// The largest request head (request line and headers) a connection accepts; beyond it the
+/// connection answers 431 and closes. Core refuses smaller excesses on the API routes
+/// (`max_header_bytes`, 16 KiB) with a problem document; this caps what any route buffers.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
+/// Time allowed, on top of `AUTHKIT_REQUEST_TIMEOUT_SECONDS`, for a request body to arrive:
+/// the whole request, body included, is answered 503 after the sum.
+pub const BODY_READ_ALLOWANCE: Duration = Duration::from_secs(5);
 
 impl App {
     /// The routes: the contract under `/api/v1`, `/health`, `/ready` and
@@ -66,6 +83,8 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
     let (kit, store) = build_kit(&config, None).await?;
     let outbox: Arc<dyn OutboxStore> = store.clone();
     let health: Arc<dyn StoreHealth> = store;
+    let headers = Arc::new(response_headers(&config.public_url));
+    let deadline = config.request_timeout + BODY_READ_ALLOWANCE;
     let router = Router::new()
         .nest("/api/v1", authkit_axum::router(kit.clone()))
         .merge(ops::router(
@@ -75,6 +94,13 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
             config.ready_timeout,
         ))
         .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            request_deadline(deadline, request, next)
+        }))
+        .layer(middleware::map_response(move |response: Response| {
+            let headers = Arc::clone(&headers);
+            async move { add_missing_headers(&headers, response) }
+        }))
         .layer(middleware::from_fn(log_request));
     Ok(App {
         router,
@@ -82,7 +108,50 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
         database: config.database_url.to_string(),
         emails_to_log: config.smtp_url.is_none(),
         shutdown_grace: config.shutdown_grace,
+        header_read_timeout: config.header_read_timeout,
     })
+}
+
+/// The headers every response carries: core's security headers, and HSTS when the public URL
+/// is `https` (the server itself speaks plain HTTP behind a TLS proxy; browsers only honour
+/// HSTS received over HTTPS).
+fn response_headers(public_url: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    authkit_core::http::security_headers(&mut headers);
+    if public_url.starts_with("https://") {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    headers
+}
+
+/// Adds each of `headers` the response lacks; a route's own value (the JWKS's public
+/// `Cache-Control`) is kept.
+fn add_missing_headers(headers: &HeaderMap, mut response: Response) -> Response {
+    let target = response.headers_mut();
+    for (name, value) in headers {
+        if !target.contains_key(name) {
+            target.insert(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+/// Answers 503 `unavailable` (with `Retry-After`) when a request, body included, is not
+/// answered by `deadline`: a client trickling its body cannot hold a connection forever. Core
+/// bounds its own work by `AUTHKIT_REQUEST_TIMEOUT_SECONDS`, so this fires only while a body
+/// is still arriving (or when something below core hangs).
+async fn request_deadline(deadline: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => authkit_axum::ApiError(CoreError::Unavailable {
+            retry_after: Some(Duration::from_secs(1)),
+            source: Some("the request timed out".into()),
+        })
+        .into_response(),
+    }
 }
 
 /// The kit of [`build_app`] and the store under it: connects to and migrates the database,
@@ -92,7 +161,8 @@ pub(crate) async fn build_kit(
     config: &ServerConfig,
     mailer: Option<Arc<dyn Mailer>>,
 ) -> Result<(AuthKit, Arc<dyn Store>), ServerError> {
-    let store = open_store(&config.database_url, config.startup_timeout).await?;
+    let database = open_database(&config.database_url, config.startup_timeout).await?;
+    let store = database.store;
     let keys = match &config.jwt_secret {
         Some(secret) => {
             let bytes = SecretSlice::from(secret.expose_secret().as_bytes().to_vec());
@@ -119,13 +189,22 @@ pub(crate) async fn build_kit(
     // setting (the builder checks them again).
     let auth = config.auth_config();
     templates.check(&auth.service_name, &auth.public_url)?;
-    let kit = AuthKit::builder(auth)
+    let mut builder = AuthKit::builder(auth)
         .store_arc(Arc::clone(&store))
         .mailer_arc(mailer)
         .hasher(hasher)
         .templates(templates)
-        .keys(keys)
-        .build()?;
+        .keys(keys);
+    let backend = config.rate_limit_backend();
+    if backend == RateLimitBackend::Database {
+        builder = builder.rate_limits_arc(database.rate_limits);
+    }
+    tracing::info!(
+        rate_limit_store = backend.as_str(),
+        "rate limits: {}",
+        config.rate_limit_description()
+    );
+    let kit = builder.build()?;
     Ok((kit, store))
 }
 
@@ -167,6 +246,22 @@ pub(crate) async fn open_store(
     url: &DatabaseUrl,
     limit: Duration,
 ) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(open_database(url, limit).await?.store)
+}
+
+/// An opened, migrated database, as the kit's store and as a rate-limit store.
+pub(crate) struct Database {
+    /// The store.
+    pub(crate) store: Arc<dyn Store>,
+    /// The same database's rate-limit counters.
+    pub(crate) rate_limits: Arc<dyn RateLimitStore>,
+}
+
+/// Connects to the database and applies authkit's migrations, within `limit`.
+pub(crate) async fn open_database(
+    url: &DatabaseUrl,
+    limit: Duration,
+) -> Result<Database, ServerError> {
     let database = url.to_string();
     let connect = async {
         let connect_error = |source| ServerError::Connect {
@@ -177,7 +272,7 @@ pub(crate) async fn open_store(
             database: database.clone(),
             source,
         };
-        let store: Arc<dyn Store> = match url.backend() {
+        let opened = match url.backend() {
             DatabaseBackend::Sqlite => {
                 if let Some(path) = url.sqlite_path() {
                     create_sqlite_file(&path)?;
@@ -186,17 +281,25 @@ pub(crate) async fn open_store(
                     .await
                     .map_err(|e| connect_error(e.into()))?;
                 store.migrate().await.map_err(|e| migrate_error(e.into()))?;
-                Arc::new(store)
+                let store = Arc::new(store);
+                Database {
+                    store: store.clone(),
+                    rate_limits: store,
+                }
             }
             DatabaseBackend::Postgres => {
                 let store = PostgresStore::connect(url.expose())
                     .await
                     .map_err(|e| connect_error(e.into()))?;
                 store.migrate().await.map_err(|e| migrate_error(e.into()))?;
-                Arc::new(store)
+                let store = Arc::new(store);
+                Database {
+                    store: store.clone(),
+                    rate_limits: store,
+                }
             }
         };
-        Ok::<_, ServerError>(store)
+        Ok::<_, ServerError>(opened)
     };
     let store =
         tokio::time::timeout(limit, connect)
@@ -288,11 +391,13 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// for up to the configured grace period (10 s by default). Client addresses reach authkit
-/// through `ConnectInfo`. The email worker runs alongside ([`AuthKit::run_email_worker`]) and
-/// is stopped after the HTTP server, finishing the message it is sending within the same
-/// grace period.
+/// Serves `app` on `listener` until `shutdown` completes, then closes idle connections and lets
+/// in-flight requests finish for up to the configured grace period (10 s by default).
+/// Connections speak HTTP/1.1; each must send a request's headers within
+/// [`ServerConfig::header_read_timeout`] of being idle, in at most [`MAX_REQUEST_HEAD_BYTES`].
+/// Client addresses reach authkit through `ConnectInfo<SocketAddr>`. The email worker runs
+/// alongside ([`AuthKit::run_email_worker`]) and is stopped after the HTTP server, finishing
+/// the message it is sending within the same grace period.
 pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -314,33 +419,67 @@ async fn serve_http<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stopping_tx.send(());
-    };
-    let grace = app.shutdown_grace;
-    let server = axum::serve(
-        listener,
-        app.router
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result.map_err(ServerError::Serve),
-        () = deadline => {
-            tracing::warn!(grace = ?grace, "in-flight requests did not finish in time; stopping anyway");
-            Ok(())
-        }
+    use hyper::service::Service as _;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.header_read_timeout)
+        .max_header_size(MAX_REQUEST_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_error(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small responses go out at once rather than waiting on Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let router = TowerToHyperService::new(app.router.clone());
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.call(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, error = %error, "connection closed with an error");
+            }
+        });
     }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    let grace = app.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?grace, "in-flight requests did not finish in time; stopping anyway");
+    }
+    Ok(())
+}
+
+/// An `accept` failure. Per-connection errors (the client gave up) are ignored; others (out of
+/// file descriptors...) are logged and accepting pauses for a second instead of spinning.
+async fn accept_error(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::error!(error = %error, "cannot accept connections; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -11,12 +11,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use authkit_core::AuthConfig;
-use authkit_core::config::OutboxConfig;
+use authkit_core::config::{LimitsConfig, OutboxConfig};
 use authkit_core::domain::Locale;
-use authkit_core::hashing::Argon2Config;
+use authkit_core::hashing::{Argon2Config, Pepper};
 use authkit_core::jwt::MIN_HS256_SECRET_BYTES;
+use authkit_core::ports::{LoginThrottle, RateLimit};
+use ipnet::IpNet;
 use lettre::message::Mailbox;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
 /// The names of the environment variables, with their defaults and meaning (used by `--help`).
@@ -39,8 +41,31 @@ pub mod vars {
     pub const AUDIENCE: &str = "AUTHKIT_AUDIENCE";
     /// Per-IP requests per minute on every route (0 = off).
     pub const RATE_LIMIT_PER_MINUTE: &str = "AUTHKIT_RATE_LIMIT_PER_MINUTE";
-    /// Per-IP requests per minute on register/login/forgot/reset/resend (0 = off).
+    /// Per-IP requests per minute, in addition, on register/login/forgot/reset/resend/verify
+    /// (0 = off).
     pub const RATE_LIMIT_AUTH_PER_MINUTE: &str = "AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE";
+    /// Where rate-limit counters live: `memory` or `database`.
+    pub const RATE_LIMIT_STORE: &str = "AUTHKIT_RATE_LIMIT_STORE";
+    /// Proxies whose `X-Forwarded-For` is believed: IPs or CIDRs, comma-separated.
+    pub const TRUSTED_PROXIES: &str = "AUTHKIT_TRUSTED_PROXIES";
+    /// Browser origins allowed to call the API (CORS), comma-separated.
+    pub const CORS_ORIGINS: &str = "AUTHKIT_CORS_ORIGINS";
+    /// Failed password checks per account before each attempt is delayed (0 = off).
+    pub const LOGIN_THROTTLE_FAILURES: &str = "AUTHKIT_LOGIN_THROTTLE_FAILURES";
+    /// Forgot-password and resend-verification emails per address per hour (0 = off).
+    pub const FORGOT_PER_ADDRESS_PER_HOUR: &str = "AUTHKIT_FORGOT_PER_ADDRESS_PER_HOUR";
+    /// Longest time a request may take, in seconds.
+    pub const REQUEST_TIMEOUT_SECONDS: &str = "AUTHKIT_REQUEST_TIMEOUT_SECONDS";
+    /// The pepper of new password hashes: base64 of at least 32 random bytes (a secret).
+    pub const PASSWORD_PEPPER: &str = "AUTHKIT_PASSWORD_PEPPER";
+    /// The id of `AUTHKIT_PASSWORD_PEPPER`, written into each hash.
+    pub const PASSWORD_PEPPER_ID: &str = "AUTHKIT_PASSWORD_PEPPER_ID";
+    /// Older peppers still accepted: `id:base64,id:base64` (secrets).
+    pub const RETIRED_PEPPERS: &str = "AUTHKIT_RETIRED_PEPPERS";
+    /// argon2id memory cost in KiB.
+    pub const ARGON2_MEMORY_KIB: &str = "AUTHKIT_ARGON2_MEMORY_KIB";
+    /// argon2id iterations.
+    pub const ARGON2_ITERATIONS: &str = "AUTHKIT_ARGON2_ITERATIONS";
     /// Refuse login until the email is verified.
     pub const REQUIRE_VERIFIED_EMAIL: &str = "AUTHKIT_REQUIRE_VERIFIED_EMAIL";
     /// `pretty` or `json`.
@@ -93,12 +118,80 @@ pub mod vars {
         (
             RATE_LIMIT_PER_MINUTE,
             "100",
-            "per-IP limit on all routes, 0 = off (validated; enforced in a later release)",
+            "requests per minute per client IP on the /api/v1 routes, 0 = off; over it: 429 with \
+             Retry-After",
         ),
         (
             RATE_LIMIT_AUTH_PER_MINUTE,
             "5",
-            "per-IP limit on register/login/forgot/reset/resend, 0 = off (validated; enforced in a later release)",
+            "requests per minute per client IP, in addition, on register, login, forgot, reset, \
+             resend and verify-email, 0 = off",
+        ),
+        (
+            RATE_LIMIT_STORE,
+            "database on PostgreSQL, memory on SQLite",
+            "where the rate-limit counters live: memory (this process only, no database write \
+             per request) or database (shared by every instance on the database)",
+        ),
+        (
+            TRUSTED_PROXIES,
+            "none: the connection's address is the client",
+            "reverse proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs \
+             (10.0.0.0/8, 127.0.0.1); a bare IP means that address only",
+        ),
+        (
+            CORS_ORIGINS,
+            "none: same-origin browsers only",
+            "browser origins allowed to call the API with credentials, comma-separated exact \
+             origins (https://app.example.com); * is refused",
+        ),
+        (
+            LOGIN_THROTTLE_FAILURES,
+            "10",
+            "failed password checks per account before each further attempt waits (1 s, \
+             doubling up to 15 min; 100 failures lock until a password reset), 0 = off, below 100",
+        ),
+        (
+            FORGOT_PER_ADDRESS_PER_HOUR,
+            "5",
+            "forgot-password and resend-verification emails per address per hour (and at most \
+             one a minute), 0 = off; over it the request still answers 202 and sends nothing",
+        ),
+        (
+            REQUEST_TIMEOUT_SECONDS,
+            "15",
+            "longest time an API request may take (1..600), then 503 unavailable; a body still \
+             arriving 5 s later is cut off the same way",
+        ),
+        (
+            PASSWORD_PEPPER,
+            "unset: no pepper",
+            "secret key mixed into new password hashes, base64 or base64url of at least 32 \
+             bytes (`openssl rand -base64 32`), kept outside the database; never printed",
+        ),
+        (
+            PASSWORD_PEPPER_ID,
+            "p1",
+            "name of AUTHKIT_PASSWORD_PEPPER written into each hash (1-8 of A-Z a-z 0-9 _ -); \
+             give a new pepper a new id",
+        ),
+        (
+            RETIRED_PEPPERS,
+            "none",
+            "older peppers still accepted until their users log in again, id:base64,id:base64 \
+             (secrets; never printed)",
+        ),
+        (
+            ARGON2_MEMORY_KIB,
+            "19456",
+            "argon2id memory cost in KiB; with AUTHKIT_ARGON2_ITERATIONS at least OWASP's \
+             minimum (t=1: 47104, t=2: 19456, t=3: 12288, t=4: 9216, t>=5: 7168); changing \
+             either rehashes each password at its next login",
+        ),
+        (
+            ARGON2_ITERATIONS,
+            "2",
+            "argon2id iterations (1..100), see AUTHKIT_ARGON2_MEMORY_KIB",
         ),
         (
             REQUIRE_VERIFIED_EMAIL,
@@ -152,6 +245,36 @@ pub const DEFAULT_AUDIENCE: &str = "authkit";
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 /// Default of `AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE`.
 pub const DEFAULT_RATE_LIMIT_AUTH_PER_MINUTE: u32 = 5;
+/// Default of `AUTHKIT_LOGIN_THROTTLE_FAILURES`.
+pub const DEFAULT_LOGIN_THROTTLE_FAILURES: u32 = 10;
+/// Default of `AUTHKIT_FORGOT_PER_ADDRESS_PER_HOUR`.
+pub const DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR: u32 = 5;
+/// Default of `AUTHKIT_REQUEST_TIMEOUT_SECONDS`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default of `AUTHKIT_PASSWORD_PEPPER_ID`.
+pub const DEFAULT_PEPPER_ID: &str = "p1";
+/// Default of `AUTHKIT_ARGON2_MEMORY_KIB` (OWASP's 19 MiB).
+pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 19_456;
+/// Default of `AUTHKIT_ARGON2_ITERATIONS`.
+pub const DEFAULT_ARGON2_ITERATIONS: u32 = 2;
+/// Largest `AUTHKIT_ARGON2_MEMORY_KIB` (4 GiB; each hash worker holds this much).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+/// Largest `AUTHKIT_ARGON2_ITERATIONS`.
+pub const MAX_ARGON2_ITERATIONS: u32 = 100;
+
+/// The least argon2id memory cost, in KiB, OWASP's password storage cheat sheet allows with
+/// `iterations` passes (46 MiB with 1, 19 MiB with 2, 12 MiB with 3, 9 MiB with 4, 7 MiB with 5
+/// or more); `None` for 0 iterations.
+pub const fn min_argon2_memory_kib(iterations: u32) -> Option<u32> {
+    match iterations {
+        0 => None,
+        1 => Some(47_104),
+        2 => Some(19_456),
+        3 => Some(12_288),
+        4 => Some(9_216),
+        _ => Some(7_168),
+    }
+}
 
 /// Secrets printed in documentation (this crate's README and authkit-core's examples).
 /// Anyone can read them, so `AUTHKIT_JWT_SECRET` refuses them.
@@ -178,6 +301,17 @@ pub enum ConfigError {
         /// The value as given (passwords in URLs replaced by `***`).
         value: String,
         /// What is wrong with it.
+        problem: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+    /// A secret (`AUTHKIT_PASSWORD_PEPPER`, `AUTHKIT_RETIRED_PEPPERS`) cannot be used. Unlike
+    /// [`ConfigError::Invalid`], the message never shows the value.
+    #[error("{var} is invalid: {problem}; {fix}")]
+    InvalidSecret {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with it (never the value).
         problem: String,
         /// How to fix it.
         fix: &'static str,
@@ -212,7 +346,9 @@ impl ConfigError {
     /// The environment variable the error is about.
     pub fn var(&self) -> &'static str {
         match self {
-            Self::NotUnicode { var } | Self::Invalid { var, .. } => var,
+            Self::NotUnicode { var }
+            | Self::Invalid { var, .. }
+            | Self::InvalidSecret { var, .. } => var,
             Self::JwtSecretTooShort { .. } | Self::JwtSecretIsSample => vars::JWT_SECRET,
             Self::ConfigFileUnsupported => vars::CONFIG,
         }
@@ -246,6 +382,26 @@ pub enum DatabaseBackend {
     Sqlite,
     /// `postgres://` and `postgresql://` URLs.
     Postgres,
+}
+
+/// Where rate-limit counters live (`AUTHKIT_RATE_LIMIT_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitBackend {
+    /// In this process (`memory`): no database write per request, but each instance counts
+    /// alone, so N instances allow N times the limit.
+    Memory,
+    /// In the database (`database`): one write per limited request, shared by every instance.
+    Database,
+}
+
+impl RateLimitBackend {
+    /// The value of `AUTHKIT_RATE_LIMIT_STORE` that selects it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Database => "database",
+        }
+    }
 }
 
 /// A database URL. `Display` and `Debug` hide its password; [`DatabaseUrl::expose`] gives
@@ -432,7 +588,7 @@ pub fn redact_url(raw: &str) -> String {
 
 /// Everything the server is configured with. Build it with [`ServerConfig::from_env`] (what
 /// the binary does), [`ServerConfig::from_vars`], or [`ServerConfig::default`] and change
-/// fields (what tests do). `Debug` never shows the JWT secret or URL passwords.
+/// fields (what tests do). `Debug` never shows the JWT secret, the peppers or URL passwords.
 #[derive(Clone)]
 pub struct ServerConfig {
     /// `AUTHKIT_DATABASE_URL`.
@@ -451,10 +607,23 @@ pub struct ServerConfig {
     pub issuer: String,
     /// `AUTHKIT_AUDIENCE`.
     pub audience: String,
-    /// `AUTHKIT_RATE_LIMIT_PER_MINUTE` (validated; not enforced yet).
+    /// `AUTHKIT_RATE_LIMIT_PER_MINUTE`: per client IP on every API route (0 = off).
     pub rate_limit_per_minute: u32,
-    /// `AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE` (validated; not enforced yet).
+    /// `AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE`: per client IP on the credential routes (0 = off).
     pub rate_limit_auth_per_minute: u32,
+    /// `AUTHKIT_RATE_LIMIT_STORE`; `None`: [`RateLimitBackend::Database`] on PostgreSQL,
+    /// [`RateLimitBackend::Memory`] on SQLite ([`ServerConfig::rate_limit_backend`]).
+    pub rate_limit_store: Option<RateLimitBackend>,
+    /// `AUTHKIT_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `AUTHKIT_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
+    /// `AUTHKIT_LOGIN_THROTTLE_FAILURES` (0 = off).
+    pub login_throttle_failures: u32,
+    /// `AUTHKIT_FORGOT_PER_ADDRESS_PER_HOUR` (0 = off).
+    pub forgot_per_address_per_hour: u32,
+    /// `AUTHKIT_REQUEST_TIMEOUT_SECONDS`.
+    pub request_timeout: Duration,
     /// `AUTHKIT_REQUIRE_VERIFIED_EMAIL`.
     pub require_verified_email: bool,
     /// `AUTHKIT_LOG_FORMAT`; `None`: [`LogFormat::detect`].
@@ -467,8 +636,10 @@ pub struct ServerConfig {
     pub outbox_max_attempts: u32,
     /// `AUTHKIT_OUTBOX_RETRY_SECONDS`.
     pub outbox_retry: Duration,
-    /// Password hashing parameters. Not read from the environment: the defaults (argon2id,
-    /// m=19456 KiB, t=2, p=1, one worker per core) are what production uses; tests lower them.
+    /// Password hashing: `m_cost` from `AUTHKIT_ARGON2_MEMORY_KIB`, `t_cost` from
+    /// `AUTHKIT_ARGON2_ITERATIONS`, `pepper` from `AUTHKIT_PASSWORD_PEPPER` (named by
+    /// `AUTHKIT_PASSWORD_PEPPER_ID`), `retired_peppers` from `AUTHKIT_RETIRED_PEPPERS`; p=1 and
+    /// one worker per core. Tests set [`Argon2Config::insecure_fast`] here directly.
     pub argon2: Argon2Config,
     /// How long `GET /ready` waits for the database (2 s). Not read from the environment.
     pub ready_timeout: Duration,
@@ -480,6 +651,10 @@ pub struct ServerConfig {
     /// How long in-flight requests may finish after SIGTERM/SIGINT (10 s). Not read from the
     /// environment.
     pub shutdown_grace: Duration,
+    /// How long a client has to send a request's headers, from the moment the connection is
+    /// idle (so it also closes idle keep-alive connections) (10 s). Not read from the
+    /// environment.
+    pub header_read_timeout: Duration,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -505,8 +680,33 @@ impl fmt::Debug for ServerConfig {
             .field("log_format", &self.log_format)
             .field("default_locale", &self.default_locale)
             .field("email_templates", &self.email_templates)
+            .field("rate_limit_store", &self.rate_limit_store)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("cors_origins", &self.cors_origins)
+            .field("login_throttle_failures", &self.login_throttle_failures)
+            .field(
+                "forgot_per_address_per_hour",
+                &self.forgot_per_address_per_hour,
+            )
+            .field("request_timeout", &self.request_timeout)
             .field("outbox_max_attempts", &self.outbox_max_attempts)
             .field("outbox_retry", &self.outbox_retry)
+            .field("argon2_memory_kib", &self.argon2.m_cost)
+            .field("argon2_iterations", &self.argon2.t_cost)
+            // Pepper ids only: `Pepper`'s Debug redacts the key, but say so explicitly.
+            .field(
+                "password_pepper",
+                &self.argon2.pepper.as_ref().map(Pepper::id),
+            )
+            .field(
+                "retired_peppers",
+                &self
+                    .argon2
+                    .retired_peppers
+                    .iter()
+                    .map(Pepper::id)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -528,17 +728,28 @@ impl Default for ServerConfig {
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
             rate_limit_auth_per_minute: DEFAULT_RATE_LIMIT_AUTH_PER_MINUTE,
+            rate_limit_store: None,
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            login_throttle_failures: DEFAULT_LOGIN_THROTTLE_FAILURES,
+            forgot_per_address_per_hour: DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             require_verified_email: false,
             log_format: None,
             default_locale: Locale::english(),
             email_templates: None,
             outbox_max_attempts: OutboxConfig::default().max_attempts,
             outbox_retry: OutboxConfig::default().retry_initial.unsigned_abs(),
-            argon2: Argon2Config::default(),
+            argon2: Argon2Config {
+                m_cost: DEFAULT_ARGON2_MEMORY_KIB,
+                t_cost: DEFAULT_ARGON2_ITERATIONS,
+                ..Argon2Config::default()
+            },
             ready_timeout: Duration::from_secs(2),
             smtp_timeout: Duration::from_secs(30),
             startup_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -647,6 +858,68 @@ impl ServerConfig {
             Some(v) => parse_per_minute(vars::RATE_LIMIT_AUTH_PER_MINUTE, &v)?,
             None => defaults.rate_limit_auth_per_minute,
         };
+        let rate_limit_store = match get(vars::RATE_LIMIT_STORE)? {
+            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                "memory" => RateLimitBackend::Memory,
+                "database" => RateLimitBackend::Database,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::RATE_LIMIT_STORE,
+                        value: v.clone(),
+                        problem: "unknown rate-limit store".to_owned(),
+                        fix: "use memory (one instance) or database (several instances share \
+                              the counters), or unset it for the default",
+                    });
+                }
+            }),
+            None => None,
+        };
+        let trusted_proxies = match get(vars::TRUSTED_PROXIES)? {
+            Some(v) => parse_trusted_proxies(&v)?,
+            None => defaults.trusted_proxies,
+        };
+        let cors_origins = match get(vars::CORS_ORIGINS)? {
+            Some(v) => parse_cors_origins(&v)?,
+            None => defaults.cors_origins,
+        };
+        let login_throttle_failures = match get(vars::LOGIN_THROTTLE_FAILURES)? {
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n < LoginThrottle::default().max_failures => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::LOGIN_THROTTLE_FAILURES,
+                        value: v.clone(),
+                        problem: "not a whole number below 100".to_owned(),
+                        fix: "use a number of failures such as 10, or 0 to turn the throttle off",
+                    });
+                }
+            },
+            None => defaults.login_throttle_failures,
+        };
+        let forgot_per_address_per_hour = match get(vars::FORGOT_PER_ADDRESS_PER_HOUR)? {
+            Some(v) => v.trim().parse::<u32>().map_err(|e| ConfigError::Invalid {
+                var: vars::FORGOT_PER_ADDRESS_PER_HOUR,
+                value: v.clone(),
+                problem: format!("not a whole number of emails per hour ({e})"),
+                fix: "use a whole number such as 5, or 0 to turn the limit off",
+            })?,
+            None => defaults.forgot_per_address_per_hour,
+        };
+        let request_timeout = match get(vars::REQUEST_TIMEOUT_SECONDS)? {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=600).contains(&n) => Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::REQUEST_TIMEOUT_SECONDS,
+                        value: v.clone(),
+                        problem: "not a whole number of seconds between 1 and 600".to_owned(),
+                        fix: "use a number of seconds such as 15",
+                    });
+                }
+            },
+            None => defaults.request_timeout,
+        };
+        let argon2 = parse_argon2(&get, defaults.argon2)?;
         let require_verified_email = match get(vars::REQUIRE_VERIFIED_EMAIL)? {
             Some(v) => parse_bool(vars::REQUIRE_VERIFIED_EMAIL, &v)?,
             None => defaults.require_verified_email,
@@ -730,34 +1003,66 @@ impl ServerConfig {
             audience,
             rate_limit_per_minute,
             rate_limit_auth_per_minute,
+            rate_limit_store,
+            trusted_proxies,
+            cors_origins,
+            login_throttle_failures,
+            forgot_per_address_per_hour,
+            request_timeout,
             require_verified_email,
             log_format,
             default_locale,
             email_templates,
             outbox_max_attempts,
             outbox_retry,
+            argon2,
             ..defaults
         };
         config.check()?;
         Ok(config)
     }
 
-    /// Checks what core checks too (issuer, audience, public URL), naming the variable.
+    /// Checks what core checks too (issuer, audience, public URL, CORS origins, request
+    /// timeout, login throttle), naming the variable.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.auth_config().validate().map_err(|e| {
-            let (var, fix) = match e.field {
-                "issuer" => (vars::ISSUER, "set a non-empty issuer or unset it"),
-                "audience" => (vars::AUDIENCE, "set a non-empty audience or unset it"),
+            let (var, value, fix) = match e.field {
+                "issuer" => (
+                    vars::ISSUER,
+                    self.issuer.clone(),
+                    "set a non-empty issuer or unset it",
+                ),
+                "audience" => (
+                    vars::AUDIENCE,
+                    self.audience.clone(),
+                    "set a non-empty audience or unset it",
+                ),
+                "cors_origins" => (
+                    vars::CORS_ORIGINS,
+                    self.cors_origins.join(","),
+                    "list exact origins such as https://app.example.com,http://localhost:3000 \
+                     (scheme, host, optional port; no path, no *), or unset it",
+                ),
+                "request_timeout" => (
+                    vars::REQUEST_TIMEOUT_SECONDS,
+                    self.request_timeout.as_secs().to_string(),
+                    "use a number of seconds such as 15",
+                ),
+                "limits.login_throttle" => (
+                    vars::LOGIN_THROTTLE_FAILURES,
+                    self.login_throttle_failures.to_string(),
+                    "use a number of failures below 100 such as 10, or 0 to turn it off",
+                ),
                 "public_url" => (
                     vars::PUBLIC_URL,
+                    self.public_url.clone(),
                     "use the http:// or https:// address clients reach the server at",
                 ),
-                _ => (vars::PUBLIC_URL, "check the configuration"),
-            };
-            let value = match var {
-                v if v == vars::ISSUER => self.issuer.clone(),
-                v if v == vars::AUDIENCE => self.audience.clone(),
-                _ => self.public_url.clone(),
+                _ => (
+                    vars::PUBLIC_URL,
+                    self.public_url.clone(),
+                    "check the configuration",
+                ),
             };
             ConfigError::Invalid {
                 var,
@@ -766,6 +1071,16 @@ impl ServerConfig {
                 fix,
             }
         })
+    }
+
+    /// Where rate-limit counters live: `AUTHKIT_RATE_LIMIT_STORE`, else the database on
+    /// PostgreSQL (instances share it) and memory on SQLite (one instance).
+    pub fn rate_limit_backend(&self) -> RateLimitBackend {
+        self.rate_limit_store
+            .unwrap_or(match self.database_url.backend() {
+                DatabaseBackend::Postgres => RateLimitBackend::Database,
+                DatabaseBackend::Sqlite => RateLimitBackend::Memory,
+            })
     }
 
     /// The core settings these values select.
@@ -782,6 +1097,19 @@ impl ServerConfig {
             public_url: self.public_url.clone(),
             require_verified_email: self.require_verified_email,
             default_locale: self.default_locale.clone(),
+            limits: LimitsConfig {
+                per_ip: RateLimit::per_minute(self.rate_limit_per_minute),
+                per_ip_credentials: RateLimit::per_minute(self.rate_limit_auth_per_minute),
+                emails_per_address_hourly: RateLimit::per_hour(self.forgot_per_address_per_hour),
+                login_throttle: LoginThrottle {
+                    free_failures: self.login_throttle_failures,
+                    ..LoginThrottle::default()
+                },
+                trusted_proxies: self.trusted_proxies.clone(),
+                ..LimitsConfig::default()
+            },
+            cors_origins: self.cors_origins.clone(),
+            request_timeout: self.request_timeout,
             outbox: OutboxConfig {
                 max_attempts: self.outbox_max_attempts,
                 retry_initial: retry,
@@ -792,6 +1120,45 @@ impl ServerConfig {
             },
             ..AuthConfig::default()
         }
+    }
+
+    /// The rate limits and where they are counted, for logs and `check-config`.
+    pub fn rate_limit_description(&self) -> String {
+        let rate = |n: u32| match n {
+            0 => "off".to_owned(),
+            n => format!("{n}/min"),
+        };
+        format!(
+            "per IP {} on all API routes, {} on credential routes; counters in {}",
+            rate(self.rate_limit_per_minute),
+            rate(self.rate_limit_auth_per_minute),
+            match self.rate_limit_backend() {
+                RateLimitBackend::Memory => "memory (this instance only)",
+                RateLimitBackend::Database => "the database (shared by instances)",
+            }
+        )
+    }
+
+    /// The hashing parameters and pepper ids (never the keys), for `check-config`.
+    pub fn hashing_description(&self) -> String {
+        let a = &self.argon2;
+        let mut text = format!(
+            "argon2id m={} KiB, t={}, p={}",
+            a.m_cost, a.t_cost, a.p_cost
+        );
+        match &a.pepper {
+            Some(p) => text.push_str(&format!(", pepper `{}`", p.id())),
+            None => text.push_str(", no pepper"),
+        }
+        if !a.retired_peppers.is_empty() {
+            let ids: Vec<String> = a
+                .retired_peppers
+                .iter()
+                .map(|p| format!("`{}`", p.id()))
+                .collect();
+            text.push_str(&format!(", retired peppers {}", ids.join(", ")));
+        }
+        text
     }
 
     /// How access tokens are signed, for logs and `check-config`.
@@ -821,13 +1188,49 @@ impl ServerConfig {
             ("signing", self.signing_description().to_owned()),
             ("issuer", self.issuer.clone()),
             ("audience", self.audience.clone()),
+            ("rate limits", self.rate_limit_description()),
             (
-                "rate limits",
-                format!(
-                    "{}/min per IP, {}/min per IP on auth routes (validated; not enforced yet)",
-                    self.rate_limit_per_minute, self.rate_limit_auth_per_minute
-                ),
+                "trusted proxies",
+                if self.trusted_proxies.is_empty() {
+                    "none (the connection's address is the client)".to_owned()
+                } else {
+                    self.trusted_proxies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
             ),
+            (
+                "CORS origins",
+                if self.cors_origins.is_empty() {
+                    "none (same-origin only)".to_owned()
+                } else {
+                    self.cors_origins.join(", ")
+                },
+            ),
+            (
+                "login throttle",
+                match self.login_throttle_failures {
+                    0 => "off".to_owned(),
+                    n => format!(
+                        "after {n} failed passwords per account, 1 s doubling up to 15 min \
+                         between attempts"
+                    ),
+                },
+            ),
+            (
+                "reset/verification emails",
+                match self.forgot_per_address_per_hour {
+                    0 => "no limit per address".to_owned(),
+                    n => format!("at most 1/min and {n}/hour per address"),
+                },
+            ),
+            (
+                "request timeout",
+                format!("{} s", self.request_timeout.as_secs()),
+            ),
+            ("password hashing", self.hashing_description()),
             (
                 "require verified email",
                 self.require_verified_email.to_string(),
@@ -899,6 +1302,222 @@ fn parse_per_minute(var: &'static str, raw: &str) -> Result<u32, ConfigError> {
         problem: format!("not a whole number of requests per minute ({e})"),
         fix: "use a whole number such as 100, or 0 to turn the limit off",
     })
+}
+
+/// `10.0.0.0/8, 127.0.0.1, ::1`: CIDRs, or bare addresses meaning that address alone.
+fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
+    let mut proxies = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let net = entry
+            .parse::<IpNet>()
+            .map(|n| n.trunc())
+            .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| ConfigError::Invalid {
+                var: vars::TRUSTED_PROXIES,
+                value: raw.to_owned(),
+                problem: format!("`{entry}` is neither an IP address nor a CIDR"),
+                fix: "list your reverse proxies' addresses or networks, comma-separated, e.g. \
+                      10.0.0.0/8,127.0.0.1 (never a network that clients can send from)",
+            })?;
+        if !proxies.contains(&net) {
+            proxies.push(net);
+        }
+    }
+    Ok(proxies)
+}
+
+/// `https://app.example.com, http://localhost:3000`: exact origins; `*` is refused here, other
+/// shapes by core's check ([`ServerConfig::check`]).
+fn parse_cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if origins.iter().any(|o| o.contains('*')) {
+        return Err(ConfigError::Invalid {
+            var: vars::CORS_ORIGINS,
+            value: raw.to_owned(),
+            problem: "`*` would let every site call the API with its users' cookies".to_owned(),
+            fix: "list the exact origins of your front ends, e.g. https://app.example.com, or \
+                  unset it for same-origin only",
+        });
+    }
+    Ok(origins)
+}
+
+/// Decodes base64 (standard or URL-safe alphabet, padded or not). Whitespace around the value
+/// (a trailing newline from a secret file) is ignored.
+fn decode_key(raw: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let raw = raw.trim();
+    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+        .decode(raw)
+        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, config).decode(raw))
+        .ok()
+}
+
+const PEPPER_FIX: &str = "generate one with `openssl rand -base64 32` and keep it in a secret \
+                          store; never reuse the JWT secret";
+
+/// A pepper from `key` (base64) named `id`; errors name `var` and never show the key.
+fn parse_pepper(var: &'static str, id: &str, key: &str) -> Result<Pepper, ConfigError> {
+    let secret =
+        |problem: String, fix: &'static str| ConfigError::InvalidSecret { var, problem, fix };
+    let bytes = decode_key(key).ok_or_else(|| {
+        secret(
+            format!("the key of pepper `{id}` is not base64"),
+            PEPPER_FIX,
+        )
+    })?;
+    if bytes.len() < 32 {
+        return Err(secret(
+            format!(
+                "the key of pepper `{id}` is {} bytes long but must be at least 32",
+                bytes.len()
+            ),
+            PEPPER_FIX,
+        ));
+    }
+    Pepper::new(id, SecretSlice::from(bytes))
+        .map_err(|e| secret(format!("pepper `{id}`: {e}"), PEPPER_FIX))
+}
+
+/// What [`Pepper::new`] accepts as an id: 1 to 8 characters of `A-Za-z0-9_-`.
+fn is_pepper_id(id: &str) -> bool {
+    (1..=8).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `AUTHKIT_ARGON2_*`, `AUTHKIT_PASSWORD_PEPPER(_ID)` and `AUTHKIT_RETIRED_PEPPERS` over
+/// `config`.
+fn parse_argon2(
+    get: &impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    mut config: Argon2Config,
+) -> Result<Argon2Config, ConfigError> {
+    let memory = get(vars::ARGON2_MEMORY_KIB)?;
+    let iterations = get(vars::ARGON2_ITERATIONS)?;
+    if let Some(v) = &iterations {
+        config.t_cost = match v.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_ARGON2_ITERATIONS).contains(&n) => n,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: vars::ARGON2_ITERATIONS,
+                    value: v.clone(),
+                    problem: "not a whole number between 1 and 100".to_owned(),
+                    fix: "use 2 (with 19456 KiB), or unset it",
+                });
+            }
+        };
+    }
+    if let Some(v) = &memory {
+        config.m_cost = match v.trim().parse::<u32>() {
+            Ok(n) if n <= MAX_ARGON2_MEMORY_KIB => n,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: vars::ARGON2_MEMORY_KIB,
+                    value: v.clone(),
+                    problem: "not a whole number of KiB up to 4194304 (4 GiB)".to_owned(),
+                    fix: "use 19456 (19 MiB, with 2 iterations), or unset it",
+                });
+            }
+        };
+    }
+    let floor = min_argon2_memory_kib(config.t_cost).unwrap_or(u32::MAX);
+    if config.m_cost < floor {
+        // Name the variable that was set (the memory one when both, or neither, were).
+        let (var, value) = match (&memory, &iterations) {
+            (None, Some(t)) => (vars::ARGON2_ITERATIONS, t.clone()),
+            _ => (vars::ARGON2_MEMORY_KIB, config.m_cost.to_string()),
+        };
+        return Err(ConfigError::Invalid {
+            var,
+            value,
+            problem: format!(
+                "m={} KiB with t={} is weaker than OWASP's minimum ({floor} KiB with {} \
+                 iterations)",
+                config.m_cost, config.t_cost, config.t_cost
+            ),
+            fix: "raise AUTHKIT_ARGON2_MEMORY_KIB or AUTHKIT_ARGON2_ITERATIONS to a pair at \
+                  least as strong as t=1: 47104, t=2: 19456, t=3: 12288, t=4: 9216, t>=5: 7168 \
+                  KiB",
+        });
+    }
+
+    let pepper_id = get(vars::PASSWORD_PEPPER_ID)?.map(|v| v.trim().to_owned());
+    if let Some(id) = &pepper_id
+        && !is_pepper_id(id)
+    {
+        return Err(ConfigError::Invalid {
+            var: vars::PASSWORD_PEPPER_ID,
+            value: id.clone(),
+            problem: "not 1 to 8 characters of A-Z, a-z, 0-9, _ or -".to_owned(),
+            fix: "use a short name such as p1, and a new one (p2) for each new pepper",
+        });
+    }
+    // The key is a secret: never shown.
+    match get(vars::PASSWORD_PEPPER)? {
+        Some(key) => {
+            let id = pepper_id.as_deref().unwrap_or(DEFAULT_PEPPER_ID);
+            config.pepper = Some(parse_pepper(vars::PASSWORD_PEPPER, id, &key)?);
+        }
+        None => {
+            if let Some(id) = pepper_id {
+                return Err(ConfigError::Invalid {
+                    var: vars::PASSWORD_PEPPER_ID,
+                    value: id,
+                    problem: "set without AUTHKIT_PASSWORD_PEPPER".to_owned(),
+                    fix: "set AUTHKIT_PASSWORD_PEPPER too, or unset AUTHKIT_PASSWORD_PEPPER_ID",
+                });
+            }
+        }
+    }
+    if let Some(raw) = get(vars::RETIRED_PEPPERS)? {
+        let fix = "list older peppers as id:base64,id:base64 (ids of 1 to 8 characters of \
+                   A-Z, a-z, 0-9, _ or -, each different from the others and from \
+                   AUTHKIT_PASSWORD_PEPPER_ID)";
+        for (n, entry) in raw
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
+            let Some((id, key)) = entry.split_once(':') else {
+                return Err(ConfigError::InvalidSecret {
+                    var: vars::RETIRED_PEPPERS,
+                    problem: format!("entry {} is not id:base64", n + 1),
+                    fix,
+                });
+            };
+            let id = id.trim();
+            if !is_pepper_id(id) {
+                // Not shown: a reversed `key:id` would print the key.
+                return Err(ConfigError::InvalidSecret {
+                    var: vars::RETIRED_PEPPERS,
+                    problem: format!("entry {} has an invalid id", n + 1),
+                    fix,
+                });
+            }
+            let taken = config.pepper.iter().chain(&config.retired_peppers);
+            if taken.map(Pepper::id).any(|t| t == id) {
+                return Err(ConfigError::InvalidSecret {
+                    var: vars::RETIRED_PEPPERS,
+                    problem: format!("two peppers are named `{id}`"),
+                    fix,
+                });
+            }
+            config
+                .retired_peppers
+                .push(parse_pepper(vars::RETIRED_PEPPERS, id, key)?);
+        }
+    }
+    Ok(config)
 }
 
 fn parse_bool(var: &'static str, raw: &str) -> Result<bool, ConfigError> {
@@ -996,6 +1615,18 @@ mod tests {
             (vars::JWT_SECRET, SAMPLE_JWT_SECRETS[0]),
             (vars::RATE_LIMIT_PER_MINUTE, "lots"),
             (vars::RATE_LIMIT_AUTH_PER_MINUTE, "-1"),
+            (vars::RATE_LIMIT_STORE, "redis"),
+            (vars::TRUSTED_PROXIES, "10.0.0.0/33"),
+            (vars::CORS_ORIGINS, "*"),
+            (vars::CORS_ORIGINS, "https://app.example.com/path"),
+            (vars::LOGIN_THROTTLE_FAILURES, "100"),
+            (vars::FORGOT_PER_ADDRESS_PER_HOUR, "five"),
+            (vars::REQUEST_TIMEOUT_SECONDS, "0"),
+            (vars::PASSWORD_PEPPER, "c2hvcnQ="),
+            (vars::PASSWORD_PEPPER_ID, "p1"),
+            (vars::RETIRED_PEPPERS, "p0"),
+            (vars::ARGON2_MEMORY_KIB, "1024"),
+            (vars::ARGON2_ITERATIONS, "1"),
             (vars::REQUIRE_VERIFIED_EMAIL, "yes please"),
             (vars::LOG_FORMAT, "xml"),
             (vars::CONFIG, "/etc/authkit.toml"),
@@ -1024,5 +1655,28 @@ mod tests {
         .unwrap();
         let shown = format!("{config:?} {:?}", config.summary());
         assert!(!shown.contains("hunter22"), "{shown}");
+    }
+
+    #[test]
+    fn argon2_floor_follows_owasp() {
+        let ok = |m: &str, t: &str| {
+            parse(&[(vars::ARGON2_MEMORY_KIB, m), (vars::ARGON2_ITERATIONS, t)]).is_ok()
+        };
+        for (t, floor) in [
+            (1, 47_104),
+            (2, 19_456),
+            (3, 12_288),
+            (4, 9_216),
+            (5, 7_168),
+        ] {
+            assert!(ok(&floor.to_string(), &t.to_string()), "t={t} m={floor}");
+            assert!(
+                !ok(&(floor - 1).to_string(), &t.to_string()),
+                "t={t} m<{floor}"
+            );
+        }
+        assert!(ok("7168", "9"));
+        assert!(!ok("7167", "9"));
+        assert!(!ok("65536", "0"));
     }
 }

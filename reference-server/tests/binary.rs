@@ -111,12 +111,27 @@ fn bad_values_stop_the_binary_naming_the_variable() {
         ("AUTHKIT_BIND", "not-an-address"),
         ("AUTHKIT_REQUIRE_VERIFIED_EMAIL", "maybe"),
         ("AUTHKIT_DATABASE_URL", "mysql://localhost/x"),
+        ("AUTHKIT_CORS_ORIGINS", "*"),
+        ("AUTHKIT_TRUSTED_PROXIES", "proxy.internal"),
+        ("AUTHKIT_RATE_LIMIT_STORE", "redis"),
+        ("AUTHKIT_ARGON2_MEMORY_KIB", "4096"),
     ] {
         let output = command(dir.path()).env(var, value).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{var}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(var), "{var}: {stderr}");
     }
+    // A short pepper: named, never echoed.
+    let pepper = "aHVudGVyMjItc2hvcnQ";
+    let output = command(dir.path())
+        .env("AUTHKIT_PASSWORD_PEPPER", pepper)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AUTHKIT_PASSWORD_PEPPER"), "{stderr}");
+    assert!(!stderr.contains(pepper), "{stderr}");
+    assert!(!dir.path().join("authkit.db").exists(), "nothing started");
 }
 
 #[test]
@@ -142,6 +157,44 @@ fn check_config_prints_the_settings_without_secrets() {
     assert!(stdout.contains("HS256"), "{stdout}");
     assert!(!stdout.contains("hunter22"), "{stdout}");
     assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter22"));
+    // PostgreSQL: counters in the database by default.
+    assert!(stdout.contains("counters in the database"), "{stdout}");
+}
+
+#[test]
+fn check_config_shows_pepper_ids_never_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    // base64 of "hunter22" repeated: 32 bytes.
+    let key = "aHVudGVyMjJodW50ZXIyMmh1bnRlcjIyaHVudGVyMjI=";
+    let retired = "aHVudGVyMjJodW50ZXIyMmh1bnRlcjIyaHVudGVyMjJf";
+    let output = command(dir.path())
+        .arg("check-config")
+        .env("AUTHKIT_PASSWORD_PEPPER", key)
+        .env("AUTHKIT_PASSWORD_PEPPER_ID", "p2")
+        .env("AUTHKIT_RETIRED_PEPPERS", format!("p1:{retired}"))
+        .env("AUTHKIT_ARGON2_MEMORY_KIB", "65536")
+        .env("AUTHKIT_ARGON2_ITERATIONS", "3")
+        .env("AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE", "10")
+        .env("AUTHKIT_TRUSTED_PROXIES", "10.0.0.0/8")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for shown in [
+        "argon2id m=65536 KiB, t=3",
+        "pepper `p2`",
+        "retired peppers `p1`",
+        "10/min on credential routes",
+        "counters in memory",
+        "10.0.0.0/8",
+    ] {
+        assert!(stdout.contains(shown), "{shown} missing:\n{stdout}");
+    }
+    for secret in [key, retired, "aHVudGVy"] {
+        assert!(!stdout.contains(secret), "{stdout}");
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
 }
 
 #[test]
@@ -167,6 +220,9 @@ fn help_documents_commands_and_variables() {
         "AUTHKIT_DATABASE_URL",
         "AUTHKIT_JWT_SECRET",
         "AUTHKIT_LOG_FORMAT",
+        "AUTHKIT_RATE_LIMIT_STORE",
+        "AUTHKIT_TRUSTED_PROXIES",
+        "AUTHKIT_PASSWORD_PEPPER",
         "RUST_LOG",
     ] {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");

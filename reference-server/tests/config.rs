@@ -8,8 +8,10 @@
 )]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use authkit_server::config::{DatabaseBackend, SAMPLE_JWT_SECRETS, vars};
+use authkit_core::ports::{LoginThrottle, RateLimit};
+use authkit_server::config::{DatabaseBackend, RateLimitBackend, SAMPLE_JWT_SECRETS, vars};
 use authkit_server::{ConfigError, LogFormat, ServerConfig};
 use secrecy::ExposeSecret;
 
@@ -229,4 +231,296 @@ fn passwords_stay_out_of_errors_and_debug() {
         config.mail_description()
     );
     assert!(!shown.contains("hunter22"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abuse limits, CORS, timeouts and password hashing
+
+/// 32 random-looking bytes, base64 (standard) and base64url without padding.
+const PEPPER_STD: &str = "q+8/eXh5enp6e3t7fHx8fX19fn5+f39/gICAgYGBgoI=";
+const PEPPER_URL: &str = "q-8_eXh5enp6e3t7fHx8fX19fn5-f39_gICAgYGBgoI";
+/// Another 32-byte key.
+const PEPPER_OLD: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+#[test]
+fn limits_and_hashing_defaults() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.rate_limit_store, None);
+    assert_eq!(config.rate_limit_backend(), RateLimitBackend::Memory);
+    assert!(config.trusted_proxies.is_empty());
+    assert!(config.cors_origins.is_empty());
+    assert_eq!(config.login_throttle_failures, 10);
+    assert_eq!(config.forgot_per_address_per_hour, 5);
+    assert_eq!(config.request_timeout, Duration::from_secs(15));
+    assert_eq!(config.argon2.m_cost, 19_456);
+    assert_eq!(config.argon2.t_cost, 2);
+    assert!(config.argon2.pepper.is_none());
+    assert!(config.argon2.retired_peppers.is_empty());
+
+    let auth = config.auth_config();
+    assert_eq!(auth.limits.per_ip, RateLimit::per_minute(100));
+    assert_eq!(auth.limits.per_ip_credentials, RateLimit::per_minute(5));
+    assert_eq!(
+        auth.limits.emails_per_address_hourly,
+        RateLimit::per_hour(5)
+    );
+    assert_eq!(auth.limits.login_throttle, LoginThrottle::default());
+    assert!(auth.limits.trusted_proxies.is_empty());
+    assert_eq!(auth.request_timeout, Duration::from_secs(15));
+
+    // PostgreSQL shares the counters by default; SQLite keeps them in memory.
+    let pg = parse(&[(vars::DATABASE_URL, "postgres://u:p@db/auth")]).unwrap();
+    assert_eq!(pg.rate_limit_backend(), RateLimitBackend::Database);
+}
+
+#[test]
+fn limits_variables_are_read_and_reach_core() {
+    let config = parse(&[
+        (vars::RATE_LIMIT_PER_MINUTE, "300"),
+        (vars::RATE_LIMIT_AUTH_PER_MINUTE, "0"),
+        (vars::RATE_LIMIT_STORE, "Database"),
+        (
+            vars::TRUSTED_PROXIES,
+            " 10.0.0.0/8, 127.0.0.1 ,::1, fd00::/8,10.1.2.3/8",
+        ),
+        (
+            vars::CORS_ORIGINS,
+            "https://app.example.com, http://localhost:3000",
+        ),
+        (vars::LOGIN_THROTTLE_FAILURES, "0"),
+        (vars::FORGOT_PER_ADDRESS_PER_HOUR, "20"),
+        (vars::REQUEST_TIMEOUT_SECONDS, "30"),
+    ])
+    .unwrap();
+    assert_eq!(config.rate_limit_backend(), RateLimitBackend::Database);
+    let proxies: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        proxies,
+        ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"],
+        "bare IPs are single addresses; host bits dropped; duplicates once"
+    );
+    assert_eq!(
+        config.cors_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    let auth = config.auth_config();
+    assert_eq!(auth.limits.per_ip, RateLimit::per_minute(300));
+    assert!(auth.limits.per_ip_credentials.is_off());
+    assert!(auth.limits.login_throttle.is_off());
+    assert_eq!(
+        auth.limits.emails_per_address_hourly,
+        RateLimit::per_hour(20)
+    );
+    assert_eq!(auth.limits.trusted_proxies, config.trusted_proxies);
+    assert_eq!(auth.cors_origins, config.cors_origins);
+    assert_eq!(auth.request_timeout, Duration::from_secs(30));
+    auth.validate().unwrap();
+
+    let memory = parse(&[
+        (vars::DATABASE_URL, "postgres://u:p@db/auth"),
+        (vars::RATE_LIMIT_STORE, "memory"),
+        (vars::LOGIN_THROTTLE_FAILURES, "99"),
+    ])
+    .unwrap();
+    assert_eq!(memory.rate_limit_backend(), RateLimitBackend::Memory);
+    assert_eq!(memory.auth_config().limits.login_throttle.free_failures, 99);
+
+    let summary = format!("{:?}", config.summary());
+    for shown in [
+        "300/min",
+        "the database",
+        "10.0.0.0/8",
+        "https://app.example.com",
+        "30 s",
+    ] {
+        assert!(summary.contains(shown), "{shown} missing: {summary}");
+    }
+}
+
+#[test]
+fn bad_limits_values_name_the_variable_and_the_fix() {
+    let cases = [
+        (vars::RATE_LIMIT_STORE, "redis"),
+        (vars::RATE_LIMIT_STORE, "db"),
+        (vars::TRUSTED_PROXIES, "proxy.internal"),
+        (vars::TRUSTED_PROXIES, "10.0.0.0/33"),
+        (vars::TRUSTED_PROXIES, "10.0.0.1,10.0.0.300"),
+        (vars::CORS_ORIGINS, "*"),
+        (vars::CORS_ORIGINS, "https://app.example.com,*"),
+        (vars::CORS_ORIGINS, "https://*.example.com"),
+        (vars::CORS_ORIGINS, "https://app.example.com/login"),
+        (vars::CORS_ORIGINS, "app.example.com"),
+        (vars::LOGIN_THROTTLE_FAILURES, "100"),
+        (vars::LOGIN_THROTTLE_FAILURES, "-1"),
+        (vars::LOGIN_THROTTLE_FAILURES, "ten"),
+        (vars::FORGOT_PER_ADDRESS_PER_HOUR, "-1"),
+        (vars::FORGOT_PER_ADDRESS_PER_HOUR, "5/h"),
+        (vars::REQUEST_TIMEOUT_SECONDS, "0"),
+        (vars::REQUEST_TIMEOUT_SECONDS, "601"),
+        (vars::REQUEST_TIMEOUT_SECONDS, "1.5"),
+        (vars::ARGON2_MEMORY_KIB, "lots"),
+        (vars::ARGON2_MEMORY_KIB, "19455"),
+        (vars::ARGON2_MEMORY_KIB, "4194305"),
+        (vars::ARGON2_ITERATIONS, "0"),
+        (vars::ARGON2_ITERATIONS, "101"),
+        (vars::ARGON2_ITERATIONS, "1"),
+        (vars::PASSWORD_PEPPER_ID, "p1"),
+    ];
+    for (var, value) in cases {
+        let error = error_for(var, value);
+        let message = error.to_string();
+        assert!(
+            message.contains("use ")
+                || message.contains("unset")
+                || message.contains("set ")
+                || message.contains("list ")
+                || message.contains("raise "),
+            "the message says how to fix it: {message}"
+        );
+    }
+    // `*` gets its own explanation.
+    let error = error_for(vars::CORS_ORIGINS, "*");
+    assert!(error.to_string().contains("every site"), "{error}");
+}
+
+#[test]
+fn argon2_parameters_below_owasp_are_refused() {
+    let with =
+        |m: &str, t: &str| parse(&[(vars::ARGON2_MEMORY_KIB, m), (vars::ARGON2_ITERATIONS, t)]);
+    for (t, floor) in [
+        (1, 47_104),
+        (2, 19_456),
+        (3, 12_288),
+        (4, 9_216),
+        (5, 7_168),
+        (8, 7_168),
+    ] {
+        let config = with(&floor.to_string(), &t.to_string()).unwrap();
+        assert_eq!((config.argon2.m_cost, config.argon2.t_cost), (floor, t));
+        let error = with(&(floor - 1).to_string(), &t.to_string()).unwrap_err();
+        assert_eq!(error.var(), vars::ARGON2_MEMORY_KIB, "{error}");
+        assert!(error.to_string().contains("OWASP"), "{error}");
+    }
+    // Stronger than the default is fine.
+    let strong = with("65536", "3").unwrap();
+    assert_eq!((strong.argon2.m_cost, strong.argon2.t_cost), (65_536, 3));
+    // Lowering only the iterations below the default memory's floor blames the iterations.
+    let error = parse(&[(vars::ARGON2_ITERATIONS, "1")]).unwrap_err();
+    assert_eq!(error.var(), vars::ARGON2_ITERATIONS, "{error}");
+    // Raising the memory alone allows one iteration.
+    assert!(with("47104", "1").is_ok());
+    assert!(
+        parse(&[
+            (vars::ARGON2_MEMORY_KIB, "47104"),
+            (vars::ARGON2_ITERATIONS, "1")
+        ])
+        .is_ok()
+    );
+}
+
+#[test]
+fn peppers_are_read_in_both_base64_alphabets() {
+    for key in [PEPPER_STD, PEPPER_URL, &format!("{PEPPER_URL}\n")] {
+        let config = parse(&[(vars::PASSWORD_PEPPER, key)]).unwrap();
+        assert_eq!(config.argon2.pepper.as_ref().unwrap().id(), "p1", "{key}");
+    }
+    let config = parse(&[
+        (vars::PASSWORD_PEPPER, PEPPER_STD),
+        (vars::PASSWORD_PEPPER_ID, "2025-b"),
+        (
+            vars::RETIRED_PEPPERS,
+            &format!("p1:{PEPPER_OLD}, old_0:{PEPPER_URL}"),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(config.argon2.pepper.as_ref().unwrap().id(), "2025-b");
+    let retired: Vec<&str> = config
+        .argon2
+        .retired_peppers
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    assert_eq!(retired, ["p1", "old_0"]);
+    // Retired peppers without a current one: new hashes are unpeppered, old ones verify.
+    let config = parse(&[(vars::RETIRED_PEPPERS, &format!("p1:{PEPPER_OLD}"))]).unwrap();
+    assert!(config.argon2.pepper.is_none());
+    assert_eq!(config.argon2.retired_peppers.len(), 1);
+    assert!(
+        config
+            .hashing_description()
+            .contains("retired peppers `p1`"),
+        "{}",
+        config.hashing_description()
+    );
+}
+
+#[test]
+fn bad_peppers_are_refused_without_showing_the_key() {
+    // 31 bytes.
+    let short = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg";
+    let cases: Vec<(&str, String)> = vec![
+        (vars::PASSWORD_PEPPER, short.to_owned()),
+        (vars::PASSWORD_PEPPER, "hunter22 is no base64!!".to_owned()),
+        (vars::RETIRED_PEPPERS, PEPPER_OLD.to_owned()),
+        (vars::RETIRED_PEPPERS, format!("p0:{short}")),
+        (vars::RETIRED_PEPPERS, format!("{PEPPER_OLD}:p0")),
+        (vars::RETIRED_PEPPERS, format!("toolongid:{PEPPER_OLD}")),
+        (
+            vars::RETIRED_PEPPERS,
+            format!("p0:{PEPPER_OLD},p0:{PEPPER_URL}"),
+        ),
+    ];
+    for (var, value) in &cases {
+        let error = error_for(var, value);
+        assert!(
+            matches!(error, ConfigError::InvalidSecret { .. }),
+            "{error:?}"
+        );
+        let shown = format!("{error} {error:?}");
+        for key in [short, PEPPER_OLD, PEPPER_URL, "hunter22"] {
+            assert!(!shown.contains(key), "{var}: the key is shown: {shown}");
+        }
+    }
+    // A retired pepper named like the current one.
+    let error = parse(&[
+        (vars::PASSWORD_PEPPER, PEPPER_STD),
+        (vars::RETIRED_PEPPERS, &format!("p1:{PEPPER_OLD}")),
+    ])
+    .unwrap_err();
+    assert_eq!(error.var(), vars::RETIRED_PEPPERS);
+    assert!(error.to_string().contains("`p1`"), "{error}");
+    // A bad id is the id variable's fault, and shown (ids are not secret).
+    let error = parse(&[
+        (vars::PASSWORD_PEPPER, PEPPER_STD),
+        (vars::PASSWORD_PEPPER_ID, "far-too-long"),
+    ])
+    .unwrap_err();
+    assert_eq!(error.var(), vars::PASSWORD_PEPPER_ID, "{error}");
+    assert!(!error.to_string().contains(PEPPER_STD));
+}
+
+#[test]
+fn peppers_stay_out_of_debug_and_summary() {
+    let config = parse(&[
+        (vars::PASSWORD_PEPPER, PEPPER_STD),
+        (vars::RETIRED_PEPPERS, &format!("p0:{PEPPER_OLD}")),
+    ])
+    .unwrap();
+    let shown = format!(
+        "{config:?}\n{:?}\n{:?}\n{:?}",
+        config.summary(),
+        config.argon2,
+        config.auth_config()
+    );
+    for key in [PEPPER_STD, PEPPER_OLD, "q+8/", "AAECAwQF"] {
+        assert!(!shown.contains(key), "{key} shown:\n{shown}");
+    }
+    assert!(
+        shown.contains("p1") && shown.contains("p0"),
+        "ids are shown: {shown}"
+    );
 }

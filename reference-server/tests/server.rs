@@ -15,49 +15,13 @@ use std::time::{Duration, Instant};
 
 use authkit_core::hashing::Argon2Config;
 use authkit_server::config::DatabaseUrl;
-use authkit_server::{App, ServerConfig, build_app, serve};
-use authkit_sqlx::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use authkit_server::{ServerConfig, build_app};
 use secrecy::SecretString;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A running server; dropping the sender stops it.
-struct Running {
-    base: String,
-    app: App,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), authkit_server::ServerError>>,
-}
-
-impl Running {
-    async fn start(config: ServerConfig) -> Self {
-        let app = build_app(config).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            base: format!("http://{addr}"),
-            app,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the server stops after the shutdown signal")
-            .unwrap()
-            .unwrap();
-    }
-}
+use common::postgres::{TestDb, postgres_admin_url};
+use common::running::Running;
 
 /// Test settings: a fast hasher (the binary test covers the production parameters).
 fn config(database_url: &str) -> ServerConfig {
@@ -157,86 +121,6 @@ async fn an_unreachable_database_stops_the_start_without_hanging() {
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
-
-/// The admin URL, or `None` (with a notice) when PostgreSQL tests are not configured.
-fn postgres_admin_url(test: &str) -> Option<String> {
-    match std::env::var("AUTHKIT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("AUTHKIT_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "AUTHKIT_TEST_REQUIRE_POSTGRES=1 but AUTHKIT_TEST_POSTGRES_URL is unset"
-            );
-            eprintln!("skipping {test}: set AUTHKIT_TEST_POSTGRES_URL to run it on PostgreSQL");
-            None
-        }
-    }
-}
-
-const DB_PREFIX: &str = "authkit_srv_";
-
-/// A fresh database on the server of `admin_url`; dropped by [`TestDb::drop_db`] at the end of
-/// a passing test (kept when the test fails, for inspection; swept after an hour).
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create(admin_url: &str) -> Self {
-        let mut admin = PgConnection::connect(admin_url).await.unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        // Sweep leftovers of failed runs older than an hour.
-        let old: Vec<(String,)> = authkit_sqlx::sqlx::query_as(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'authkit\\_srv\\_%'",
-        )
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
-        for (name,) in old {
-            let created = name
-                .strip_prefix(DB_PREFIX)
-                .and_then(|rest| rest.split('_').next())
-                .and_then(|t| t.parse::<u64>().ok());
-            if created.is_some_and(|t| t + 3600 < now) {
-                let _ = admin
-                    .execute(AssertSqlSafe(format!(
-                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                    )))
-                    .await;
-            }
-        }
-        let name = format!("{DB_PREFIX}{now}_{}", uuid::Uuid::now_v7().simple());
-        admin
-            .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let mut url = url::Url::parse(admin_url).unwrap();
-        url.set_path(&name);
-        Self {
-            admin_url: admin_url.to_owned(),
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    async fn drop_db(self) {
-        let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
-        admin
-            .execute(AssertSqlSafe(format!(
-                r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
-                self.name
-            )))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-    }
-}
 
 #[tokio::test]
 async fn postgres_ops_routes_and_auth_flow() {

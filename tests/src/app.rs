@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use authkit_core::config::OutboxConfig;
+use authkit_core::config::{LimitsConfig, OutboxConfig};
 use authkit_core::domain::{UserId, UserStatus};
 use authkit_core::jwt::JwtKeys;
+use authkit_core::limits::MemoryRateLimits;
 use authkit_core::ports::{EmailKind, OutgoingEmail};
+use authkit_core::ports::{LoginThrottle, RateLimitStore};
 use authkit_core::testing::{ManualClock, MemoryMailer, fast_hasher};
 use authkit_core::{AuthConfig, AuthKit};
 use secrecy::SecretBox;
@@ -69,6 +71,16 @@ pub struct AppOptions {
     pub keys: Keys,
     /// `AuthConfig::require_verified_email`.
     pub require_verified_email: bool,
+    /// Changes to the test configuration, applied last. The defaults of test apps: per-IP and
+    /// per-address rate limits off (every test comes from 127.0.0.1), the failed-password
+    /// throttle on with its defaults.
+    pub configure: Option<fn(&mut AuthConfig)>,
+    /// Rate-limit counters in the test database (the store's `RateLimitStore`) instead of
+    /// memory.
+    pub rate_limits_in_database: bool,
+    /// Makes the password hasher (default: [`fast_hasher`]), e.g. real argon2 parameters on a
+    /// tiny pool to drive it into overload.
+    pub hasher: Option<fn() -> authkit_core::hashing::Argon2Hasher>,
 }
 
 /// Spawns apps for one (framework, backend) pair; what each contract test receives.
@@ -137,7 +149,7 @@ impl TestApp {
                 JwtKeys::ed25519(&[JwtKeys::generate_ed25519(clock_now(&clock)).unwrap()]).unwrap()
             }
         };
-        let config = AuthConfig {
+        let mut config = AuthConfig {
             issuer: TEST_ISSUER.to_owned(),
             audience: TEST_AUDIENCE.to_owned(),
             require_verified_email: options.require_verified_email,
@@ -147,13 +159,26 @@ impl TestApp {
                 poll_interval: authkit_core::time::Duration::milliseconds(20),
                 ..OutboxConfig::default()
             },
+            limits: LimitsConfig {
+                login_throttle: LoginThrottle::default(),
+                ..LimitsConfig::off()
+            },
             ..AuthConfig::default()
+        };
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
+        let rate_limits: Arc<dyn RateLimitStore> = if options.rate_limits_in_database {
+            db.rate_limits()
+        } else {
+            Arc::new(MemoryRateLimits::new())
         };
         let kit = AuthKit::builder(config)
             .store_arc(db.store())
+            .rate_limits_arc(rate_limits)
             .mailer_arc(mailer.clone())
             .clock_arc(clock.clone())
-            .hasher(fast_hasher())
+            .hasher(options.hasher.map_or_else(fast_hasher, |make| make()))
             .keys(keys)
             .build()
             .unwrap();

@@ -136,6 +136,14 @@ impl TestDb {
         }
     }
 
+    /// The database's rate-limit counters.
+    pub fn rate_limits(&self) -> Arc<dyn authkit_core::ports::RateLimitStore> {
+        match self.inner() {
+            Inner::Sqlite { store, .. } => Arc::new(store.clone()),
+            Inner::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
     /// The SQLite store, if this is SQLite.
     pub fn sqlite(&self) -> Option<&SqliteStore> {
         match self.inner() {

@@ -132,6 +132,8 @@ fn build_kit(
     AuthKit::builder(AuthConfig {
         public_url: PUBLIC_URL.to_owned(),
         outbox,
+        // Dozens of registrations and resets from 127.0.0.1 within a minute.
+        limits: authkit_core::config::LimitsConfig::off(),
         ..AuthConfig::default()
     })
     .store_arc(store)

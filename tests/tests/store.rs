@@ -3,8 +3,36 @@
 //!
 //! Module names are nextest filters: `cargo nextest run -E 'test(/^postgres::/)'`.
 
+use std::sync::Arc;
+
+use authkit_core::ports::RateLimitStore;
+use authkit_tests::db::TestDb;
+
 mod memory {
     authkit_testkit::store_suite!(async { authkit_core::testing::MemoryStore::new() });
+
+    authkit_testkit::rate_limit_suite!(async { authkit_core::limits::MemoryRateLimits::new() });
+}
+
+/// A scratch database whose SQL store is the rate-limit store under test (rate limits are not
+/// part of `Store`, so `TestDb`'s own fixture does not serve them).
+struct RateLimitDb(TestDb);
+
+impl RateLimitDb {
+    /// A fresh, migrated database of `backend`; `None` when PostgreSQL is not configured.
+    async fn new(backend: authkit_tests::db::Backend) -> Option<Self> {
+        TestDb::new(backend).await.map(Self)
+    }
+}
+
+impl authkit_testkit::RateLimitFixture for RateLimitDb {
+    fn rate_limits(&self) -> Arc<dyn RateLimitStore> {
+        self.0.rate_limits()
+    }
+
+    async fn teardown(self) {
+        self.0.cleanup().await;
+    }
 }
 
 mod sqlite {
@@ -16,6 +44,8 @@ mod sqlite {
     use time::macros::datetime;
 
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
+
+    authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Sqlite).await });
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn migrations_are_idempotent_and_concurrent_safe() {
@@ -43,7 +73,8 @@ mod sqlite {
             [
                 (1, "init".to_owned()),
                 (2, "rbac".to_owned()),
-                (3, "outbox".to_owned())
+                (3, "outbox".to_owned()),
+                (4, "limits".to_owned())
             ]
         );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
@@ -221,6 +252,8 @@ mod postgres {
 
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
 
+    authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Postgres).await });
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn migrations_are_idempotent_and_concurrent_safe() {
         let Some(db) = TestDb::empty(Backend::Postgres).await else {
@@ -249,7 +282,8 @@ mod postgres {
             [
                 (1, "init".to_owned()),
                 (2, "rbac".to_owned()),
-                (3, "outbox".to_owned())
+                (3, "outbox".to_owned()),
+                (4, "limits".to_owned())
             ]
         );
         let sqlx_table: Option<String> =

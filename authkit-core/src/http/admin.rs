@@ -121,6 +121,7 @@ pub(super) async fn dispatch(
     kit: &AuthKit,
     req: &ApiRequest<'_>,
     ctx: &RequestContext,
+    body: &bytes::Bytes,
 ) -> Result<ApiResponse> {
     let principal = authenticate(kit, req).await?;
     // The route's permission is checked before the query or body is read, so that a caller
@@ -142,7 +143,7 @@ pub(super) async fn dispatch(
         }
         RouteId::AdminUpdateUser => {
             let id = user_id(req)?;
-            let body: AdminPatchRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: AdminPatchRequest = json::parse(req.headers, body, limit)?;
             let patch = admin_patch(body)?;
             let user = kit.admin_update_user(ctx, &principal, id, patch).await?;
             ApiResponse::json(StatusCode::OK, &AdminUserDto::from(&user))
@@ -168,7 +169,7 @@ pub(super) async fn dispatch(
             )
         }
         RouteId::AdminCreateRole => {
-            let body: RoleRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: RoleRequest = json::parse(req.headers, body, limit)?;
             let Some(name) = body.name.filter(|n| !n.is_empty()) else {
                 return Err(Error::invalid_field("name", "required", "is required"));
             };
@@ -183,7 +184,7 @@ pub(super) async fn dispatch(
         }
         RouteId::AdminUpdateRole => {
             let name = path_param(req, "name").unwrap_or_default().to_owned();
-            let body: RoleRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: RoleRequest = json::parse(req.headers, body, limit)?;
             let role = kit
                 .admin_update_role(
                     ctx,

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cookies;
+pub mod cors;
 pub mod dto;
 pub mod json;
 mod problem;
@@ -44,11 +45,23 @@ pub struct ApiRequest<'a> {
     pub query: Option<&'a str>,
     /// Request headers.
     pub headers: &'a HeaderMap,
-    /// The peer's address.
+    /// The socket peer's address (the client, or a proxy: see
+    /// [`crate::limits::client_ip`]). `None` turns per-IP rate limits off for the request.
     pub peer_ip: Option<IpAddr>,
-    /// The body (adapters cap it at [`crate::AuthConfig::body_limit`] and answer overflow with
-    /// [`error_response`]`(&Error::PayloadTooLarge)`).
-    pub body: Bytes,
+    /// The body, read up to [`crate::AuthConfig::body_limit`] bytes; `None` when it was longer
+    /// (or could not be read): [`handle`] answers 413 `payload_too_large`.
+    pub body: Option<Bytes>,
+}
+
+/// A CORS preflight (`OPTIONS`) as an adapter hands it to [`preflight`].
+#[derive(Debug)]
+pub struct PreflightRequest<'a> {
+    /// The route path it was sent to, as in [`ROUTES`] (`/users/me`).
+    pub route_path: &'static str,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// The socket peer's address.
+    pub peer_ip: Option<IpAddr>,
 }
 
 /// What [`handle`] answers; adapters copy it verbatim.
@@ -113,16 +126,115 @@ pub fn security_headers(headers: &mut HeaderMap) {
 }
 
 /// Serves one request of the contract. Never fails: errors become problem documents.
+///
+/// Before the route runs: per-IP rate limits, the header-size and body-size limits and, on
+/// routes that change state, the cross-site check ([`cors`]). The route then has
+/// [`crate::AuthConfig::request_timeout`] to answer (503 `unavailable` after it). Every answer
+/// carries the security headers, HSTS when the public URL is `https`, and the CORS headers for
+/// an allowed origin.
 pub async fn handle(kit: &AuthKit, req: ApiRequest<'_>) -> ApiResponse {
-    match dispatch(kit, &req).await {
-        Ok(response) => response,
+    let config = kit.config();
+    let client = crate::limits::client_ip(req.peer_ip, req.headers, &config.limits.trusted_proxies);
+    let spec = req.route.spec();
+    let admitted = async {
+        admit(kit, client, req.route.is_credential()).await?;
+        if header_bytes(req.headers) > config.max_header_bytes {
+            return Err(Error::HeadersTooLarge);
+        }
+        let body = req.body.as_ref().ok_or(Error::PayloadTooLarge)?;
+        if spec.method != http::Method::GET && spec.method != http::Method::HEAD {
+            cors::check_origin(config, req.headers)?;
+        }
+        Ok(body)
+    };
+    let mut response = match admitted.await {
         Err(error) => error_response(&error),
+        Ok(body) => {
+            let work = dispatch(kit, &req, client, body);
+            match tokio::time::timeout(config.request_timeout, work).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => error_response(&error),
+                Err(_) => error_response(&Error::Unavailable {
+                    retry_after: Some(std::time::Duration::from_secs(1)),
+                    source: Some("the request timed out".into()),
+                }),
+            }
+        }
+    };
+    finish(config, &mut response);
+    cors::add_cors_headers(config, req.headers, &mut response);
+    response
+}
+
+/// Answers a CORS preflight (`OPTIONS`) on one of the contract's paths (see [`cors`]). Counted
+/// by the per-IP limit of every route.
+pub async fn preflight(kit: &AuthKit, req: PreflightRequest<'_>) -> ApiResponse {
+    let config = kit.config();
+    let client = crate::limits::client_ip(req.peer_ip, req.headers, &config.limits.trusted_proxies);
+    let mut response = match admit(kit, client, false).await {
+        Ok(()) => cors::preflight(config, req.route_path, req.headers),
+        Err(error) => error_response(&error),
+    };
+    finish(config, &mut response);
+    response
+}
+
+/// The per-IP rate limits: every route, and the credential routes in addition. A store that
+/// fails closes the door (503), as for any request that needs the database.
+async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Result<()> {
+    let Some(ip) = client else {
+        return Ok(());
+    };
+    let limits = &kit.config().limits;
+    let now = kit.inner.clock.now();
+    let ip = crate::limits::rate_key_of(ip);
+    let rules = [
+        ("ip", limits.per_ip, true),
+        ("cred", limits.per_ip_credentials, credential),
+    ];
+    for (scope, rule, applies) in rules {
+        if !applies || rule.is_off() {
+            continue;
+        }
+        let key = format!("{scope}:{ip}");
+        if let crate::ports::RateDecision::Limited { retry_after } =
+            kit.inner.rate_limits.hit(&key, rule, now).await?
+        {
+            tracing::info!(target: "authkit::limits", scope, client = %ip, "rate limited");
+            return Err(Error::RateLimited {
+                retry_after: retry_after.unsigned_abs(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The size of the headers as sent: each `name: value` line with its CRLF.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
+/// HSTS for an `https` public URL, on every answer.
+fn finish(config: &crate::AuthConfig, response: &mut ApiResponse) {
+    if config.public_url.starts_with("https://") {
+        response.headers.insert(
+            http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
 }
 
-async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
+async fn dispatch(
+    kit: &AuthKit,
+    req: &ApiRequest<'_>,
+    client: Option<IpAddr>,
+    body: &Bytes,
+) -> Result<ApiResponse> {
     let ctx = RequestContext {
-        ip: req.peer_ip,
+        ip: client,
         user_agent: req
             .headers
             .get(USER_AGENT)
@@ -132,7 +244,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
     let limit = kit.config().body_limit;
     match req.route {
         RouteId::Register => {
-            let body: RegisterRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: RegisterRequest = json::parse(req.headers, body, limit)?;
             let mut errors = Vec::new();
             let email = required_email(body.email.as_deref(), &mut errors);
             let password = required(body.password, "password", &mut errors);
@@ -162,7 +274,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             )
         }
         RouteId::Login => {
-            let body: LoginRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: LoginRequest = json::parse(req.headers, body, limit)?;
             let mut errors = Vec::new();
             let email = required_email(body.email.as_deref(), &mut errors);
             let password = required(body.password, "password", &mut errors);
@@ -182,17 +294,22 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             token_pair_response(kit, req, &pair)
         }
         RouteId::Refresh => {
-            let body: RefreshRequest = json::parse_optional(req.headers, &req.body, limit)?;
-            let token = body
-                .refresh_token
-                .or_else(|| cookies::refresh_cookie(req.headers))
-                .ok_or(Error::InvalidToken)?;
+            let body: RefreshRequest = json::parse_optional(req.headers, body, limit)?;
+            let token = match body.refresh_token {
+                Some(token) => token,
+                None => {
+                    // The cookie is the one ambient credential: a form post (what an old
+                    // browser sends cross-site without `Origin`) may not spend it.
+                    cors::check_cookie_content_type(req.headers)?;
+                    cookies::refresh_cookie(req.headers).ok_or(Error::InvalidToken)?
+                }
+            };
             let pair = kit.refresh(&ctx, &token).await?;
             token_pair_response(kit, req, &pair)
         }
         RouteId::Logout => {
             let principal = authenticate(kit, req).await?;
-            let _: RefreshRequest = json::parse_optional(req.headers, &req.body, limit)?;
+            let _: RefreshRequest = json::parse_optional(req.headers, body, limit)?;
             kit.logout(&ctx, &principal).await?;
             let mut response = ApiResponse::empty(StatusCode::NO_CONTENT);
             response.set_cookie(&cookies::clear_refresh_cookie(&cookie_path(kit, req)))?;
@@ -204,7 +321,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             ApiResponse::json(StatusCode::OK, &UserDto::from(&user))
         }
         RouteId::VerifyEmail => {
-            let body: TokenRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: TokenRequest = json::parse(req.headers, body, limit)?;
             let token = body.token.ok_or(Error::InvalidToken)?;
             let user = kit.verify_email(&ctx, &token).await?;
             ApiResponse::json(
@@ -215,7 +332,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             )
         }
         RouteId::ResendVerification | RouteId::ForgotPassword => {
-            let body: EmailRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: EmailRequest = json::parse(req.headers, body, limit)?;
             let mut errors = Vec::new();
             let email = required_email(body.email.as_deref(), &mut errors)
                 .ok_or(Error::Validation(errors))?;
@@ -233,7 +350,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
             )
         }
         RouteId::ResetPassword => {
-            let body: ResetPasswordRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: ResetPasswordRequest = json::parse(req.headers, body, limit)?;
             let token = body.token.ok_or(Error::InvalidToken)?;
             let mut errors = Vec::new();
             let password = required(body.new_password, "new_password", &mut errors)
@@ -244,7 +361,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
         }
         RouteId::ChangePassword => {
             let principal = authenticate(kit, req).await?;
-            let body: ChangePasswordRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: ChangePasswordRequest = json::parse(req.headers, body, limit)?;
             let mut errors = Vec::new();
             let current = required(body.current_password, "current_password", &mut errors);
             let new = required(body.new_password, "new_password", &mut errors);
@@ -262,7 +379,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
         }
         RouteId::UpdateMe => {
             let principal = authenticate(kit, req).await?;
-            let body: UpdateMeRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: UpdateMeRequest = json::parse(req.headers, body, limit)?;
             let mut errors = Vec::new();
             let email = match body.email.as_deref() {
                 Some(raw) => required_email(Some(raw), &mut errors),
@@ -293,7 +410,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
         }
         RouteId::DeleteMe => {
             let principal = authenticate(kit, req).await?;
-            let body: PasswordRequest = json::parse(req.headers, &req.body, limit)?;
+            let body: PasswordRequest = json::parse(req.headers, body, limit)?;
             let mut errors = Vec::new();
             let password = required(body.password, "password", &mut errors)
                 .ok_or(Error::Validation(errors))?;
@@ -359,7 +476,7 @@ async fn dispatch(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<ApiResponse> {
         | RouteId::AdminCreateRole
         | RouteId::AdminUpdateRole
         | RouteId::AdminDeleteRole
-        | RouteId::AdminAudit => admin::dispatch(kit, req, &ctx).await,
+        | RouteId::AdminAudit => admin::dispatch(kit, req, &ctx, body).await,
         RouteId::RevokeAllSessions => {
             let principal = authenticate(kit, req).await?;
             kit.revoke_all_own_sessions(&ctx, &principal).await?;

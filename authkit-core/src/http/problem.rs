@@ -38,6 +38,10 @@ impl Error {
             Self::MalformedRequest(d) => d.clone(),
             Self::UnsupportedMediaType => "the body must be application/json".to_owned(),
             Self::PayloadTooLarge => "the request body is too large".to_owned(),
+            Self::HeadersTooLarge => "the request headers are too large".to_owned(),
+            Self::CrossOrigin => {
+                "cross-site request refused: this origin is not allowed".to_owned()
+            }
             Self::Validation(_) => "some fields are invalid".to_owned(),
             Self::InvalidCredentials => "the email or password is incorrect".to_owned(),
             Self::Unauthorized => "a valid access token is required".to_owned(),
@@ -88,7 +92,9 @@ pub fn error_response(error: &Error) -> ApiResponse {
         _ => None,
     };
     if let Some(wait) = retry_after {
-        let secs = wait.as_secs().max(1);
+        // Whole seconds, rounded up: retrying after `Retry-After` must succeed.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = secs.max(1);
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             headers.insert(RETRY_AFTER, v);
         }

@@ -289,6 +289,21 @@ impl RouteId {
         // Every RouteId has exactly one entry; the test below keeps it so.
         ROUTES.iter().find(|r| r.id == self).unwrap_or(&ROUTES[0])
     }
+
+    /// Whether the route takes a credential a client could guess (password, email, one-time
+    /// token): these have their own, tighter per-IP limit
+    /// ([`crate::config::LimitsConfig::per_ip_credentials`]).
+    pub fn is_credential(self) -> bool {
+        matches!(
+            self,
+            Self::Register
+                | Self::Login
+                | Self::ForgotPassword
+                | Self::ResetPassword
+                | Self::ResendVerification
+                | Self::VerifyEmail
+        )
+    }
 }
 
 #[cfg(test)]

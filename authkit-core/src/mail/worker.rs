@@ -110,6 +110,7 @@ impl AuthKit {
                 if let Err(e) = self.inner.store.purge_outbox(now - config.retention).await {
                     tracing::warn!(target: "authkit::mail", error = %e, "purging the outbox failed");
                 }
+                self.purge_limits(now).await;
             }
             let wakeup = self.inner.outbox_wakeup.notified();
             tokio::select! {
@@ -119,6 +120,18 @@ impl AuthKit {
                 () = wakeup => {}
                 () = tokio::time::sleep(poll) => {}
             }
+        }
+    }
+
+    /// Forgets rate-limit buckets that are full again and failed-password counts idle for
+    /// [`crate::limits::FORGET_FAILURES_AFTER`] (the email worker does this hourly).
+    pub async fn purge_limits(&self, now: time::OffsetDateTime) {
+        if let Err(e) = self.inner.rate_limits.purge_rate_limits(now).await {
+            tracing::warn!(target: "authkit::limits", error = %e, "purging rate limits failed");
+        }
+        let before = now - crate::limits::FORGET_FAILURES_AFTER;
+        if let Err(e) = self.inner.store.purge_password_failures(before).await {
+            tracing::warn!(target: "authkit::limits", error = %e, "purging failed logins failed");
         }
     }
 

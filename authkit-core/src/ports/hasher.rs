@@ -38,4 +38,11 @@ pub trait PasswordHasher: Send + Sync + Debug + 'static {
 
     /// Whether `hash` was made with other parameters than the current ones (rehash on login).
     fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+
+    /// Whether [`PasswordHasher::verify`] can check `hash` (a format this hasher reads), for
+    /// hashes imported from another system. Default: every hash.
+    fn recognizes(&self, hash: &PasswordHash) -> bool {
+        let _ = hash;
+        true
+    }
 }

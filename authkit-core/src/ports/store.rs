@@ -14,6 +14,8 @@ use std::error::Error as StdError;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+
+use crate::ports::LoginThrottleStore;
 use time::OffsetDateTime;
 
 use crate::domain::{
@@ -104,6 +106,17 @@ pub trait UserStore: Send + Sync + 'static {
         now: OffsetDateTime,
         mail: &QueuedMail,
     ) -> StoreResult<User>;
+
+    /// Replaces the stored hash by `new` only while it still equals `old` (one conditional
+    /// `UPDATE`): a rehash with new parameters after a successful login, which must never undo a
+    /// password change that happened meanwhile. Changes nothing else (no `updated_at`, no
+    /// session). Returns whether the hash was replaced.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> StoreResult<bool>;
 
     /// In one transaction: stores the new hash, sets `updated_at = now`, revokes every
     /// unrevoked session of the user except `keep`, and marks every unused password-reset
@@ -386,6 +399,7 @@ pub trait Store:
     + AuditStore
     + KeyStore
     + OutboxStore
+    + LoginThrottleStore
     + StoreHealth
     + Debug
 {
@@ -399,6 +413,7 @@ impl<T> Store for T where
         + AuditStore
         + KeyStore
         + OutboxStore
+        + LoginThrottleStore
         + StoreHealth
         + Debug
 {

@@ -34,7 +34,81 @@ pub struct LoginInput {
     pub remember_me: bool,
 }
 
+/// What [`AuthKit::import_user`] takes: an account moved from another system with the
+/// password hash that system stored.
+#[derive(Debug, Clone)]
+pub struct ImportUser {
+    /// The address.
+    pub email: Email,
+    /// The stored hash: an argon2 PHC string (`$argon2id$…`) or a bcrypt hash (`$2b$…`).
+    pub password_hash: PasswordHash,
+    /// Whether the old system had verified the address.
+    pub email_verified: bool,
+    /// Optional display name (at most 100 characters).
+    pub display_name: Option<String>,
+    /// The language of the user's emails.
+    pub locale: Option<Locale>,
+}
+
 impl AuthKit {
+    /// Creates an account with a password hash made elsewhere (a migration from another
+    /// system), holding the `user` role and sending no email. The hash must be one the hasher
+    /// reads ([`crate::ports::PasswordHasher::recognizes`]: argon2 or bcrypt for the default
+    /// hasher), else a 422 on `password_hash`. The first successful login replaces it with an
+    /// argon2id hash of the current parameters. When `email_verified` is set, the address is
+    /// marked verified right after the account is created (a second write: a failure there
+    /// leaves the account unverified, and its owner can verify it by email).
+    pub async fn import_user(&self, ctx: &RequestContext, input: ImportUser) -> Result<User> {
+        let mut errors = Vec::new();
+        if !self.inner.hasher.recognizes(&input.password_hash) {
+            errors.push(crate::error::FieldError::new(
+                "password_hash",
+                "unsupported",
+                "must be an argon2 PHC string or a bcrypt hash",
+            ));
+        }
+        let display_name = super::profile::display_name(input.display_name, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let now = self.inner.clock.now();
+        let store = &self.inner.store;
+        let mut user = store
+            .create_user(
+                &NewUser {
+                    id: UserId::new_v7(now),
+                    email: input.email,
+                    display_name,
+                    locale: input.locale,
+                    password_hash: input.password_hash,
+                    roles: vec![USER_ROLE.to_owned()],
+                    now,
+                },
+                &QueuedMail::none(),
+            )
+            .await?;
+        if input.email_verified {
+            user = store
+                .admin_update_user(
+                    user.id,
+                    &crate::domain::AdminPatch {
+                        email_verified: Some(true),
+                        ..Default::default()
+                    },
+                    now,
+                )
+                .await?;
+        }
+        self.audit(
+            ctx,
+            AuditKind::Register,
+            Some(user.id),
+            json!({ "imported": true }),
+        )
+        .await;
+        Ok(user)
+    }
+
     /// Creates an account holding the `user` role. The password is checked against the policy
     /// and hashed before any write; the user, its role, the verification token and the
     /// verification email (in the outbox) are inserted in one transaction, so concurrent
@@ -103,45 +177,37 @@ impl AuthKit {
     /// (`InvalidCredentials`, after a hash verification of the same cost); a disabled account
     /// or (when required) an unverified email is refused only after a correct password.
     pub async fn login(&self, ctx: &RequestContext, input: LoginInput) -> Result<TokenPair> {
-        let store = &self.inner.store;
-        // No account can have a password over the limit: refuse it before any lookup or hash,
-        // alike for every email (no timing difference, no hashing of huge inputs).
-        if self
-            .inner
-            .config
-            .password_policy
-            .is_over_max_len(&input.password)
-        {
-            return Err(Error::InvalidCredentials);
-        }
-        let found = store.credentials_by_email(&input.email).await?;
-        let Some(creds) = found else {
-            self.dummy_verify(&input.password).await?;
+        let found = self.inner.store.credentials_by_email(&input.email).await?;
+        let checked = self
+            .check_password(
+                &input.email,
+                &input.password,
+                found.as_ref().map(|c| &c.password_hash),
+            )
+            .await;
+        let reason = match (&checked, &found) {
+            (Err(Error::RateLimited { .. }), _) => Some("throttled"),
+            (_, None) => Some("unknown_email"),
+            (Ok(false), Some(_)) => Some("wrong_password"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            let user_id = found.as_ref().map(|c| c.user.id);
             self.audit(
                 ctx,
                 AuditKind::LoginFailed,
-                None,
-                json!({ "reason": "unknown_email" }),
+                user_id,
+                json!({ "reason": reason }),
             )
             .await;
+        }
+        let ok = checked?;
+        let (Some(creds), true) = (found, ok) else {
             return Err(Error::InvalidCredentials);
         };
-        let ok = self
-            .inner
-            .hasher
-            .verify(&input.password, &creds.password_hash)
-            .await?;
-        let user = creds.user;
-        if !ok {
-            self.audit(
-                ctx,
-                AuditKind::LoginFailed,
-                Some(user.id),
-                json!({ "reason": "wrong_password" }),
-            )
+        self.rehash_if_needed(creds.user.id, &input.password, &creds.password_hash)
             .await;
-            return Err(Error::InvalidCredentials);
-        }
+        let user = creds.user;
         if user.status == UserStatus::Disabled {
             self.audit(
                 ctx,
@@ -175,7 +241,7 @@ impl AuthKit {
 
     /// Verifies against a hash of the same parameters so that an unknown email costs what a
     /// known one does.
-    async fn dummy_verify(&self, password: &Password) -> Result<()> {
+    pub(crate) async fn dummy_verify(&self, password: &Password) -> Result<()> {
         let hash: &PasswordHash = self
             .inner
             .dummy_hash

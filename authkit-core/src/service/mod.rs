@@ -7,9 +7,10 @@ mod passwords;
 mod principal;
 mod profile;
 mod sessions;
+mod throttle;
 mod verification;
 
-pub use accounts::{LoginInput, RegisterInput};
+pub use accounts::{ImportUser, LoginInput, RegisterInput};
 pub use principal::Principal;
 pub(crate) use profile::display_name as profile_display_name;
 pub use profile::{EXPORT_AUDIT_LIMIT, MAX_DISPLAY_NAME, ProfileUpdate, UserExport};

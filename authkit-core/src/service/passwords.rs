@@ -39,6 +39,9 @@ impl AuthKit {
     /// the account exists, so neither the answer (202) nor its timing tells; the row survives a
     /// crash, and an SMTP outage only delays the email.
     pub async fn forgot_password(&self, ctx: &RequestContext, email: Email) -> Result<()> {
+        if !self.email_allowed("forgot", &email).await? {
+            return Ok(());
+        }
         let now = self.inner.clock.now();
         let mail = self.lookup_mail(ctx, &email, EmailKind::PasswordReset, now)?;
         self.inner.store.enqueue_mail(&mail).await?;
@@ -81,6 +84,7 @@ impl AuthKit {
             .await?
             .ok_or(Error::InvalidToken)?;
         self.wake_email_worker();
+        self.clear_password_failures(&user.email).await;
         self.audit(ctx, AuditKind::PasswordReset, Some(user.id), json!({}))
             .await;
         Ok(())
@@ -122,12 +126,9 @@ impl AuthKit {
             .credentials_by_id(principal.user_id)
             .await?
             .ok_or(Error::Unauthorized)?;
-        if self.inner.config.password_policy.is_over_max_len(password)
-            || !self
-                .inner
-                .hasher
-                .verify(password, &creds.password_hash)
-                .await?
+        if !self
+            .check_password(&creds.user.email, password, Some(&creds.password_hash))
+            .await?
         {
             return Err(Error::InvalidCredentials);
         }

@@ -40,6 +40,9 @@ impl AuthKit {
     /// outbox row whether or not the account exists, so neither the answer (202) nor its timing
     /// tells; the row survives a crash.
     pub async fn resend_verification(&self, ctx: &RequestContext, email: Email) -> Result<()> {
+        if !self.email_allowed("resend", &email).await? {
+            return Ok(());
+        }
         let now = self.inner.clock.now();
         let mail = self.lookup_mail(ctx, &email, EmailKind::VerifyEmail, now)?;
         self.inner.store.enqueue_mail(&mail).await?;

@@ -15,8 +15,9 @@ use crate::domain::{
     TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
-    AuditStore, Conflict, KeyStore, OneTimeTokenStore, OutboxStore, RoleStore, SessionStore,
-    StoreError, StoreHealth, StoreResult, UserStore,
+    AttemptDecision, AuditStore, Conflict, KeyStore, LoginThrottle, LoginThrottleStore,
+    OneTimeTokenStore, OutboxStore, RoleStore, SessionStore, StoreError, StoreHealth, StoreResult,
+    UserStore, unix_ms,
 };
 
 #[derive(Debug)]
@@ -53,6 +54,8 @@ struct State {
     outbox: BTreeMap<EmailId, StoredEmail>,
     /// Set by [`MemoryStore::fail_enqueue_mail`].
     fail_enqueue: bool,
+    /// Failed password checks per account key: (count, last attempt in ms).
+    password_failures: HashMap<String, (u32, i64)>,
 }
 
 /// An in-memory [`crate::ports::Store`].
@@ -91,6 +94,7 @@ impl Default for MemoryStore {
             keys: Vec::new(),
             outbox: BTreeMap::new(),
             fail_enqueue: false,
+            password_failures: HashMap::new(),
         }))
     }
 }
@@ -212,6 +216,23 @@ impl UserStore for MemoryStore {
         let user = user.clone();
         s.write_mail(mail);
         Ok(user)
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> StoreResult<bool> {
+        let mut s = self.state();
+        let Ok(entry) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        if entry.1.expose() != old.expose() {
+            return Ok(false);
+        }
+        entry.1 = new.clone();
+        Ok(true)
     }
 
     async fn set_password(
@@ -803,6 +824,47 @@ impl KeyStore for MemoryStore {
         }
         s.keys.push(key.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginThrottleStore for MemoryStore {
+    async fn begin_password_attempt(
+        &self,
+        key: &str,
+        rule: &LoginThrottle,
+        now: OffsetDateTime,
+    ) -> StoreResult<AttemptDecision> {
+        let now_ms = unix_ms(now);
+        let mut s = self.state();
+        let entry = s
+            .password_failures
+            .entry(key.to_owned())
+            .or_insert((0, now_ms));
+        match rule.check(entry.0, entry.1, now_ms) {
+            Ok(()) => {
+                *entry = (entry.0 + 1, now_ms);
+                Ok(AttemptDecision::Allowed)
+            }
+            Err(retry_after) => Ok(AttemptDecision::Throttled { retry_after }),
+        }
+    }
+
+    async fn clear_password_failures(&self, key: &str) -> StoreResult<()> {
+        self.state().password_failures.remove(key);
+        Ok(())
+    }
+
+    async fn password_failures(&self, key: &str) -> StoreResult<u32> {
+        Ok(self.state().password_failures.get(key).map_or(0, |e| e.0))
+    }
+
+    async fn purge_password_failures(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let before = unix_ms(before);
+        let mut s = self.state();
+        let n = s.password_failures.len();
+        s.password_failures.retain(|_, (_, last)| *last >= before);
+        Ok((n - s.password_failures.len()) as u64)
     }
 }
 

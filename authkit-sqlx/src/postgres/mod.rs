@@ -6,6 +6,7 @@
 
 mod audit;
 mod keys;
+mod limits;
 mod outbox;
 mod roles;
 mod sessions;

@@ -60,6 +60,9 @@ const UPDATE_PROFILE: &str = "UPDATE authkit_users SET \
      WHERE id = $1 AND deleted_at IS NULL";
 const SET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = $2, updated_at = $3 \
                             WHERE id = $1 AND deleted_at IS NULL";
+/// A rehash: replaces the hash only while it is still `$2` (never undoes a password change).
+const REPLACE_HASH: &str = "UPDATE authkit_users SET password_hash = $3 \
+                            WHERE id = $1 AND password_hash = $2 AND deleted_at IS NULL";
 const SET_STATUS: &str = "UPDATE authkit_users SET status = $2, updated_at = $3 \
                           WHERE id = $1 AND deleted_at IS NULL";
 const SOFT_DELETE: &str =
@@ -200,6 +203,23 @@ impl UserStore for PostgresStore {
         insert_mail(&mut tx, mail).await?;
         tx.commit().await.map_err(map)?;
         Ok(user)
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> StoreResult<bool> {
+        let replaced = sqlx::query(REPLACE_HASH)
+            .bind(id.as_uuid())
+            .bind(old.expose())
+            .bind(new.expose())
+            .execute(&self.pool)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        Ok(replaced == 1)
     }
 
     async fn set_password(

@@ -8,6 +8,7 @@
 
 mod audit;
 mod keys;
+mod limits;
 mod outbox;
 mod roles;
 mod sessions;

@@ -11,7 +11,7 @@
 //!
 //! A store is one `impl` per trait of `authkit_core::ports` ([`UserStore`], [`SessionStore`],
 //! [`OneTimeTokenStore`], [`RoleStore`], [`AuditStore`], [`KeyStore`], [`OutboxStore`],
-//! [`StoreHealth`]) plus
+//! [`LoginThrottleStore`], [`StoreHealth`]) plus
 //! `Debug`; the blanket `impl Store for T` then makes it a `Store`, which
 //! `AuthKit::builder(..).store(..)` takes. The traits are `#[async_trait]`
 //! (`authkit_core::async_trait` names the version core uses).
@@ -37,8 +37,8 @@ use authkit_core::domain::{
     UserStatus,
 };
 use authkit_core::ports::{
-    AuditStore, KeyStore, OneTimeTokenStore, OutboxStore, RoleStore, SessionStore, StoreHealth,
-    StoreResult, UserStore,
+    AttemptDecision, AuditStore, KeyStore, LoginThrottle, LoginThrottleStore, OneTimeTokenStore,
+    OutboxStore, RoleStore, SessionStore, StoreHealth, StoreResult, UserStore,
 };
 use authkit_core::time::OffsetDateTime;
 
@@ -113,6 +113,21 @@ impl Summary for bool {
 impl Summary for u64 {
     fn summary(&self) -> String {
         self.to_string()
+    }
+}
+
+impl Summary for u32 {
+    fn summary(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Summary for AttemptDecision {
+    fn summary(&self) -> String {
+        match self {
+            Self::Allowed => "allowed".to_owned(),
+            Self::Throttled { retry_after } => format!("throttled for {retry_after}"),
+        }
     }
 }
 
@@ -191,6 +206,12 @@ impl<T> Summary for Vec<T> {
 /// For calls about nothing in particular.
 const NOTHING: &str = "-";
 
+/// What a throttle key is about, for the log: its scope (`login:…` → `login`). The rest is a
+/// hash of an email address, which stays out of the log like the address itself.
+fn scope_of(key: &str) -> &str {
+    key.split_once(':').map_or("-", |(scope, _)| scope)
+}
+
 #[async_trait]
 impl<S: UserStore> UserStore for LoggingStore<S> {
     async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
@@ -220,6 +241,16 @@ impl<S: UserStore> UserStore for LoggingStore<S> {
     ) -> StoreResult<User> {
         let call = self.inner.update_profile(id, patch, now, mail);
         logged("update_profile", id, call).await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> StoreResult<bool> {
+        let call = self.inner.replace_password_hash(id, old, new);
+        logged("replace_password_hash", id, call).await
     }
 
     async fn set_password(
@@ -490,6 +521,34 @@ impl<S: OutboxStore> OutboxStore for LoggingStore<S> {
 
     async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64> {
         logged("purge_outbox", before, self.inner.purge_outbox(before)).await
+    }
+}
+
+#[async_trait]
+impl<S: LoginThrottleStore> LoginThrottleStore for LoggingStore<S> {
+    async fn begin_password_attempt(
+        &self,
+        key: &str,
+        rule: &LoginThrottle,
+        now: OffsetDateTime,
+    ) -> StoreResult<AttemptDecision> {
+        let call = self.inner.begin_password_attempt(key, rule, now);
+        logged("begin_password_attempt", scope_of(key), call).await
+    }
+
+    async fn clear_password_failures(&self, key: &str) -> StoreResult<()> {
+        let call = self.inner.clear_password_failures(key);
+        logged("clear_password_failures", scope_of(key), call).await
+    }
+
+    async fn password_failures(&self, key: &str) -> StoreResult<u32> {
+        let call = self.inner.password_failures(key);
+        logged("password_failures", scope_of(key), call).await
+    }
+
+    async fn purge_password_failures(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let call = self.inner.purge_password_failures(before);
+        logged("purge_password_failures", before, call).await
     }
 }
 

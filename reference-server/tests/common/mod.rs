@@ -1,5 +1,6 @@
 //! Helpers shared by the server, binary and SMTP-flow tests: the end-to-end auth flow over
-//! HTTP, the server binary as a child process ([`process`]) and an SMTP receiver ([`smtp`]).
+//! HTTP, the server binary as a child process ([`process`]), the server in-process
+//! ([`running`]), fresh PostgreSQL databases ([`postgres`]) and an SMTP receiver ([`smtp`]).
 #![allow(dead_code)]
 #![allow(
     clippy::unwrap_used,
@@ -8,7 +9,9 @@
     reason = "test helpers outside #[test] functions fail loudly"
 )]
 
+pub(crate) mod postgres;
 pub(crate) mod process;
+pub(crate) mod running;
 pub(crate) mod smtp;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -9,6 +9,7 @@ pub mod admin_users;
 pub mod emails;
 pub mod errors;
 pub mod host;
+pub mod limits;
 pub mod login;
 pub mod passwords;
 pub mod profile;
@@ -116,6 +117,24 @@ macro_rules! contract_suite {
             admin_audit::admin_audit_records_admin_actions,
             admin_audit::admin_audit_filters_and_paginates,
             admin_audit::admin_audit_never_holds_secrets,
+            limits::per_ip_limit_covers_every_route,
+            limits::per_ip_limit_counts_in_the_database,
+            limits::credential_routes_share_a_tighter_per_ip_limit,
+            limits::forwarded_for_is_ignored_without_a_trusted_proxy,
+            limits::forwarded_for_from_a_trusted_proxy_keys_the_real_client,
+            limits::failed_logins_are_throttled_per_account_identically,
+            limits::password_reset_unlocks_a_throttled_account,
+            limits::wrong_current_password_counts_on_the_account,
+            limits::throttle_ceiling_holds_until_a_reset,
+            limits::concurrent_wrong_passwords_are_each_counted_once,
+            limits::forgot_and_resend_emails_are_limited_per_address,
+            limits::security_headers_on_every_kind_of_answer,
+            limits::cors_answers_only_allowed_origins,
+            limits::cross_site_state_changes_are_forbidden,
+            limits::cookie_refresh_refuses_form_content_types,
+            limits::oversized_headers_are_431,
+            limits::hash_pool_overload_is_503_not_500,
+            limits::imported_hashes_are_upgraded_on_login,
         }
     };
 }
