@@ -27,6 +27,8 @@ pub mod vars {
     pub const DATABASE_URL: &str = "AUTHKIT_DATABASE_URL";
     /// Listen address, `IP:PORT`.
     pub const BIND: &str = "AUTHKIT_BIND";
+    /// Where `/metrics` is served instead of the main listener.
+    pub const METRICS_BIND: &str = "AUTHKIT_METRICS_BIND";
     /// Base of the links in emails.
     pub const PUBLIC_URL: &str = "AUTHKIT_PUBLIC_URL";
     /// SMTP server (`smtp://`, `smtp://...?tls=required`, `smtps://`).
@@ -92,6 +94,12 @@ pub mod vars {
             BIND,
             "127.0.0.1:8080",
             "listen address (IP:PORT; port 0 picks a free port)",
+        ),
+        (
+            METRICS_BIND,
+            "unset: /metrics is served on AUTHKIT_BIND",
+            "a separate listen address (IP:PORT) for GET /metrics, which is then not served on \
+             AUTHKIT_BIND; keep it off the public network",
         ),
         (
             PUBLIC_URL,
@@ -595,6 +603,8 @@ pub struct ServerConfig {
     pub database_url: DatabaseUrl,
     /// `AUTHKIT_BIND`.
     pub bind: SocketAddr,
+    /// `AUTHKIT_METRICS_BIND`: `Some` serves `/metrics` there only, `None` on [`Self::bind`].
+    pub metrics_bind: Option<SocketAddr>,
     /// `AUTHKIT_PUBLIC_URL`, without a trailing slash.
     pub public_url: String,
     /// `AUTHKIT_SMTP_URL`; `None` writes emails to the log.
@@ -662,6 +672,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("database_url", &self.database_url)
             .field("bind", &self.bind)
+            .field("metrics_bind", &self.metrics_bind)
             .field("public_url", &self.public_url)
             .field("smtp_url", &self.smtp_url)
             .field("mail_from", &self.mail_from.to_string())
@@ -720,6 +731,7 @@ impl Default for ServerConfig {
                 backend: DatabaseBackend::Sqlite,
             },
             bind: DEFAULT_BIND,
+            metrics_bind: None,
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
             smtp_url: None,
             mail_from: default_mail_from(),
@@ -816,6 +828,16 @@ impl ServerConfig {
                 fix: "use IP:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080",
             })?,
             None => defaults.bind,
+        };
+        let metrics_bind = match get(vars::METRICS_BIND)? {
+            Some(v) => Some(v.trim().parse().map_err(|e| ConfigError::Invalid {
+                var: vars::METRICS_BIND,
+                value: v.clone(),
+                problem: format!("not a socket address ({e})"),
+                fix: "use IP:PORT, e.g. 127.0.0.1:9090, or unset it to serve /metrics on \
+                      AUTHKIT_BIND",
+            })?),
+            None => None,
         };
         let public_url = match get(vars::PUBLIC_URL)? {
             Some(v) => parse_public_url(v.trim())?,
@@ -995,6 +1017,7 @@ impl ServerConfig {
         let config = Self {
             database_url,
             bind,
+            metrics_bind,
             public_url,
             smtp_url,
             mail_from,
@@ -1183,6 +1206,13 @@ impl ServerConfig {
         vec![
             ("database", self.database_url.to_string()),
             ("bind", self.bind.to_string()),
+            (
+                "metrics",
+                match self.metrics_bind {
+                    Some(addr) => format!("/metrics on {addr} only"),
+                    None => "/metrics on the main listener".to_owned(),
+                },
+            ),
             ("public URL", self.public_url.clone()),
             ("email", self.mail_description()),
             ("signing", self.signing_description().to_owned()),
