@@ -6,7 +6,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::config::{AuthConfig, ConfigError};
 use crate::domain::PasswordHash;
-use crate::jwt::{JwtKeys, TokenCodec};
+use crate::jwt::{JwtKeys, KeyError, TokenCodec};
 use crate::limits::MemoryRateLimits;
 use crate::mail::{EmailTemplates, TemplateError};
 use crate::ports::{Clock, Mailer, PasswordHasher, RateLimitStore, Store, SystemClock};
@@ -105,9 +105,21 @@ impl AuthKit {
         &self.inner.rate_limits
     }
 
-    /// The JSON Web Key Set of the verification keys (empty for HS256).
-    pub fn jwks(&self) -> &serde_json::Value {
-        self.inner.tokens.keys().jwks()
+    /// The JSON Web Key Set of the current verification keys (empty for HS256).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.inner.tokens.keys().jwks().clone()
+    }
+
+    /// The current signing and verification keys.
+    pub fn signing_keys(&self) -> Arc<JwtKeys> {
+        self.inner.tokens.keys()
+    }
+
+    /// Signs and verifies access tokens with `keys` from now on (key rotation while running;
+    /// every clone of this kit sees them). Requests in flight finish with the keys they
+    /// started with. Keys of another algorithm than the running ones are refused.
+    pub fn replace_keys(&self, keys: JwtKeys) -> Result<(), KeyError> {
+        self.inner.tokens.replace_keys(keys)
     }
 }
 

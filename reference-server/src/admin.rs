@@ -84,7 +84,7 @@ pub async fn create_admin(
     let email = Email::parse(email).map_err(|reason| ServerError::AdminEmail { reason })?;
     // The account is created verified: the verification email `register` sends would be
     // pointless, and could not be delivered from a process that exits at once.
-    let (kit, _store) = build_kit(config, Some(Arc::new(NoEmails))).await?;
+    let kit = build_kit(config, Some(Arc::new(NoEmails))).await?.kit;
     let given = match &source {
         PasswordSource::Given(password) => Some(password),
         PasswordSource::Stdin => None,

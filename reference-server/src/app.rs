@@ -12,12 +12,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authkit_core::domain::StoredSigningKey;
 use authkit_core::hashing::Argon2Hasher;
 use authkit_core::jwt::JwtKeys;
 use authkit_core::mail::EmailTemplates;
 use authkit_core::ports::{
-    Clock, KeyStore, Mailer, OutboxStore, RateLimitStore, Store, StoreError, StoreHealth,
-    SystemClock,
+    Clock, KeyStore, Mailer, OutboxStore, RateLimitStore, Store, StoreHealth, SystemClock,
 };
 use authkit_core::{AuthKit, Error as CoreError};
 use authkit_sqlx::{PostgresStore, SqliteStore};
@@ -31,6 +31,8 @@ use tokio::net::TcpListener;
 
 use crate::config::{DatabaseBackend, DatabaseUrl, RateLimitBackend, ServerConfig};
 use crate::error::ServerError;
+use crate::keys::KeyReloader;
+pub use crate::keys::{first_key_kid, load_or_create_signing_keys};
 use crate::mail::{self, LogMailer};
 use crate::ops;
 
@@ -43,6 +45,7 @@ pub struct App {
     emails_to_log: bool,
     shutdown_grace: Duration,
     header_read_timeout: Duration,
+    key_reloader: Option<KeyReloader>,
 }
 
 /// The largest request head (request line and headers) a connection accepts; beyond it the
@@ -80,7 +83,11 @@ impl App {
 /// Connects to and migrates the database, loads (or on first start creates) the signing key,
 /// sets up the mailer and builds the routes.
 pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
-    let (kit, store) = build_kit(&config, None).await?;
+    let BuiltKit {
+        kit,
+        store,
+        key_reloader,
+    } = build_kit(&config, None).await?;
     let outbox: Arc<dyn OutboxStore> = store.clone();
     let health: Arc<dyn StoreHealth> = store;
     let headers = Arc::new(response_headers(&config.public_url));
@@ -90,7 +97,10 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
         .merge(ops::router(
             health,
             outbox,
-            kit.jwks(),
+            {
+                let kit = kit.clone();
+                move || kit.jwks()
+            },
             config.ready_timeout,
         ))
         .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
@@ -109,6 +119,7 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
         emails_to_log: config.smtp_url.is_none(),
         shutdown_grace: config.shutdown_grace,
         header_read_timeout: config.header_read_timeout,
+        key_reloader,
     })
 }
 
@@ -154,21 +165,40 @@ async fn request_deadline(deadline: Duration, request: Request, next: Next) -> R
     }
 }
 
+/// What [`build_kit`] builds.
+pub(crate) struct BuiltKit {
+    /// The kit.
+    pub(crate) kit: AuthKit,
+    /// The store under it.
+    pub(crate) store: Arc<dyn Store>,
+    /// What keeps its Ed25519 keys current while serving (`None` with HS256).
+    pub(crate) key_reloader: Option<KeyReloader>,
+}
+
 /// The kit of [`build_app`] and the store under it: connects to and migrates the database,
-/// loads (or creates) the signing key, and sends emails with `mailer`, or when `None` with the
+/// loads (or creates) the signing keys, and sends emails with `mailer`, or when `None` with the
 /// mailer the configuration selects (SMTP, else the log).
 pub(crate) async fn build_kit(
     config: &ServerConfig,
     mailer: Option<Arc<dyn Mailer>>,
-) -> Result<(AuthKit, Arc<dyn Store>), ServerError> {
+) -> Result<BuiltKit, ServerError> {
     let database = open_database(&config.database_url, config.startup_timeout).await?;
     let store = database.store;
+    let policy = config.rotation_policy();
+    let mut stored: Option<Vec<StoredSigningKey>> = None;
     let keys = match &config.jwt_secret {
         Some(secret) => {
             let bytes = SecretSlice::from(secret.expose_secret().as_bytes().to_vec());
             JwtKeys::hs256(&bytes)?
         }
-        None => load_or_create_signing_keys(&*store, &config.issuer, SystemClock.now()).await?,
+        None => {
+            let now = SystemClock.now();
+            let keys =
+                crate::keys::load_or_create_stored_keys(&*store, &config.issuer, now).await?;
+            let set = JwtKeys::ed25519_at(&keys, now, &policy)?;
+            stored = Some(keys);
+            set
+        }
     };
     tracing::info!(
         algorithm = ?keys.algorithm(),
@@ -205,7 +235,21 @@ pub(crate) async fn build_kit(
         config.rate_limit_description()
     );
     let kit = builder.build()?;
-    Ok((kit, store))
+    let key_reloader = stored.map(|stored| {
+        let keys: Arc<dyn KeyStore> = store.clone();
+        KeyReloader::new(
+            keys,
+            kit.clone(),
+            policy,
+            config.key_reload_interval,
+            stored,
+        )
+    });
+    Ok(BuiltKit {
+        kit,
+        store,
+        key_reloader,
+    })
 }
 
 /// SMTP when `AUTHKIT_SMTP_URL` is set, else the log.
@@ -331,49 +375,6 @@ fn create_sqlite_file(path: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// The Ed25519 signing keys kept in the database, newest first; on the very first start
-/// generates one.
-///
-/// Safe when several instances start together on an empty database: the first key's `kid` is
-/// derived from the issuer ([`first_key_kid`]), so every instance of one deployment tries to
-/// insert the same `kid`, the database's uniqueness rule lets exactly one win, the others get a
-/// `Conflict` (ignored) and all re-read and sign with the winner's key.
-pub async fn load_or_create_signing_keys(
-    store: &dyn KeyStore,
-    issuer: &str,
-    now: authkit_core::time::OffsetDateTime,
-) -> Result<JwtKeys, ServerError> {
-    let mut keys = store.signing_keys().await.map_err(ServerError::KeyStore)?;
-    if keys.is_empty() {
-        let mut key = JwtKeys::generate_ed25519(now)?;
-        key.kid = first_key_kid(issuer);
-        match store.insert_signing_key(&key).await {
-            Ok(()) => tracing::info!(kid = %key.kid, "generated the first Ed25519 signing key"),
-            Err(StoreError::Conflict(_)) => {
-                tracing::info!("another instance stored the first signing key; using it");
-            }
-            Err(e) => return Err(ServerError::KeyStore(e)),
-        }
-        keys = store.signing_keys().await.map_err(ServerError::KeyStore)?;
-    }
-    Ok(JwtKeys::ed25519(&keys)?)
-}
-
-/// The `kid` of a deployment's first signing key: `first-` and 64 bits of SHA-256 of the
-/// issuer. Deterministic so that instances starting together collide on it (see
-/// [`load_or_create_signing_keys`]); distinct across deployments with distinct issuers, so
-/// that a verifier trusting several deployments does not mix their keys up. Later keys
-/// (rotation) carry `kid`s derived from their public keys.
-pub fn first_key_kid(issuer: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("authkit first signing key\n{issuer}"));
-    format!(
-        "first-{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..8])
-    )
-}
-
 /// One log line per request: method, path (never the query string, which may carry tokens),
 /// status and duration. Probes (`/health`, `/ready`) log at debug level.
 async fn log_request(request: Request, next: Next) -> Response {
@@ -397,7 +398,8 @@ async fn log_request(request: Request, next: Next) -> Response {
 /// [`ServerConfig::header_read_timeout`] of being idle, in at most [`MAX_REQUEST_HEAD_BYTES`].
 /// Client addresses reach authkit through `ConnectInfo<SocketAddr>`. The email worker runs
 /// alongside ([`AuthKit::run_email_worker`]) and is stopped after the HTTP server, finishing
-/// the message it is sending within the same grace period.
+/// the message it is sending within the same grace period. So does the reload of the signing
+/// keys (every [`ServerConfig::key_reload_interval`], see [`crate::keys`]).
 pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -406,8 +408,12 @@ where
     let worker = tokio::spawn(app.kit.clone().run_email_worker(async move {
         let _ = worker_stopped.await;
     }));
+    let key_reloader = app.key_reloader.clone().map(|r| tokio::spawn(r.run()));
     let grace = app.shutdown_grace;
     let result = serve_http(listener, app, shutdown).await;
+    if let Some(task) = key_reloader {
+        task.abort();
+    }
     let _ = stop_worker.send(());
     if tokio::time::timeout(grace, worker).await.is_err() {
         tracing::warn!("the email worker did not stop in time; its message is sent again later");
@@ -508,117 +514,5 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use authkit_core::async_trait;
-    use authkit_core::domain::StoredSigningKey;
-    use authkit_core::ports::{Conflict, StoreResult};
-    use authkit_core::testing::MemoryStore;
-    use std::sync::Mutex;
-    use tokio::sync::Barrier;
-
-    const ISSUER: &str = "https://auth.example.com";
-
-    fn test_now() -> authkit_core::time::OffsetDateTime {
-        authkit_core::time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
-    }
-
-    #[tokio::test]
-    async fn first_start_creates_a_key_and_later_starts_reuse_it() {
-        let store = MemoryStore::new();
-        let now = test_now();
-        let first = load_or_create_signing_keys(&store, ISSUER, now)
-            .await
-            .unwrap();
-        let second = load_or_create_signing_keys(&store, ISSUER, now)
-            .await
-            .unwrap();
-        assert_eq!(first.active_kid(), second.active_kid());
-        assert_eq!(store.signing_keys().await.unwrap().len(), 1);
-        assert_eq!(first.jwks()["keys"].as_array().unwrap().len(), 1);
-    }
-
-    /// Both callers read an empty key table before either inserts.
-    #[derive(Debug)]
-    struct RacingStore {
-        keys: Mutex<Vec<StoredSigningKey>>,
-        first_reads: Barrier,
-        reads: Mutex<u32>,
-    }
-
-    #[async_trait]
-    impl KeyStore for RacingStore {
-        async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
-            let mut keys = self.keys.lock().unwrap().clone();
-            let first = {
-                let mut reads = self.reads.lock().unwrap();
-                *reads += 1;
-                *reads <= 2
-            };
-            if first {
-                self.first_reads.wait().await;
-            }
-            keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
-            Ok(keys)
-        }
-
-        async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
-            let mut keys = self.keys.lock().unwrap();
-            if keys.iter().any(|k| k.kid == key.kid) {
-                return Err(StoreError::Conflict(Conflict::Other));
-            }
-            keys.push(key.clone());
-            Ok(())
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn instances_starting_together_sign_with_the_same_key() {
-        let store = Arc::new(RacingStore {
-            keys: Mutex::new(Vec::new()),
-            first_reads: Barrier::new(2),
-            reads: Mutex::new(0),
-        });
-        let now = test_now();
-        let (a, b) = tokio::join!(
-            load_or_create_signing_keys(&*store, ISSUER, now),
-            load_or_create_signing_keys(&*store, ISSUER, now)
-        );
-        let (a, b) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.active_kid(), b.active_kid());
-        assert_eq!(a.active_kid(), first_key_kid(ISSUER));
-        assert_eq!(a.jwks(), b.jwks());
-        assert_eq!(a.jwks()["keys"].as_array().unwrap().len(), 1);
-    }
-
-    /// Reports a conflict on insert after another instance stored its key.
-    #[derive(Debug)]
-    struct LosingStore(Mutex<Vec<StoredSigningKey>>, StoredSigningKey);
-
-    #[async_trait]
-    impl KeyStore for LosingStore {
-        async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
-            Ok(self.0.lock().unwrap().clone())
-        }
-
-        async fn insert_signing_key(&self, _key: &StoredSigningKey) -> StoreResult<()> {
-            self.0.lock().unwrap().push(self.1.clone());
-            Err(StoreError::Conflict(Conflict::Other))
-        }
-    }
-
-    #[tokio::test]
-    async fn a_conflict_on_insert_uses_the_stored_key() {
-        let now = test_now();
-        let theirs = JwtKeys::generate_ed25519(now).unwrap();
-        let store = LosingStore(Mutex::new(Vec::new()), theirs.clone());
-        let keys = load_or_create_signing_keys(&store, ISSUER, now)
-            .await
-            .unwrap();
-        assert_eq!(keys.active_kid(), theirs.kid);
     }
 }

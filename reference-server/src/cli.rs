@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `create-admin`, `check-config`,
-//! `outbox list|retry`.
+//! `outbox list|retry`, `rotate-keys` (and the hidden `config-reference`, which prints
+//! `docs/configuration.md` or `config.example.toml`).
 
 use std::io::Write;
 use std::sync::LazyLock;
@@ -9,21 +10,38 @@ use tokio::net::TcpListener;
 
 use crate::admin::{PasswordSource, create_admin};
 use crate::app::{build_app, migrate, serve, shutdown_signal};
-use crate::config::{ServerConfig, vars};
+use crate::config::{ServerConfig, reference, vars};
 use crate::error::ServerError;
+use crate::keys::rotate_keys;
 use crate::outbox::OutboxCommand;
 
 static ENV_HELP: LazyLock<String> = LazyLock::new(|| {
     let mut help = String::from(
-        "Configuration comes from the environment (an empty value counts as unset):\n",
+        "Configuration comes from the environment and, when AUTHKIT_CONFIG names one, a TOML \
+         file; a variable set in the environment overrides the file's key (an empty value \
+         counts as unset). Every setting is optional (`[key]`: its key in the file):\n",
     );
-    for (name, default, meaning) in vars::ALL {
+    for setting in vars::ALL {
+        let key = setting
+            .key()
+            .map_or_else(|| "(environment only)".to_owned(), |k| format!("[{k}]"));
         help.push_str(&format!(
-            "  {name}\n      {meaning}\n      default: {default}\n"
+            "  {} {key}\n      {}\n      values: {}\n      default: {}\n",
+            setting.name, setting.meaning, setting.values, setting.default
         ));
     }
     help.push_str(
-        "\ncreate-admin reads the new administrator's password from AUTHKIT_ADMIN_PASSWORD, or \
+        "\nConfiguration file (AUTHKIT_CONFIG=/etc/authkit/authkit.toml): TOML whose keys are the \
+         variable names without AUTHKIT_, lowercased; lists as arrays of strings, numbers and \
+         booleans as TOML values (or strings):\n\
+         \x20   database_url = \"postgres://authkit:PASSWORD@db:5432/authkit\"\n\
+         \x20   rate_limit_per_minute = 100\n\
+         \x20   trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n\
+         \x20   require_verified_email = true\n\
+         Unknown keys and values of the wrong type are refused; errors name the key, the file and \
+         the variable. config.example.toml lists every key with its default; check-config shows \
+         the file read. Secrets in the file are treated as in the environment: never printed.\n\
+         \ncreate-admin reads the new administrator's password from AUTHKIT_ADMIN_PASSWORD, or \
          when unset from standard input (see `authkit-server create-admin --help`).\
          \nRUST_LOG filters the logs (default info); logs go to standard error, the startup \
          line to standard output.\nBad values stop the server with a message naming the \
@@ -86,6 +104,31 @@ pub enum Command {
     /// first.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Add a new Ed25519 signing key (migrates first) and print every key's state; running
+    /// instances pick it up without a restart.
+    ///
+    /// The new key is published in /.well-known/jwks.json as soon as each instance reloads the
+    /// keys (every 60 s), and signs new access tokens once it is 6 minutes old, so that
+    /// verifiers caching the JWKS (up to 5 minutes) know it before they see it. The previous key
+    /// keeps verifying, and stays in the JWKS, until the tokens it signed have expired (15 min
+    /// 30 s after the switch: access-token lifetime plus leeway), then it is dropped. No token
+    /// is refused along the way, and every instance on the database follows the same schedule.
+    ///
+    /// Prints what was added, then one line per key: `signing`, `published, signs from TIME`,
+    /// `verifying until TIME` or `retired since TIME` (never a key). Two runs at once add two
+    /// distinct keys.
+    ///
+    /// With AUTHKIT_JWT_SECRET (HS256) there is no key to rotate: it refuses, and says how to
+    /// replace the secret.
+    RotateKeys,
+    /// Print the configuration reference (docs/configuration.md), or with --toml the example
+    /// configuration file (config.example.toml), made from the list of settings.
+    #[command(hide = true)]
+    ConfigReference {
+        /// The example configuration file instead of the Markdown reference.
+        #[arg(long)]
+        toml: bool,
+    },
 }
 
 /// Runs `command` with `config`. `serve` prints the startup line on standard output once the
@@ -132,6 +175,22 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), ServerErr
             print_lines(&lines);
             Ok(())
         }
+        Command::RotateKeys => {
+            let lines = rotate_keys(&config).await?;
+            print_lines(&lines);
+            Ok(())
+        }
+        Command::ConfigReference { toml } => {
+            let text = if toml {
+                reference::example_toml()
+            } else {
+                reference::markdown()
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            Ok(())
+        }
         Command::CheckConfig => {
             let mut lines = vec!["configuration OK".to_owned()];
             lines.extend(
@@ -169,6 +228,8 @@ mod tests {
             ("serve", Command::Serve),
             ("migrate", Command::Migrate),
             ("check-config", Command::CheckConfig),
+            ("rotate-keys", Command::RotateKeys),
+            ("config-reference", Command::ConfigReference { toml: false }),
         ] {
             let cli = Cli::try_parse_from(["authkit-server", arg]).unwrap();
             assert_eq!(cli.command, Some(command));
@@ -213,7 +274,9 @@ mod tests {
             Cli::try_parse_from(["authkit-server", "outbox", "retry", "--all", "x"]).is_err(),
             "--all and ids exclude each other"
         );
-        assert!(Cli::try_parse_from(["authkit-server", "rotate-keys"]).is_err());
+        let cli = Cli::try_parse_from(["authkit-server", "config-reference", "--toml"]).unwrap();
+        assert_eq!(cli.command, Some(Command::ConfigReference { toml: true }));
+        assert!(Cli::try_parse_from(["authkit-server", "rotate-keys", "--now"]).is_err());
         Cli::command().debug_assert();
     }
 
@@ -226,12 +289,75 @@ mod tests {
             "create-admin",
             "check-config",
             "outbox",
+            "rotate-keys",
             "AUTHKIT_ADMIN_PASSWORD",
+            "RUST_LOG",
+            // The configuration file and its format.
+            "AUTHKIT_CONFIG=",
+            "rate_limit_per_minute = 100",
+            "trusted_proxies = [",
+            "overrides",
         ] {
-            assert!(help.contains(word), "{word} missing from --help");
+            assert!(help.contains(word), "{word} missing from --help:\n{help}");
         }
-        for (name, _, _) in vars::ALL {
-            assert!(help.contains(name), "{name} missing from --help");
+        for setting in vars::ALL {
+            assert!(
+                help.contains(setting.name),
+                "{} missing from --help",
+                setting.name
+            );
+            if let Some(key) = setting.key() {
+                assert!(
+                    help.contains(&format!("[{key}]")),
+                    "{key} missing from --help"
+                );
+            }
+        }
+        assert!(
+            !help.contains("config-reference"),
+            "config-reference is hidden"
+        );
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        let mut command = Cli::command();
+        for name in [
+            "serve",
+            "migrate",
+            "create-admin",
+            "check-config",
+            "outbox",
+            "rotate-keys",
+        ] {
+            let sub = command.find_subcommand_mut(name).unwrap();
+            let help = sub.render_long_help().to_string();
+            assert!(help.len() > 60, "{name} --help is empty: {help}");
+        }
+        let help = command
+            .find_subcommand_mut("rotate-keys")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let delay = format!(
+            "{} minutes",
+            crate::config::DEFAULT_KEY_ACTIVATION_DELAY.as_secs() / 60
+        );
+        let reload = format!(
+            "every {} s",
+            crate::config::DEFAULT_KEY_RELOAD_INTERVAL.as_secs()
+        );
+        for word in [
+            "jwks.json",
+            &delay,
+            &reload,
+            "verifying until",
+            "AUTHKIT_JWT_SECRET",
+        ] {
+            assert!(
+                help.contains(word),
+                "{word} missing from rotate-keys --help:\n{help}"
+            );
         }
     }
 

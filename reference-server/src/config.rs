@@ -1,7 +1,15 @@
-//! [`ServerConfig`]: the server's settings, read from `AUTHKIT_*` environment variables.
+//! [`ServerConfig`]: the server's settings, read from `AUTHKIT_*` environment variables and,
+//! when `AUTHKIT_CONFIG` names one, a TOML file; each variable set in the
+//! environment overrides its key in the file.
 //!
-//! Every variable is optional; an empty value counts as unset. A value that cannot be used
-//! stops the server with a [`ConfigError`] that names the variable and says how to fix it.
+//! Every setting is optional; an empty value counts as unset. A value that cannot be used
+//! stops the server with a [`ConfigError`] that names the variable (and the file and key when
+//! the value came from the file) and says how to fix it. [`vars::ALL`] lists every setting;
+//! `--help`, `docs/configuration.md` and `config.example.toml` are made from it
+//! ([`mod@reference`]).
+
+mod file;
+pub mod reference;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -14,14 +22,15 @@ use authkit_core::AuthConfig;
 use authkit_core::config::{LimitsConfig, OutboxConfig};
 use authkit_core::domain::Locale;
 use authkit_core::hashing::{Argon2Config, Pepper};
-use authkit_core::jwt::MIN_HS256_SECRET_BYTES;
+use authkit_core::jwt::{MIN_HS256_SECRET_BYTES, RotationPolicy};
 use authkit_core::ports::{LoginThrottle, RateLimit};
 use ipnet::IpNet;
 use lettre::message::Mailbox;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
-/// The names of the environment variables, with their defaults and meaning (used by `--help`).
+/// The names of the environment variables, and every setting with its meaning, values and
+/// default ([`vars::ALL`], used by `--help` and the configuration reference).
 pub mod vars {
     /// Database URL: `sqlite://FILE` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
     pub const DATABASE_URL: &str = "AUTHKIT_DATABASE_URL";
@@ -80,160 +89,341 @@ pub mod vars {
     pub const OUTBOX_MAX_ATTEMPTS: &str = "AUTHKIT_OUTBOX_MAX_ATTEMPTS";
     /// Wait after the first failed delivery, in seconds (doubled after each further failure).
     pub const OUTBOX_RETRY_SECONDS: &str = "AUTHKIT_OUTBOX_RETRY_SECONDS";
-    /// A TOML configuration file (not supported yet: refused when set).
+    /// A TOML file of these settings; the environment overrides it, setting by setting.
     pub const CONFIG: &str = "AUTHKIT_CONFIG";
 
-    /// Every variable with its default and meaning, in `--help` order.
-    pub const ALL: &[(&str, &str, &str)] = &[
-        (
+    /// What a setting takes in the configuration file (a string always works too).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        /// A string.
+        Text,
+        /// An integer.
+        Integer,
+        /// `true` or `false`.
+        Bool,
+        /// An array of strings (the variable: a comma-separated list).
+        List,
+    }
+
+    /// One setting: its variable, what it means, its default and what it accepts. The
+    /// configuration file's key is the name without `AUTHKIT_`, lowercased
+    /// ([`Setting::key`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Setting {
+        /// The environment variable.
+        pub name: &'static str,
+        /// What it does.
+        pub meaning: &'static str,
+        /// What it accepts.
+        pub values: &'static str,
+        /// What applies when it is unset.
+        pub default: &'static str,
+        /// What the configuration file takes.
+        pub kind: Kind,
+        /// Whether the value is a secret (never printed; keep it out of files others read).
+        pub secret: bool,
+        /// The TOML value that means the same as leaving the key out (`""` for settings
+        /// whose default is computed or unset), for `config.example.toml`.
+        pub toml_default: &'static str,
+    }
+
+    impl Setting {
+        /// The key in the configuration file: the name without `AUTHKIT_`, lowercased;
+        /// `None` for `AUTHKIT_CONFIG`, which the file cannot set.
+        pub fn key(&self) -> Option<String> {
+            (self.name != CONFIG).then(|| super::file::file_key(self.name))
+        }
+    }
+
+    const fn setting(
+        name: &'static str,
+        kind: Kind,
+        meaning: &'static str,
+        values: &'static str,
+        default: &'static str,
+        toml_default: &'static str,
+    ) -> Setting {
+        Setting {
+            name,
+            meaning,
+            values,
+            default,
+            kind,
+            secret: false,
+            toml_default,
+        }
+    }
+
+    const fn secret(setting: Setting) -> Setting {
+        Setting {
+            secret: true,
+            ..setting
+        }
+    }
+
+    /// Every setting, in `--help` order.
+    pub const ALL: &[Setting] = &[
+        setting(
             DATABASE_URL,
+            Kind::Text,
+            "the database; a SQLite file is created if missing, postgres://... selects \
+             PostgreSQL; its password is never printed",
+            "sqlite://FILE (sqlite:///var/lib/authkit/authkit.db for an absolute path) or \
+             postgres://USER:PASSWORD@HOST:PORT/DATABASE",
             "sqlite://authkit.db",
-            "database; the SQLite file is created if missing, postgres://... selects PostgreSQL",
+            "\"sqlite://authkit.db\"",
         ),
-        (
+        setting(
             BIND,
+            Kind::Text,
+            "listen address of the API",
+            "IP:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080; port 0 picks a free port",
             "127.0.0.1:8080",
-            "listen address (IP:PORT; port 0 picks a free port)",
+            "\"127.0.0.1:8080\"",
         ),
-        (
+        setting(
             METRICS_BIND,
-            "unset: /metrics is served on AUTHKIT_BIND",
-            "a separate listen address (IP:PORT) for GET /metrics, which is then not served on \
+            Kind::Text,
+            "a separate listen address for GET /metrics, which is then not served on \
              AUTHKIT_BIND; keep it off the public network",
+            "IP:PORT, e.g. 127.0.0.1:9090",
+            "unset: /metrics is served on AUTHKIT_BIND",
+            "\"\"",
         ),
-        (
+        setting(
             PUBLIC_URL,
+            Kind::Text,
+            "base of the links in emails (the Host header is never used); https:// also turns \
+             HSTS on",
+            "the http:// or https:// address clients reach the server at, without query, \
+             fragment or credentials",
             "http://localhost:8080",
-            "base of the links in emails; the Host header is never used",
+            "\"http://localhost:8080\"",
         ),
-        (
+        setting(
             SMTP_URL,
+            Kind::Text,
+            "SMTP server the emails are sent through; its password is never printed",
+            "smtp://[USER:PASS@]HOST:PORT (plain), smtp://...?tls=required (STARTTLS), \
+             smtps://... (TLS)",
             "unset: emails are written to the log",
-            "smtp://[USER:PASS@]HOST:PORT (plain), smtp://...?tls=required (STARTTLS), smtps://... (TLS)",
+            "\"\"",
         ),
-        (
+        setting(
             MAIL_FROM,
-            "authkit <no-reply@localhost>",
+            Kind::Text,
             "sender of emails",
+            "an address, optionally with a name: Example <no-reply@example.com>",
+            "authkit <no-reply@localhost>",
+            "\"authkit <no-reply@localhost>\"",
         ),
-        (
+        secret(setting(
             JWT_SECRET,
-            "unset: an Ed25519 key kept in the database",
-            "HS256 secret of at least 32 bytes (e.g. `openssl rand -base64 48`)",
+            Kind::Text,
+            "HS256 secret signing the access tokens instead of Ed25519 keys kept in the \
+             database (then nothing is published in the JWKS and rotate-keys does not apply); \
+             never printed",
+            "at least 32 bytes, e.g. the output of `openssl rand -base64 48`",
+            "unset: Ed25519 keys kept in the database",
+            "\"\"",
+        )),
+        setting(
+            ISSUER,
+            Kind::Text,
+            "`iss` of access tokens",
+            "any text",
+            "the public URL",
+            "\"\"",
         ),
-        (ISSUER, "the public URL", "`iss` of access tokens"),
-        (AUDIENCE, "authkit", "`aud` of access tokens"),
-        (
+        setting(
+            AUDIENCE,
+            Kind::Text,
+            "`aud` of access tokens",
+            "any text",
+            "authkit",
+            "\"authkit\"",
+        ),
+        setting(
             RATE_LIMIT_PER_MINUTE,
-            "100",
-            "requests per minute per client IP on the /api/v1 routes, 0 = off; over it: 429 with \
+            Kind::Integer,
+            "requests per minute per client IP on the /api/v1 routes; over it: 429 with \
              Retry-After",
+            "a whole number, 0 = off",
+            "100",
+            "100",
         ),
-        (
+        setting(
             RATE_LIMIT_AUTH_PER_MINUTE,
+            Kind::Integer,
+            "requests per minute per client IP, in addition, on register, login, forgot, \
+             reset, resend and verify-email",
+            "a whole number, 0 = off",
             "5",
-            "requests per minute per client IP, in addition, on register, login, forgot, reset, \
-             resend and verify-email, 0 = off",
+            "5",
         ),
-        (
+        setting(
             RATE_LIMIT_STORE,
+            Kind::Text,
+            "where the rate-limit counters live",
+            "memory (this process only, no database write per request) or database (shared \
+             by every instance on the database)",
             "database on PostgreSQL, memory on SQLite",
-            "where the rate-limit counters live: memory (this process only, no database write \
-             per request) or database (shared by every instance on the database)",
+            "\"\"",
         ),
-        (
+        setting(
             TRUSTED_PROXIES,
+            Kind::List,
+            "reverse proxies whose X-Forwarded-For is believed",
+            "IPs or CIDRs, comma-separated (10.0.0.0/8,127.0.0.1; an array in the file); a \
+             bare IP means that address only",
             "none: the connection's address is the client",
-            "reverse proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs \
-             (10.0.0.0/8, 127.0.0.1); a bare IP means that address only",
+            "[]",
         ),
-        (
+        setting(
             CORS_ORIGINS,
+            Kind::List,
+            "browser origins allowed to call the API with credentials (CORS)",
+            "exact origins (scheme, host, optional port), comma-separated \
+             (https://app.example.com; an array in the file); * is refused",
             "none: same-origin browsers only",
-            "browser origins allowed to call the API with credentials, comma-separated exact \
-             origins (https://app.example.com); * is refused",
+            "[]",
         ),
-        (
+        setting(
             LOGIN_THROTTLE_FAILURES,
-            "10",
+            Kind::Integer,
             "failed password checks per account before each further attempt waits (1 s, \
-             doubling up to 15 min; 100 failures lock until a password reset), 0 = off, below 100",
+             doubling up to 15 min; 100 failures lock until a password reset)",
+            "a whole number below 100, 0 = off",
+            "10",
+            "10",
         ),
-        (
+        setting(
             FORGOT_PER_ADDRESS_PER_HOUR,
-            "5",
+            Kind::Integer,
             "forgot-password and resend-verification emails per address per hour (and at most \
-             one a minute), 0 = off; over it the request still answers 202 and sends nothing",
-        ),
-        (
-            REQUEST_TIMEOUT_SECONDS,
-            "15",
-            "longest time an API request may take (1..600), then 503 unavailable; a body still \
-             arriving 5 s later is cut off the same way",
-        ),
-        (
-            PASSWORD_PEPPER,
-            "unset: no pepper",
-            "secret key mixed into new password hashes, base64 or base64url of at least 32 \
-             bytes (`openssl rand -base64 32`), kept outside the database; never printed",
-        ),
-        (
-            PASSWORD_PEPPER_ID,
-            "p1",
-            "name of AUTHKIT_PASSWORD_PEPPER written into each hash (1-8 of A-Z a-z 0-9 _ -); \
-             give a new pepper a new id",
-        ),
-        (
-            RETIRED_PEPPERS,
-            "none",
-            "older peppers still accepted until their users log in again, id:base64,id:base64 \
-             (secrets; never printed)",
-        ),
-        (
-            ARGON2_MEMORY_KIB,
-            "19456",
-            "argon2id memory cost in KiB; with AUTHKIT_ARGON2_ITERATIONS at least OWASP's \
-             minimum (t=1: 47104, t=2: 19456, t=3: 12288, t=4: 9216, t>=5: 7168); changing \
-             either rehashes each password at its next login",
-        ),
-        (
-            ARGON2_ITERATIONS,
-            "2",
-            "argon2id iterations (1..100), see AUTHKIT_ARGON2_MEMORY_KIB",
-        ),
-        (
-            REQUIRE_VERIFIED_EMAIL,
-            "false",
-            "true/false/1/0: refuse login (403 email_not_verified) until the email is verified",
-        ),
-        (
-            LOG_FORMAT,
-            "pretty on a terminal, else json",
-            "pretty or json; RUST_LOG filters (default info)",
-        ),
-        (
-            DEFAULT_LOCALE,
-            "en",
-            "language of the emails of users who set no `locale` (a tag like fr or pt-BR); \
-             English is the fallback for languages without templates",
-        ),
-        (
-            EMAIL_TEMPLATES,
-            "unset: the built-in English templates",
-            "folder of templates named <locale>/<kind>.<subject|txt|html> (kinds: verify_email, \
-             password_reset, password_changed, email_changed) plus optional layout.html/button.html; \
-             checked at start",
-        ),
-        (
-            OUTBOX_MAX_ATTEMPTS,
+             one a minute); over it the request still answers 202 and sends nothing",
+            "a whole number, 0 = off",
             "5",
-            "delivery attempts of an email before it is abandoned (1..100); \
-             `authkit-server outbox retry` queues abandoned ones again",
+            "5",
         ),
-        (
+        setting(
+            REQUEST_TIMEOUT_SECONDS,
+            Kind::Integer,
+            "longest time an API request may take, then 503 unavailable; a body still \
+             arriving 5 s later is cut off the same way",
+            "seconds, 1..600",
+            "15",
+            "15",
+        ),
+        secret(setting(
+            PASSWORD_PEPPER,
+            Kind::Text,
+            "secret key mixed into new password hashes, kept outside the database; never \
+             printed",
+            "base64 or base64url of at least 32 bytes (`openssl rand -base64 32`)",
+            "unset: no pepper",
+            "\"\"",
+        )),
+        setting(
+            PASSWORD_PEPPER_ID,
+            Kind::Text,
+            "name of AUTHKIT_PASSWORD_PEPPER written into each hash; give a new pepper a new \
+             id (only with AUTHKIT_PASSWORD_PEPPER)",
+            "1 to 8 of A-Z a-z 0-9 _ -",
+            "p1",
+            "\"\"",
+        ),
+        secret(setting(
+            RETIRED_PEPPERS,
+            Kind::List,
+            "older peppers still accepted until their users log in again; never printed",
+            "id:base64, comma-separated (an array in the file), ids distinct from each other \
+             and from AUTHKIT_PASSWORD_PEPPER_ID",
+            "none",
+            "[]",
+        )),
+        setting(
+            ARGON2_MEMORY_KIB,
+            Kind::Integer,
+            "argon2id memory cost; changing it or the iterations rehashes each password at its \
+             next login",
+            "KiB, up to 4194304 (4 GiB); with AUTHKIT_ARGON2_ITERATIONS at least OWASP's \
+             minimum (t=1: 47104, t=2: 19456, t=3: 12288, t=4: 9216, t>=5: 7168)",
+            "19456",
+            "19456",
+        ),
+        setting(
+            ARGON2_ITERATIONS,
+            Kind::Integer,
+            "argon2id iterations",
+            "1..100, see AUTHKIT_ARGON2_MEMORY_KIB",
+            "2",
+            "2",
+        ),
+        setting(
+            REQUIRE_VERIFIED_EMAIL,
+            Kind::Bool,
+            "refuse login (403 email_not_verified) until the email is verified",
+            "true, false, 1 or 0 (a boolean in the file)",
+            "false",
+            "false",
+        ),
+        setting(
+            LOG_FORMAT,
+            Kind::Text,
+            "format of the log lines on standard error; RUST_LOG filters them (default info)",
+            "pretty or json",
+            "pretty on a terminal, else json",
+            "\"\"",
+        ),
+        setting(
+            DEFAULT_LOCALE,
+            Kind::Text,
+            "language of the emails of users who set no `locale`; English is the fallback for \
+             languages without templates",
+            "a language tag such as en, fr or pt-BR",
+            "en",
+            "\"en\"",
+        ),
+        setting(
+            EMAIL_TEMPLATES,
+            Kind::Text,
+            "templates added over the built-in ones (other languages, or another look), \
+             checked at start",
+            "a folder of <locale>/<kind>.<subject|txt|html> files (kinds: verify_email, \
+             password_reset, password_changed, email_changed) plus optional \
+             layout.html/button.html",
+            "unset: the built-in English templates",
+            "\"\"",
+        ),
+        setting(
+            OUTBOX_MAX_ATTEMPTS,
+            Kind::Integer,
+            "delivery attempts of an email before it is abandoned; `authkit-server outbox \
+             retry` queues abandoned ones again",
+            "1..100",
+            "5",
+            "5",
+        ),
+        setting(
             OUTBOX_RETRY_SECONDS,
+            Kind::Integer,
+            "wait after the first failed delivery, doubled after each further failure, at \
+             most 1 h",
+            "seconds, 1..3600",
             "30",
-            "wait after the first failed delivery, doubled after each further failure, at most 1 h",
+            "30",
+        ),
+        setting(
+            CONFIG,
+            Kind::Text,
+            "a TOML file of these settings; each variable set in the environment overrides its \
+             key in the file",
+            "the path of a TOML file whose keys are the variable names without AUTHKIT_, \
+             lowercased (database_url = \"...\"; lists as arrays, numbers and booleans as TOML \
+             values); see config.example.toml",
+            "unset: the environment only",
+            "",
         ),
     ];
 }
@@ -341,24 +531,118 @@ pub enum ConfigError {
          with an Ed25519 key kept in the database"
     )]
     JwtSecretIsSample,
-    /// `AUTHKIT_CONFIG` names a configuration file; only the environment is read so far.
+    /// The configuration file cannot be read.
     #[error(
-        "AUTHKIT_CONFIG is set, but configuration files are not supported yet; unset \
-         AUTHKIT_CONFIG and set the AUTHKIT_* environment variables instead \
-         (see `authkit-server --help`)"
+        "AUTHKIT_CONFIG={}: cannot read the configuration file ({source}); point \
+         AUTHKIT_CONFIG at a readable TOML file, or unset it",
+        path.display()
     )]
-    ConfigFileUnsupported,
+    FileUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML. The message never quotes the file (a line may
+    /// hold a secret), only the position.
+    #[error(
+        "AUTHKIT_CONFIG={}: invalid TOML at line {line}, column {column}: {message}; fix the \
+         file (config.example.toml shows every key)",
+        path.display()
+    )]
+    FileSyntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What the TOML parser expected.
+        message: String,
+    },
+    /// The configuration file has a key that is no setting.
+    #[error(
+        "unknown setting `{key}` in {} (AUTHKIT_CONFIG); did you mean `{suggestion}`? Keys are \
+         the AUTHKIT_* variable names without AUTHKIT_, lowercased (`authkit-server --help` \
+         lists them)",
+        path.display()
+    )]
+    FileUnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// The unknown key.
+        key: String,
+        /// The closest valid key.
+        suggestion: String,
+    },
+    /// The configuration file sets `config`.
+    #[error(
+        "config in {}: a configuration file cannot name another one; remove the key \
+         (AUTHKIT_CONFIG is read from the environment only)",
+        path.display()
+    )]
+    FileNamesConfig {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A key of the configuration file has a value of the wrong type (never shown).
+    #[error("{key} in {} ({var}) must be {expected}; fix the file", path.display())]
+    FileType {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// Its variable.
+        var: &'static str,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// `error` is about a value the configuration file gave (not the environment).
+    #[error("{}", in_file(key, path, error))]
+    InFile {
+        /// The key.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the value (its message names the variable).
+        error: Box<ConfigError>,
+    },
+}
+
+/// `error` about key `key` of file `path`: `KEY in FILE (VAR)` where the environment's message
+/// says `VAR=value`.
+fn in_file(key: &str, path: &std::path::Path, error: &ConfigError) -> String {
+    let place = format!("{key} in {} ({})", path.display(), error.var());
+    match error {
+        ConfigError::Invalid {
+            value,
+            problem,
+            fix,
+            ..
+        } => format!("{place} = {value:?} is invalid: {problem}; {fix}"),
+        ConfigError::InvalidSecret { problem, fix, .. } => {
+            format!("{place} is invalid: {problem}; {fix}")
+        }
+        other => format!("{place}: {other}"),
+    }
 }
 
 impl ConfigError {
-    /// The environment variable the error is about.
+    /// The environment variable the error is about (`AUTHKIT_CONFIG` for a file that cannot
+    /// be read or has an unknown key).
     pub fn var(&self) -> &'static str {
         match self {
             Self::NotUnicode { var }
             | Self::Invalid { var, .. }
             | Self::InvalidSecret { var, .. } => var,
             Self::JwtSecretTooShort { .. } | Self::JwtSecretIsSample => vars::JWT_SECRET,
-            Self::ConfigFileUnsupported => vars::CONFIG,
+            Self::FileUnreadable { .. }
+            | Self::FileSyntax { .. }
+            | Self::FileUnknownKey { .. }
+            | Self::FileNamesConfig { .. } => vars::CONFIG,
+            Self::FileType { var, .. } => var,
+            Self::InFile { error, .. } => error.var(),
         }
     }
 }
@@ -665,7 +949,26 @@ pub struct ServerConfig {
     /// idle (so it also closes idle keep-alive connections) (10 s). Not read from the
     /// environment.
     pub header_read_timeout: Duration,
+    /// How often a running server reads the signing keys from the database, so that a key
+    /// added by `rotate-keys` (on any instance) is published without a restart (60 s). Not
+    /// read from the environment.
+    pub key_reload_interval: Duration,
+    /// How long a key added by `rotate-keys` is published before it signs
+    /// ([`DEFAULT_KEY_ACTIVATION_DELAY`]: 6 min). Not read from the environment.
+    pub key_activation_delay: Duration,
+    /// `AUTHKIT_CONFIG`: the configuration file read, if any.
+    pub config_file: Option<PathBuf>,
 }
+
+/// Default of [`ServerConfig::key_reload_interval`].
+pub const DEFAULT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Default of [`ServerConfig::key_activation_delay`]: core's
+/// [`DEFAULT_ACTIVATION_DELAY`](authkit_core::jwt::DEFAULT_ACTIVATION_DELAY) (5 min, how long
+/// verifiers may cache the JWKS) plus [`DEFAULT_KEY_RELOAD_INTERVAL`]: an instance that has not
+/// reloaded yet serves the JWKS without the new key for up to a reload interval, and a verifier
+/// may cache that copy for 5 more minutes.
+pub const DEFAULT_KEY_ACTIVATION_DELAY: Duration = Duration::from_secs(6 * 60);
 
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -718,6 +1021,9 @@ impl fmt::Debug for ServerConfig {
                     .map(Pepper::id)
                     .collect::<Vec<_>>(),
             )
+            .field("config_file", &self.config_file)
+            .field("key_reload_interval", &self.key_reload_interval)
+            .field("key_activation_delay", &self.key_activation_delay)
             .finish_non_exhaustive()
     }
 }
@@ -762,6 +1068,9 @@ impl Default for ServerConfig {
             startup_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            key_reload_interval: DEFAULT_KEY_RELOAD_INTERVAL,
+            key_activation_delay: DEFAULT_KEY_ACTIVATION_DELAY,
+            config_file: None,
         }
     }
 }
@@ -806,16 +1115,46 @@ impl ServerConfig {
         Self::parse(|var| Ok(map.get(var).cloned()))
     }
 
+    /// Reads the settings `get` gives (the environment's values), over those of the file
+    /// `AUTHKIT_CONFIG` names, if any.
     fn parse(
         get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
     ) -> Result<Self, ConfigError> {
         // Empty values count as unset (`AUTHKIT_SMTP_URL=` in a compose file means "none").
-        let get = |var| get(var).map(|v| v.filter(|v| !v.trim().is_empty()));
-        let defaults = Self::default();
+        let env = |var| get(var).map(|v| v.filter(|v| !v.trim().is_empty()));
+        let file = match env(vars::CONFIG)? {
+            Some(path) => Some(file::ConfigFile::load(std::path::Path::new(path.trim()))?),
+            None => None,
+        };
+        let Some(file) = file else {
+            return Self::parse_settings(env);
+        };
+        let from_file = |var: &'static str| -> bool {
+            matches!(env(var), Ok(None)) && file.get(var).is_some_and(|v| !v.trim().is_empty())
+        };
+        let layered = |var: &'static str| match env(var)? {
+            Some(value) => Ok(Some(value)),
+            None => Ok(file
+                .get(var)
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_owned)),
+        };
+        let mut config = Self::parse_settings(layered).map_err(|error| {
+            if from_file(error.var()) {
+                file.blame(error)
+            } else {
+                error
+            }
+        })?;
+        config.config_file = Some(file.path().to_owned());
+        Ok(config)
+    }
 
-        if get(vars::CONFIG)?.is_some() {
-            return Err(ConfigError::ConfigFileUnsupported);
-        }
+    /// Reads every setting from `get` (values already filtered: `None` when unset or empty).
+    fn parse_settings(
+        get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
         let database_url = match get(vars::DATABASE_URL)? {
             Some(v) => DatabaseUrl::parse(v.trim())?,
             None => defaults.database_url,
@@ -1193,6 +1532,19 @@ impl ServerConfig {
         }
     }
 
+    /// When stored keys start signing and stop verifying: after
+    /// [`ServerConfig::key_activation_delay`], and the access-token lifetime plus the leeway
+    /// after their successor started.
+    pub fn rotation_policy(&self) -> RotationPolicy {
+        let auth = self.auth_config();
+        RotationPolicy::new(
+            authkit_core::time::Duration::try_from(self.key_activation_delay)
+                .unwrap_or(authkit_core::jwt::DEFAULT_ACTIVATION_DELAY),
+            auth.access_token_ttl,
+            auth.leeway_secs,
+        )
+    }
+
     /// Where emails go, for logs and `check-config` (passwords hidden).
     pub fn mail_description(&self) -> String {
         match &self.smtp_url {
@@ -1203,7 +1555,18 @@ impl ServerConfig {
 
     /// One `(name, value)` line per setting, without secrets (for `check-config`).
     pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let policy = self.rotation_policy();
         vec![
+            (
+                "configuration file",
+                match &self.config_file {
+                    Some(path) => format!(
+                        "{} (the environment overrides it, setting by setting)",
+                        path.display()
+                    ),
+                    None => "none (the environment only; AUTHKIT_CONFIG is unset)".to_owned(),
+                },
+            ),
             ("database", self.database_url.to_string()),
             ("bind", self.bind.to_string()),
             (
@@ -1216,6 +1579,20 @@ impl ServerConfig {
             ("public URL", self.public_url.clone()),
             ("email", self.mail_description()),
             ("signing", self.signing_description().to_owned()),
+            (
+                "key rotation",
+                if self.jwt_secret.is_some() {
+                    "not with HS256 (rotate-keys refuses; see its --help)".to_owned()
+                } else {
+                    format!(
+                        "`rotate-keys` adds a key: instances load it within {} s, sign with it \
+                         {} s after it was added, and keep the previous one {} s more",
+                        self.key_reload_interval.as_secs(),
+                        policy.activation_delay.whole_seconds(),
+                        policy.verify_after_signing.whole_seconds()
+                    )
+                },
+            ),
             ("issuer", self.issuer.clone()),
             ("audience", self.audience.clone()),
             ("rate limits", self.rate_limit_description()),
@@ -1666,6 +2043,25 @@ mod tests {
             assert_eq!(err.var(), *var, "{var}={value}: {err}");
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn every_setting_read_is_listed_and_every_listed_one_is_read() {
+        let read = std::sync::Mutex::new(Vec::new());
+        ServerConfig::parse(|var| {
+            read.lock().unwrap().push(var);
+            Ok(None)
+        })
+        .unwrap();
+        let mut read = read.into_inner().unwrap();
+        read.sort_unstable();
+        read.dedup();
+        let mut listed: Vec<&str> = vars::ALL.iter().map(|s| s.name).collect();
+        listed.sort_unstable();
+        assert_eq!(read, listed, "vars::ALL and what ServerConfig::parse reads");
+        let mut unique = listed.clone();
+        unique.dedup();
+        assert_eq!(unique, listed, "a setting is listed twice");
     }
 
     #[test]

@@ -63,6 +63,17 @@ pub enum ServerError {
     /// Reading or storing the signing keys failed.
     #[error("cannot load the token signing keys from the database")]
     KeyStore(#[source] authkit_core::ports::StoreError),
+    /// `rotate-keys` with `AUTHKIT_JWT_SECRET` set: there is no key in the database to rotate.
+    #[error(
+        "rotate-keys rotates the Ed25519 keys kept in the database, but AUTHKIT_JWT_SECRET is \
+         set, so tokens are signed with that HS256 secret. To replace the secret, set a new \
+         AUTHKIT_JWT_SECRET (`openssl rand -base64 48`) on every instance and restart them \
+         together: access tokens signed with the old secret are refused from then on and \
+         clients get new ones with their refresh tokens (several HS256 secrets at once are not \
+         supported). To rotate without refusing any token, unset AUTHKIT_JWT_SECRET: the server \
+         then signs with Ed25519 keys kept in the database, which rotate-keys rotates"
+    )]
+    RotateHs256,
     /// Building the signing keys failed.
     #[error("cannot build the token signing keys")]
     Keys(#[from] authkit_core::jwt::KeyError),
@@ -149,7 +160,8 @@ impl ServerError {
             | Self::AdminEmail { .. }
             | Self::AdminPassword { .. }
             | Self::AdminNoPassword { .. }
-            | Self::AdminRefused(_) => 2,
+            | Self::AdminRefused(_)
+            | Self::RotateHs256 => 2,
             _ => 1,
         }
     }

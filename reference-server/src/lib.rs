@@ -24,7 +24,8 @@
 //!
 //! Routes: the authkit HTTP contract under `/api/v1`, and at the root `GET /health`,
 //! `GET /ready` (503 when the database does not answer; shows the email outbox by status) and
-//! `GET /.well-known/jwks.json`. [`serve`] also runs the email worker, which delivers the outbox.
+//! `GET /.well-known/jwks.json`. [`serve`] also runs the email worker, which delivers the outbox,
+//! and reloads the signing keys ([`keys`]), so that `rotate-keys` needs no restart.
 //! Configuration: [`ServerConfig`], from the `AUTHKIT_*` environment variables listed in
 //! [`config::vars::ALL`] and the README.
 
@@ -33,6 +34,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod mail;
 mod ops;
 pub mod outbox;

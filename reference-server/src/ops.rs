@@ -12,15 +12,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+/// How long verifiers may cache the JWKS (`Cache-Control: max-age`): as long as a new key is
+/// published before it signs by default ([`authkit_core::jwt::DEFAULT_ACTIVATION_DELAY`]).
+pub(crate) const JWKS_MAX_AGE: &str = "public, max-age=300";
+
 /// The routes, answering readiness with `health` (bounded by `ready_timeout`) and the outbox
-/// counts, and publishing `jwks`.
+/// counts, and publishing the JWKS that `jwks` returns at each request (the kit's current one:
+/// it changes as keys rotate).
 pub(crate) fn router(
     health: Arc<dyn StoreHealth>,
     outbox: Arc<dyn OutboxStore>,
-    jwks: &serde_json::Value,
+    jwks: impl Fn() -> serde_json::Value + Clone + Send + Sync + 'static,
     ready_timeout: Duration,
 ) -> Router {
-    let jwks = bytes_of(jwks);
     Router::new()
         .route(
             "/health",
@@ -37,17 +41,14 @@ pub(crate) fn router(
         .route(
             "/.well-known/jwks.json",
             get(move || {
-                let jwks = jwks.clone();
+                let jwks = bytes_of(&jwks());
                 async move {
                     let mut response = Response::new(Body::from(jwks));
                     let headers = response.headers_mut();
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    // Rotation keeps retired keys published until their tokens expire, so a
-                    // short cache is safe.
-                    headers.insert(
-                        CACHE_CONTROL,
-                        HeaderValue::from_static("public, max-age=300"),
-                    );
+                    // New keys are published this long before they sign, and old ones stay
+                    // until their tokens have expired, so a cached copy is never wrong.
+                    headers.insert(CACHE_CONTROL, HeaderValue::from_static(JWKS_MAX_AGE));
                     response
                 }
             }),
@@ -146,7 +147,7 @@ mod tests {
         let app = router(
             Arc::new(health),
             outbox,
-            &json!({"keys": []}),
+            || json!({"keys": []}),
             Duration::from_millis(200),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,5 +1,6 @@
-//! Configuration from the environment: defaults, every variable, and errors that name the
-//! variable.
+//! Configuration from the environment and the TOML file of AUTHKIT_CONFIG: defaults, every
+//! variable, errors that name the variable (and the key and the file), and the reference
+//! (docs/configuration.md, config.example.toml) made from the list of settings.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,11 +8,15 @@
     reason = "test helpers outside #[test] functions fail loudly"
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use authkit_core::ports::{LoginThrottle, RateLimit};
-use authkit_server::config::{DatabaseBackend, RateLimitBackend, SAMPLE_JWT_SECRETS, vars};
+use authkit_server::config::{
+    DatabaseBackend, RateLimitBackend, SAMPLE_JWT_SECRETS, reference, vars,
+};
 use authkit_server::{ConfigError, LogFormat, ServerConfig};
 use secrecy::ExposeSecret;
 
@@ -522,5 +527,500 @@ fn peppers_stay_out_of_debug_and_summary() {
     assert!(
         shown.contains("p1") && shown.contains("p0"),
         "ids are shown: {shown}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration file (AUTHKIT_CONFIG) and the reference made from vars::ALL
+
+/// A TOML file in a temporary folder (kept alive with it).
+struct TomlFile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl TomlFile {
+    fn new(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authkit.toml");
+        std::fs::write(&path, text).unwrap();
+        Self { _dir: dir, path }
+    }
+
+    fn path(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    /// The file with the extra environment `pairs`.
+    fn parse(&self, pairs: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+        let mut all = vec![(vars::CONFIG, self.path())];
+        all.extend_from_slice(pairs);
+        parse(&all)
+    }
+}
+
+#[test]
+fn a_toml_file_is_read_and_the_environment_overrides_it() {
+    let file = TomlFile::new(
+        r#"
+        # Comments and TOML types.
+        database_url = "postgres://authkit:pw@db.internal:5432/auth"
+        public_url = "https://auth.example.com"
+        rate_limit_per_minute = 300
+        rate_limit_auth_per_minute = "20"
+        trusted_proxies = ["10.0.0.0/8", "127.0.0.1"]
+        cors_origins = "https://app.example.com,http://localhost:3000"
+        require_verified_email = true
+        log_format = "json"
+        audience = "from-the-file"
+        "#,
+    );
+    let config = file
+        .parse(&[
+            (vars::RATE_LIMIT_PER_MINUTE, "50"),
+            (vars::AUDIENCE, ""),
+            (vars::BIND, "0.0.0.0:9000"),
+        ])
+        .unwrap();
+    assert_eq!(config.config_file.as_deref(), Some(file.path.as_path()));
+    assert_eq!(config.database_url.backend(), DatabaseBackend::Postgres);
+    assert_eq!(config.public_url, "https://auth.example.com");
+    assert_eq!(config.issuer, "https://auth.example.com");
+    assert_eq!(config.rate_limit_per_minute, 50, "the environment wins");
+    assert_eq!(config.rate_limit_auth_per_minute, 20, "strings work too");
+    assert_eq!(config.bind.port(), 9000, "the environment alone");
+    let proxies: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32"]);
+    assert_eq!(
+        config.cors_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    assert!(config.require_verified_email);
+    assert_eq!(config.log_format, Some(LogFormat::Json));
+    assert_eq!(
+        config.audience, "from-the-file",
+        "an empty variable counts as unset: the file applies"
+    );
+    let summary = format!("{:?}", config.summary());
+    assert!(
+        summary.contains(file.path()),
+        "the file is shown: {summary}"
+    );
+    assert!(!summary.contains(":pw@"), "{summary}");
+
+    // Without AUTHKIT_CONFIG, no file.
+    assert_eq!(parse(&[]).unwrap().config_file, None);
+    // An empty file is the defaults.
+    let empty = TomlFile::new("");
+    let mut config = empty.parse(&[]).unwrap();
+    config.config_file = None;
+    assert_eq!(
+        format!("{config:?}"),
+        format!("{:?}", ServerConfig::default())
+    );
+}
+
+#[test]
+fn bad_values_in_the_file_name_the_key_the_file_and_the_variable() {
+    let file = TomlFile::new("rate_limit_per_minute = \"lots\"\n");
+    let error = file.parse(&[]).unwrap_err();
+    assert_eq!(error.var(), vars::RATE_LIMIT_PER_MINUTE);
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "rate_limit_per_minute in {} (AUTHKIT_RATE_LIMIT_PER_MINUTE) = \"lots\" is invalid",
+            file.path()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("use a whole number"), "{message}");
+    // The same value from the environment, over a good file: the environment's message.
+    let good = TomlFile::new("rate_limit_per_minute = 10\n");
+    let error = good
+        .parse(&[(vars::RATE_LIMIT_PER_MINUTE, "lots")])
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("AUTHKIT_RATE_LIMIT_PER_MINUTE=lots is invalid"),
+        "{error}"
+    );
+    // ... and a bad file value the environment overrides is not used at all.
+    assert_eq!(
+        file.parse(&[(vars::RATE_LIMIT_PER_MINUTE, "7")])
+            .unwrap()
+            .rate_limit_per_minute,
+        7
+    );
+
+    // Values of the wrong TOML type, never shown.
+    for (text, key, var) in [
+        (
+            "rate_limit_per_minute = [1]",
+            "rate_limit_per_minute",
+            vars::RATE_LIMIT_PER_MINUTE,
+        ),
+        ("bind = 8080", "bind", vars::BIND),
+        (
+            "require_verified_email = 1.5",
+            "require_verified_email",
+            vars::REQUIRE_VERIFIED_EMAIL,
+        ),
+        (
+            "trusted_proxies = [1, 2]",
+            "trusted_proxies",
+            vars::TRUSTED_PROXIES,
+        ),
+        ("jwt_secret = 123456789", "jwt_secret", vars::JWT_SECRET),
+        ("log_format = { a = 1 }", "log_format", vars::LOG_FORMAT),
+    ] {
+        let file = TomlFile::new(text);
+        let error = file.parse(&[]).unwrap_err();
+        assert!(
+            matches!(error, ConfigError::FileType { .. }),
+            "{text}: {error:?}"
+        );
+        assert_eq!(error.var(), var);
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("{key} in {} ({var}) must be", file.path())),
+            "{message}"
+        );
+        assert!(!message.contains("123456789"), "{message}");
+    }
+    // A value core refuses (checked after parsing) is blamed on the file too.
+    let file = TomlFile::new("cors_origins = [\"https://app.example.com/path\"]");
+    let message = file.parse(&[]).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cors_origins in {} (AUTHKIT_CORS_ORIGINS)",
+            file.path()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_the_closest_valid_key() {
+    for (text, key, suggestion) in [
+        (
+            "rate_limit_per_minut = 1",
+            "rate_limit_per_minut",
+            "rate_limit_per_minute",
+        ),
+        ("AUTHKIT_BIND = \"127.0.0.1:1\"", "AUTHKIT_BIND", "bind"),
+        ("smtp-url = \"smtp://x\"", "smtp-url", "smtp_url"),
+        (
+            "[database]\nurl = \"sqlite://a.db\"",
+            "database",
+            "database_url",
+        ),
+        // Not a setting of the file (create-admin reads it from the environment).
+        ("admin_password = \"hunter22\"", "admin_password", ""),
+    ] {
+        let file = TomlFile::new(text);
+        let error = file.parse(&[]).unwrap_err();
+        assert_eq!(error.var(), vars::CONFIG, "{text}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("unknown setting `{key}` in {}", file.path())),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("did you mean `{suggestion}")),
+            "{text}: {message}"
+        );
+        assert!(!message.contains("hunter22"), "{message}");
+    }
+    // The file cannot name another file.
+    let file = TomlFile::new("config = \"/etc/other.toml\"");
+    let error = file.parse(&[]).unwrap_err();
+    assert!(
+        matches!(error, ConfigError::FileNamesConfig { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(file.path()), "{error}");
+}
+
+#[test]
+fn an_unreadable_or_invalid_file_names_the_file_and_the_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let error = parse(&[(vars::CONFIG, missing.to_str().unwrap())]).unwrap_err();
+    assert!(
+        matches!(error, ConfigError::FileUnreadable { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.var(), vars::CONFIG);
+    let message = error.to_string();
+    assert!(message.contains(missing.to_str().unwrap()), "{message}");
+    assert!(message.contains("AUTHKIT_CONFIG"), "{message}");
+    // A folder is no file either.
+    assert!(parse(&[(vars::CONFIG, dir.path().to_str().unwrap())]).is_err());
+
+    // A syntax error on a line holding a secret: the position, never the line.
+    let file = TomlFile::new(
+        "bind = \"127.0.0.1:8080\"\njwt_secret = \"hunter22-hunter22-hunter22-hunter22\n",
+    );
+    let error = file.parse(&[]).unwrap_err();
+    let ConfigError::FileSyntax { line, column, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*line, 2, "{error}");
+    assert!(*column > 1, "{error}");
+    let message = error.to_string();
+    assert!(message.contains(file.path()), "{message}");
+    assert!(message.contains("line 2, column"), "{message}");
+    assert!(
+        !message.contains("hunter22"),
+        "the line is not quoted: {message}"
+    );
+    // A duplicate key.
+    let file = TomlFile::new("bind = \"127.0.0.1:1\"\nbind = \"127.0.0.1:2\"\n");
+    let message = file.parse(&[]).unwrap_err().to_string();
+    assert!(message.contains("line 2"), "{message}");
+}
+
+#[test]
+fn secrets_in_the_file_stay_secret() {
+    let file = TomlFile::new(
+        r#"
+        jwt_secret = "hunter22-hunter22-hunter22-hunter22-hunter22"
+        database_url = "postgres://authkit:hunter22@db/auth"
+        smtp_url = "smtps://user:hunter22@mail.example.com"
+        password_pepper = "q+8/eXh5enp6e3t7fHx8fX19fn5+f39/gICAgYGBgoI="
+        "#,
+    );
+    let config = file.parse(&[]).unwrap();
+    assert!(config.jwt_secret.is_some());
+    assert_eq!(config.argon2.pepper.as_ref().unwrap().id(), "p1");
+    let shown = format!("{config:?}\n{:?}", config.summary());
+    assert!(!shown.contains("hunter22"), "{shown}");
+    assert!(!shown.contains("q+8/"), "{shown}");
+
+    for (text, secret) in [
+        ("jwt_secret = \"hunter22\"", "hunter22"),
+        (
+            "password_pepper = \"aHVudGVyMjItc2hvcnQ\"",
+            "aHVudGVyMjItc2hvcnQ",
+        ),
+        (
+            "retired_peppers = [\"aHVudGVyMjItc2hvcnQ\"]",
+            "aHVudGVyMjItc2hvcnQ",
+        ),
+        (
+            "database_url = \"mysql://root:hunter22@db/auth\"",
+            "hunter22",
+        ),
+        ("smtp_url = \"smtp://u:hunter22@h?tls=no\"", "hunter22"),
+    ] {
+        let file = TomlFile::new(text);
+        let error = file.parse(&[]).unwrap_err();
+        let shown = format!("{error}\n{error:?}");
+        assert!(!shown.contains(secret), "{text}: {shown}");
+        assert!(shown.contains(file.path()), "{text}: {shown}");
+    }
+}
+
+/// A value each setting refuses (`None`: none exists, e.g. any issuer is fine).
+fn bad_value(var: &str) -> Option<&'static str> {
+    Some(match var {
+        vars::DATABASE_URL => "mysql://localhost/authkit",
+        vars::BIND | vars::METRICS_BIND => "localhost:8080",
+        vars::PUBLIC_URL => "ftp://example.com",
+        vars::SMTP_URL => "http://mail.example.com",
+        vars::MAIL_FROM => "no-reply",
+        vars::JWT_SECRET => "short",
+        vars::RATE_LIMIT_PER_MINUTE
+        | vars::RATE_LIMIT_AUTH_PER_MINUTE
+        | vars::LOGIN_THROTTLE_FAILURES
+        | vars::FORGOT_PER_ADDRESS_PER_HOUR
+        | vars::REQUEST_TIMEOUT_SECONDS
+        | vars::ARGON2_MEMORY_KIB
+        | vars::ARGON2_ITERATIONS
+        | vars::OUTBOX_MAX_ATTEMPTS
+        | vars::OUTBOX_RETRY_SECONDS => "lots",
+        vars::RATE_LIMIT_STORE => "redis",
+        vars::TRUSTED_PROXIES => "proxy.internal",
+        vars::CORS_ORIGINS => "*",
+        vars::PASSWORD_PEPPER => "c2hvcnQ=",
+        vars::PASSWORD_PEPPER_ID => "far-too-long",
+        vars::RETIRED_PEPPERS => "p0",
+        vars::REQUIRE_VERIFIED_EMAIL => "maybe",
+        vars::LOG_FORMAT => "xml",
+        vars::DEFAULT_LOCALE => "not a language!",
+        vars::EMAIL_TEMPLATES => "/nonexistent/authkit-templates",
+        vars::CONFIG => "/nonexistent/authkit.toml",
+        vars::ISSUER | vars::AUDIENCE => return None,
+        other => panic!("{other} is a new setting: give it a bad value here (or None)"),
+    })
+}
+
+#[test]
+fn every_setting_refuses_a_bad_value_naming_itself_from_the_environment_and_the_file() {
+    for setting in vars::ALL {
+        let Some(value) = bad_value(setting.name) else {
+            continue;
+        };
+        let var = setting.name;
+        error_for(var, value);
+        let Some(key) = setting.key() else { continue };
+        let file = TomlFile::new(&format!("{key} = {value:?}\n"));
+        let error = file
+            .parse(&[])
+            .expect_err(&format!("{key} = {value:?} in a file is refused"));
+        assert_eq!(error.var(), var, "{key}: {error}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("{key} in {} ({var})", file.path())),
+            "{key}: {message}"
+        );
+    }
+}
+
+#[test]
+fn every_vars_constant_is_in_vars_all() {
+    let source = include_str!("../src/config.rs");
+    let module = &source[source.find("pub mod vars {").unwrap()..];
+    let module = &module[..module.find("\n}\n").unwrap()];
+    let constants: Vec<&str> = module
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub const "))
+        .filter(|rest| rest.contains(": &str = \"AUTHKIT_"))
+        .map(|rest| rest.split('"').nth(1).unwrap())
+        .collect();
+    assert!(constants.len() >= 29, "{constants:?}");
+    let listed: Vec<&str> = vars::ALL.iter().map(|s| s.name).collect();
+    for name in &constants {
+        assert!(listed.contains(name), "{name} is not in vars::ALL");
+    }
+    assert_eq!(constants.len(), listed.len(), "{constants:?} vs {listed:?}");
+}
+
+fn regenerate_hint(what: &str, command: &str) -> String {
+    format!("{what} is out of date: regenerate it from the workspace root with\n    {command}")
+}
+
+#[test]
+fn docs_configuration_md_is_generated_from_the_settings() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = reference::markdown();
+    assert!(
+        on_disk == generated,
+        "{}",
+        regenerate_hint("docs/configuration.md", reference::REGENERATE_MARKDOWN)
+    );
+    for setting in vars::ALL {
+        assert!(generated.contains(&format!("### {}", setting.name)));
+        if let Some(key) = setting.key() {
+            assert!(generated.contains(&format!("`{key}`")), "{key}");
+        }
+    }
+    for word in ["Precedence", "Secrets", "AUTHKIT_CONFIG", "rotate-keys"] {
+        assert!(generated.contains(word), "{word}");
+    }
+}
+
+#[test]
+fn the_example_file_is_generated_parses_to_the_defaults_and_covers_every_setting() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let example = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        example == reference::example_toml(),
+        "{}",
+        regenerate_hint(
+            "reference-server/config.example.toml",
+            reference::REGENERATE_TOML
+        )
+    );
+    // As shipped (everything commented out) and with every key uncommented.
+    assert!(TomlFile::new(&example).parse(&[]).is_ok());
+    let mut keys = Vec::new();
+    let uncommented: String = example
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest.split_once(" = ").is_some_and(|(key, _)| {
+                    !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                }) =>
+            {
+                keys.push(rest.split(" = ").next().unwrap().to_owned());
+                format!("{rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let expected: Vec<String> = vars::ALL.iter().filter_map(|s| s.key()).collect();
+    assert_eq!(keys, expected, "one key per setting, in vars::ALL order");
+    let mut config = TomlFile::new(&uncommented)
+        .parse(&[])
+        .unwrap_or_else(|e| panic!("the uncommented example is refused: {e}"));
+    config.config_file = None;
+    assert_eq!(
+        format!("{config:?}"),
+        format!("{:?}", ServerConfig::default()),
+        "the example shows the defaults"
+    );
+}
+
+#[test]
+fn check_config_names_the_file_read_and_shows_its_settings_without_secrets() {
+    let file = TomlFile::new(
+        r#"
+        database_url = "postgres://authkit:hunter22@db.invalid/auth"
+        public_url = "https://auth.example.com"
+        rate_limit_per_minute = 300
+        trusted_proxies = ["10.0.0.0/8"]
+        jwt_secret = "hunter22-hunter22-hunter22-hunter22-hunter22"
+        "#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::process::command(dir.path())
+        .arg("check-config")
+        .env(vars::CONFIG, file.path())
+        .env(vars::RATE_LIMIT_AUTH_PER_MINUTE, "9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for shown in [
+        &format!("configuration file: {}", file.path()),
+        "postgres://authkit:***@db.invalid/auth",
+        "https://auth.example.com",
+        "300/min on all API routes, 9/min on credential routes",
+        "10.0.0.0/8",
+        "HS256",
+    ] {
+        assert!(stdout.contains(shown), "{shown} missing:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("hunter22") && !stderr.contains("hunter22"),
+        "{stdout}"
+    );
+
+    // A bad value in the file stops the binary naming the key, the file and the variable.
+    let bad = TomlFile::new("rate_limit_per_minute = -1\n");
+    let output = common::process::command(dir.path())
+        .arg("check-config")
+        .env(vars::CONFIG, bad.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "rate_limit_per_minute in {} (AUTHKIT_RATE_LIMIT_PER_MINUTE)",
+            bad.path()
+        )),
+        "{stderr}"
     );
 }

@@ -7,7 +7,12 @@
 
 mod keys;
 
-pub use keys::{JwtKeys, KeyError, MIN_HS256_SECRET_BYTES};
+pub use keys::{
+    DEFAULT_ACTIVATION_DELAY, DEFAULT_VERIFY_AFTER_SIGNING, JwtKeys, KeyError, KeyState,
+    MIN_HS256_SECRET_BYTES, RotationPolicy, ScheduledKey, key_schedule,
+};
+
+use std::sync::{Arc, PoisonError, RwLock};
 
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
@@ -64,10 +69,18 @@ pub enum TokenError {
     NotYetValid,
 }
 
-/// Signs and verifies access tokens. Keys and the validator are built once.
+/// Signs and verifies access tokens. The validator is built once; the keys can be replaced
+/// while running ([`TokenCodec::replace_keys`]: rotation).
+///
+/// The keys sit behind a `std::sync::RwLock<Arc<JwtKeys>>`: signing and verifying take the read
+/// lock only to clone the `Arc` (uncontended but for the rare replacement, which holds the write
+/// lock only to swap the `Arc`), so the hot path gains four atomic operations (lock, unlock,
+/// `Arc` count up and down), small beside one signature check, and no dependency (`arc-swap`
+/// would save two of them).
 #[derive(Debug)]
 pub struct TokenCodec {
-    keys: JwtKeys,
+    keys: RwLock<Arc<JwtKeys>>,
+    algorithm: jsonwebtoken::Algorithm,
     validation: Validation,
     leeway: i64,
 }
@@ -84,23 +97,40 @@ impl TokenCodec {
         validation.validate_nbf = false;
         validation.leeway = 0;
         Self {
-            keys,
+            algorithm: keys.algorithm,
+            keys: RwLock::new(Arc::new(keys)),
             validation,
             leeway: i64::from(leeway_secs),
         }
     }
 
-    /// The key set (for the JWKS document).
-    pub fn keys(&self) -> &JwtKeys {
-        &self.keys
+    /// The current key set (for the JWKS document).
+    pub fn keys(&self) -> Arc<JwtKeys> {
+        // A panic cannot happen while the lock is held (it only swaps an `Arc`).
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Signs and verifies with `keys` from now on. Keys of another algorithm are refused: the
+    /// validator is built for one.
+    pub fn replace_keys(&self, keys: JwtKeys) -> Result<(), KeyError> {
+        if keys.algorithm != self.algorithm {
+            return Err(KeyError::AlgorithmChange {
+                running: self.algorithm,
+                new: keys.algorithm,
+            });
+        }
+        let keys = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        Ok(())
     }
 
     /// Signs `claims` with the active key.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(self.keys.algorithm);
+        let keys = self.keys();
+        let mut header = Header::new(keys.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(self.keys.active_kid.clone());
-        encode(&header, claims, &self.keys.encoding)
+        header.kid = Some(keys.active_kid.clone());
+        encode(&header, claims, &keys.encoding)
     }
 
     /// Verifies a token at `now`.
@@ -118,8 +148,8 @@ impl TokenCodec {
             return Err(TokenError::Header("wrong typ"));
         }
         let kid = header.kid.as_deref().ok_or(TokenError::Header("no kid"))?;
-        let key = self
-            .keys
+        let keys = self.keys();
+        let key = keys
             .decoding
             .get(kid)
             .ok_or(TokenError::Header("unknown kid"))?;
@@ -208,9 +238,54 @@ mod tests {
     fn jwks_publishes_ed25519_only() {
         assert_eq!(hs().keys().jwks()["keys"].as_array().unwrap().len(), 0);
         let ed = ed();
-        let jwks = ed.keys().jwks();
+        let keys = ed.keys();
+        let jwks = keys.jwks();
         assert_eq!(jwks["keys"][0]["kty"], "OKP");
-        assert_eq!(jwks["keys"][0]["kid"], ed.keys().active_kid());
+        assert_eq!(jwks["keys"][0]["kid"], keys.active_kid());
         assert!(jwks["keys"][0].get("d").is_none());
+    }
+
+    #[test]
+    fn replaced_keys_sign_and_verify_from_then_on() {
+        let now = datetime!(2026-01-01 0:00 UTC);
+        let old = JwtKeys::generate_ed25519(now).unwrap();
+        let new = JwtKeys::generate_ed25519(now).unwrap();
+        let codec = TokenCodec::new(
+            JwtKeys::ed25519(std::slice::from_ref(&old)).unwrap(),
+            "https://issuer.test",
+            "authkit",
+            30,
+        );
+        let t = now.unix_timestamp();
+        let old_token = codec.sign(&claims(t)).unwrap();
+        let before = codec.keys();
+        codec
+            .replace_keys(JwtKeys::ed25519(&[new.clone(), old.clone()]).unwrap())
+            .unwrap();
+        assert_eq!(codec.keys().active_kid(), new.kid);
+        assert_eq!(
+            before.active_kid(),
+            old.kid,
+            "a set taken earlier is unchanged"
+        );
+        let new_token = codec.sign(&claims(t)).unwrap();
+        assert_eq!(
+            decode_header(&new_token).unwrap().kid,
+            Some(new.kid.clone())
+        );
+        assert!(codec.verify(&old_token, now).is_ok());
+        assert!(codec.verify(&new_token, now).is_ok());
+        // Dropping the old key refuses its tokens.
+        codec
+            .replace_keys(JwtKeys::ed25519(std::slice::from_ref(&new)).unwrap())
+            .unwrap();
+        assert!(codec.verify(&old_token, now).is_err());
+        // Another algorithm is refused; the keys stay.
+        let hs = JwtKeys::hs256(&SecretBox::new(Box::from(&[7u8; 32][..]))).unwrap();
+        assert!(matches!(
+            codec.replace_keys(hs),
+            Err(KeyError::AlgorithmChange { .. })
+        ));
+        assert!(codec.verify(&new_token, now).is_ok());
     }
 }
