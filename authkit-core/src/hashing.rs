@@ -14,11 +14,14 @@
 //!   argon2 as its secret input; the hash names the pepper by its id (`keyid=` in the PHC
 //!   string), so retired peppers keep verifying until their users log in again. A hash made
 //!   with a pepper the server does not have never verifies.
+//! - **Metrics** ([`crate::metrics`]): each worker records the time a job waited in the queue
+//!   and the time it spent on it (`op` = `hash` or `verify`); a job refused because the queue
+//!   is full is counted.
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -28,6 +31,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{Password, PasswordHash, random_bytes};
+use crate::metrics::{self, HashOp};
 use crate::ports::{HashError, PasswordHasher};
 
 /// Settings of the argon2id hasher.
@@ -130,6 +134,12 @@ impl Argon2Config {
     }
 }
 
+/// A job and when it was queued.
+struct Queued {
+    at: Instant,
+    job: Job,
+}
+
 enum Job {
     Hash {
         password: SecretString,
@@ -146,7 +156,7 @@ enum Job {
 /// clone is dropped.
 #[derive(Clone)]
 pub struct Argon2Hasher {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Queued>,
     params: Params,
     pepper_id: Option<String>,
     retry_after: Duration,
@@ -229,27 +239,41 @@ impl Argon2Hasher {
     }
 
     fn submit(&self, job: Job) -> Result<(), HashError> {
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => HashError::Overloaded {
-                retry_after: self.retry_after,
-            },
+        let queued = Queued {
+            at: Instant::now(),
+            job,
+        };
+        self.tx.try_send(queued).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                metrics::hash_rejected();
+                HashError::Overloaded {
+                    retry_after: self.retry_after,
+                }
+            }
             mpsc::error::TrySendError::Closed(_) => HashError::Internal("hash workers stopped"),
         })
     }
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, keys: &Keys) {
+fn worker(rx: &Mutex<mpsc::Receiver<Queued>>, keys: &Keys) {
     // Allocated on the first job and reused from then on: an idle server holds no hash memory.
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = match rx.lock() {
+        let queued = match rx.lock() {
             Ok(mut guard) => guard.blocking_recv(),
             Err(_) => return,
         };
-        let Some(job) = job else { return };
+        let Some(Queued { at, job }) = queued else {
+            return;
+        };
+        let started = Instant::now();
+        metrics::hash_queue_wait(started.duration_since(at));
+        // Recorded before the reply, so a caller that got its answer sees the job counted.
         match job {
             Job::Hash { password, reply } => {
-                let _ = reply.send(hash_with(keys, &password, &mut memory));
+                let result = hash_with(keys, &password, &mut memory);
+                metrics::hash_job(HashOp::Hash, started.elapsed());
+                let _ = reply.send(result);
             }
             Job::Verify {
                 password,
@@ -261,6 +285,7 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, keys: &Keys) {
                 } else {
                     verify_with(keys, &password.normalized(), &hash, &mut memory)
                 };
+                metrics::hash_job(HashOp::Verify, started.elapsed());
                 let _ = reply.send(result);
             }
         }

@@ -45,6 +45,11 @@
 //! the change they announce and delivered by [`AuthKit::run_email_worker`], which every host
 //! runs in the background (see [`mail`]); SMTP delivery is the `authkit-smtp` crate.
 //!
+//! Observability: log events go to the `tracing` facade (audit events under the target
+//! `authkit::audit`) and metrics to the [`metrics`](https://docs.rs/metrics) facade (login and
+//! refresh outcomes, registrations, audit events, the hash pool, rate limits: see [`metrics`]);
+//! both cost next to nothing until the host installs a subscriber or a recorder.
+//!
 //! Features: `argon2` (default) the argon2id hasher on a bounded worker pool; `test-util` the
 //! in-memory store, capture mailer, manual clock and fast hasher.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -59,6 +64,7 @@ pub mod jwt;
 mod kit;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod ports;
 pub mod service;
 #[cfg(feature = "test-util")]

@@ -69,3 +69,16 @@ pub use sqlx;
 /// How long a store call waits for a pooled connection before failing with
 /// [`StoreError::Unavailable`](authkit_core::ports::StoreError) (pools built by `connect`).
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A pool's connections now: `size()` counts the open ones, lent out or idle.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn pool_stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> authkit_core::ports::PoolStats {
+    let open = pool.size();
+    // Read apart from `size`: a connection returned in between may count as idle too.
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
+    authkit_core::ports::PoolStats {
+        in_use: open - idle,
+        idle,
+        max: pool.options().get_max_connections(),
+    }
+}

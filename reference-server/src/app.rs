@@ -1,13 +1,19 @@
 //! Assembling the server: store, signing keys, mailer, kit and routes ([`build_app`]), and
 //! running it until a shutdown signal ([`serve`]).
 //!
-//! Around every route (the API, the operational routes, 404 and 405): the request log, the
-//! security headers ([`authkit_core::http::security_headers`], plus HSTS when the public URL
-//! is `https`) and a deadline on the whole request, body included. Connections: HTTP/1 with a
+//! Around every route (the API, the operational routes, 404 and 405), outermost first: the
+//! request id ([`crate::request_id`]: `x-request-id` on the response, a span carrying it
+//! around the rest), the request log, the HTTP metrics ([`crate::metrics`]), the security
+//! headers ([`authkit_core::http::security_headers`], plus HSTS when the public URL is
+//! `https`) and a deadline on the whole request, body included. Connections: HTTP/1 with a
 //! header-read timeout (which also closes idle keep-alive connections) and a cap on the size
 //! of the headers.
+//!
+//! `/metrics` is on the main listener, or with `AUTHKIT_METRICS_BIND` on a listener of its own
+//! that [`serve`] opens and closes with the main one (the main listener then answers 404).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,12 +40,15 @@ use crate::error::ServerError;
 use crate::keys::KeyReloader;
 pub use crate::keys::{first_key_kid, load_or_create_signing_keys};
 use crate::mail::{self, LogMailer};
-use crate::ops;
+use crate::{metrics, ops, request_id};
 
 /// A built server, ready to [`serve`]: the routes and the kit behind them.
 #[derive(Debug, Clone)]
 pub struct App {
     router: Router,
+    /// `/metrics` alone, for its own listener (`AUTHKIT_METRICS_BIND`).
+    metrics_router: Option<Router>,
+    metrics_bind: Option<SocketAddr>,
     kit: AuthKit,
     database: String,
     emails_to_log: bool,
@@ -58,10 +67,17 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 pub const BODY_READ_ALLOWANCE: Duration = Duration::from_secs(5);
 
 impl App {
-    /// The routes: the contract under `/api/v1`, `/health`, `/ready` and
-    /// `/.well-known/jwks.json` at the root.
+    /// The routes: the contract under `/api/v1`, `/health`, `/ready`,
+    /// `/.well-known/jwks.json` and (unless [`App::metrics_bind`] is set) `/metrics` at the
+    /// root.
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// `AUTHKIT_METRICS_BIND`: where [`serve`] listens for `/metrics` alone; `None` when
+    /// `/metrics` is one of [`App::router`]'s routes.
+    pub fn metrics_bind(&self) -> Option<SocketAddr> {
+        self.metrics_bind
     }
 
     /// The kit the routes serve.
@@ -81,7 +97,10 @@ impl App {
 }
 
 /// Connects to and migrates the database, loads (or on first start creates) the signing key,
-/// sets up the mailer and builds the routes.
+/// sets up the mailer and builds the routes: the contract under `/api/v1`, and at the root
+/// `/health`, `/ready`, `/.well-known/jwks.json` and `/metrics` (on its own listener instead
+/// when `AUTHKIT_METRICS_BIND` is set). Installs the process's metrics recorder
+/// ([`metrics::handle`]) if it is not yet.
 pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
     let BuiltKit {
         kit,
@@ -92,6 +111,22 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
     let health: Arc<dyn StoreHealth> = store;
     let headers = Arc::new(response_headers(&config.public_url));
     let deadline = config.request_timeout + BODY_READ_ALLOWANCE;
+    let scrape = metrics::Scrape {
+        health: Arc::clone(&health),
+        outbox: Arc::clone(&outbox),
+        timeout: config.ready_timeout,
+    };
+    let (main_metrics, metrics_router) = match config.metrics_bind {
+        None => (metrics::router(scrape), None),
+        Some(_) => (
+            Router::new(),
+            Some(
+                metrics::router(scrape)
+                    .layer(middleware::from_fn(metrics::record_request))
+                    .layer(middleware::from_fn(request_id::middleware)),
+            ),
+        ),
+    };
     let router = Router::new()
         .nest("/api/v1", authkit_axum::router(kit.clone()))
         .merge(ops::router(
@@ -103,6 +138,7 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
             },
             config.ready_timeout,
         ))
+        .merge(main_metrics)
         .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             request_deadline(deadline, request, next)
@@ -111,9 +147,13 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
             let headers = Arc::clone(&headers);
             async move { add_missing_headers(&headers, response) }
         }))
-        .layer(middleware::from_fn(log_request));
+        .layer(middleware::from_fn(metrics::record_request))
+        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(request_id::middleware));
     Ok(App {
         router,
+        metrics_router,
+        metrics_bind: config.metrics_bind,
         kit,
         database: config.database_url.to_string(),
         emails_to_log: config.smtp_url.is_none(),
@@ -376,7 +416,8 @@ fn create_sqlite_file(path: &Path) -> Result<(), ServerError> {
 }
 
 /// One log line per request: method, path (never the query string, which may carry tokens),
-/// status and duration. Probes (`/health`, `/ready`) log at debug level.
+/// status and duration; inside the request's span, so with its `request_id`. Probes and scrapes
+/// (`/health`, `/ready`, `/metrics`) log at debug level.
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -384,7 +425,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    if path == "/health" || path == "/ready" {
+    if path == "/health" || path == "/ready" || path == "/metrics" {
         tracing::debug!(%method, %path, status, micros, "request");
     } else {
         tracing::info!(%method, %path, status, micros, "request");
@@ -400,7 +441,33 @@ async fn log_request(request: Request, next: Next) -> Response {
 /// alongside ([`AuthKit::run_email_worker`]) and is stopped after the HTTP server, finishing
 /// the message it is sending within the same grace period. So does the reload of the signing
 /// keys (every [`ServerConfig::key_reload_interval`], see [`crate::keys`]).
+///
+/// With `AUTHKIT_METRICS_BIND` ([`App::metrics_bind`]), first binds that address and serves
+/// `/metrics` there until the same shutdown ([`serve_with_metrics`]).
 pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let metrics = match app.metrics_bind {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::MetricsBind { addr, source })?,
+        ),
+        None => None,
+    };
+    serve_with_metrics(listener, metrics, app, shutdown).await
+}
+
+/// [`serve`], with the listener of `/metrics` already bound (`None`: no separate listener).
+/// `metrics` is used only when the app was built with `AUTHKIT_METRICS_BIND` set (its routes
+/// then lack `/metrics`); tests bind it on port 0.
+pub async fn serve_with_metrics<F>(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    app: App,
+    shutdown: F,
+) -> Result<(), ServerError>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -410,15 +477,49 @@ where
     }));
     let key_reloader = app.key_reloader.clone().map(|r| tokio::spawn(r.run()));
     let grace = app.shutdown_grace;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = match (metrics, app.metrics_router.clone()) {
+        (Some(listener), Some(router)) => {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(address = %addr, "metrics listening on http://{addr}/metrics");
+            }
+            Some(tokio::spawn(serve_metrics(listener, router, async move {
+                let _ = metrics_stopped.await;
+            })))
+        }
+        _ => None,
+    };
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_metrics.send(());
+    };
     let result = serve_http(listener, app, shutdown).await;
     if let Some(task) = key_reloader {
         task.abort();
+    }
+    if let Some(server) = metrics_server
+        && tokio::time::timeout(grace, server).await.is_err()
+    {
+        tracing::warn!("the metrics listener did not stop in time");
     }
     let _ = stop_worker.send(());
     if tokio::time::timeout(grace, worker).await.is_err() {
         tracing::warn!("the email worker did not stop in time; its message is sent again later");
     }
     result
+}
+
+/// The `/metrics` listener: plain HTTP/1 until `shutdown`, then in-flight scrapes finish.
+async fn serve_metrics<F>(listener: TcpListener, router: Router, shutdown: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %error, "the metrics listener failed");
+    }
 }
 
 async fn serve_http<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>

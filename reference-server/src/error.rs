@@ -109,6 +109,18 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The metrics listen address could not be bound.
+    #[error(
+        "AUTHKIT_METRICS_BIND: cannot listen on {addr}: {source}; choose a free port or another \
+         address, or unset it to serve /metrics on AUTHKIT_BIND"
+    )]
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Serving failed.
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),

@@ -23,9 +23,12 @@
 //! ```
 //!
 //! Routes: the authkit HTTP contract under `/api/v1`, and at the root `GET /health`,
-//! `GET /ready` (503 when the database does not answer; shows the email outbox by status) and
-//! `GET /.well-known/jwks.json`. [`serve`] also runs the email worker, which delivers the outbox,
-//! and reloads the signing keys ([`keys`]), so that `rotate-keys` needs no restart.
+//! `GET /ready` (503 when the database does not answer; shows the email outbox by status),
+//! `GET /.well-known/jwks.json` and `GET /metrics` (Prometheus text, see [`metrics`]; on its
+//! own listener instead with `AUTHKIT_METRICS_BIND`). Every response carries an
+//! `x-request-id`, and every log line of a request its `request_id` ([`request_id`],
+//! [`telemetry`]). [`serve`] also runs the email worker, which delivers the outbox, and
+//! reloads the signing keys ([`keys`]), so that `rotate-keys` needs no restart.
 //! Configuration: [`ServerConfig`], from the `AUTHKIT_*` environment variables listed in
 //! [`config::vars::ALL`] and the README.
 
@@ -36,8 +39,10 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 mod ops;
 pub mod outbox;
+pub mod request_id;
 pub mod telemetry;
 
 pub use app::{App, build_app, serve};

@@ -35,6 +35,30 @@ impl authkit_testkit::RateLimitFixture for RateLimitDb {
     }
 }
 
+/// `pool_stats` follows the pool: a connection held shows as in use, and returns to idle.
+#[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+async fn check_pool_stats<DB: authkit_sqlx::sqlx::Database>(
+    pool: &authkit_sqlx::sqlx::Pool<DB>,
+    health: &dyn authkit_core::ports::StoreHealth,
+) {
+    let max = pool.options().get_max_connections();
+    let held = pool.acquire().await.unwrap();
+    let stats = health.pool_stats().unwrap();
+    assert_eq!(stats.max, max);
+    assert!(stats.in_use >= 1, "{stats:?}");
+    assert!(stats.in_use + stats.idle <= max, "{stats:?}");
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats = health.pool_stats().unwrap();
+        if stats.in_use == 0 && stats.idle >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stats:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 mod sqlite {
     use authkit_core::domain::{Email, NewUser, PasswordHash, QueuedMail, UserId};
     use authkit_core::ports::{StoreHealth, UserStore};
@@ -46,6 +70,14 @@ mod sqlite {
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Sqlite).await });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pool_stats_follow_the_pool() {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        super::check_pool_stats(store.pool(), &store).await;
+        db.cleanup().await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn migrations_are_idempotent_and_concurrent_safe() {
@@ -253,6 +285,16 @@ mod postgres {
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Postgres).await });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pool_stats_follow_the_pool() {
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        let store = db.postgres().unwrap().clone();
+        super::check_pool_stats(store.pool(), &store).await;
+        db.cleanup().await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn migrations_are_idempotent_and_concurrent_safe() {

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::domain::{Email, Locale, Password, SessionId};
 use crate::error::{Error, FieldError, Result};
+use crate::metrics::RateLimitScope;
 use crate::service::{LoginInput, ProfileUpdate, RegisterInput, RequestContext};
 use crate::{AuthKit, Principal};
 use dto::{
@@ -189,10 +190,15 @@ async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Resul
     let now = kit.inner.clock.now();
     let ip = crate::limits::rate_key_of(ip);
     let rules = [
-        ("ip", limits.per_ip, true),
-        ("cred", limits.per_ip_credentials, credential),
+        ("ip", RateLimitScope::Ip, limits.per_ip, true),
+        (
+            "cred",
+            RateLimitScope::Credentials,
+            limits.per_ip_credentials,
+            credential,
+        ),
     ];
-    for (scope, rule, applies) in rules {
+    for (scope, metric, rule, applies) in rules {
         if !applies || rule.is_off() {
             continue;
         }
@@ -201,6 +207,7 @@ async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Resul
             kit.inner.rate_limits.hit(&key, rule, now).await?
         {
             tracing::info!(target: "authkit::limits", scope, client = %ip, "rate limited");
+            crate::metrics::rate_limited(metric);
             return Err(Error::RateLimited {
                 retry_after: retry_after.unsigned_abs(),
             });

@@ -14,6 +14,6 @@ pub use limits::{
 };
 pub use mailer::{EmailKind, LogMailer, Mailer, MailerError, OutgoingEmail};
 pub use store::{
-    AuditStore, BoxError, Conflict, KeyStore, OneTimeTokenStore, OutboxStore, RoleStore,
+    AuditStore, BoxError, Conflict, KeyStore, OneTimeTokenStore, OutboxStore, PoolStats, RoleStore,
     SessionStore, Store, StoreError, StoreHealth, StoreResult, UserStore,
 };

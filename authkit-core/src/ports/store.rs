@@ -383,11 +383,28 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
-/// Liveness of the backend, for readiness probes.
+/// Liveness of the backend, for readiness probes, and its connection pool, for metrics.
 #[async_trait]
 pub trait StoreHealth: Send + Sync + 'static {
     /// Succeeds when the backend answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The connection pool at this moment, for metrics; `None` (the default) for a store
+    /// without one.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+}
+
+/// A connection pool at one moment ([`StoreHealth::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections lent out.
+    pub in_use: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
 
 /// Every storage port; what [`crate::AuthKit`] holds as `Arc<dyn Store>`.

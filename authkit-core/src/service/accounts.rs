@@ -8,6 +8,7 @@ use crate::domain::{
     UserStatus,
 };
 use crate::error::{Error, Result};
+use crate::metrics::{self, LoginOutcome};
 use crate::service::{RequestContext, TokenPair};
 
 /// What [`AuthKit::register`] takes.
@@ -115,7 +116,9 @@ impl AuthKit {
     /// registrations of one address create exactly one account (`EmailTaken` for the others)
     /// and a crash leaves either nothing or all of it.
     pub async fn register(&self, ctx: &RequestContext, input: RegisterInput) -> Result<User> {
-        self.create_account(ctx, input, &[USER_ROLE], true).await
+        let user = self.create_account(ctx, input, &[USER_ROLE], true).await?;
+        metrics::registration();
+        Ok(user)
     }
 
     /// Checks the input, hashes the password and inserts the account with `roles` (and, when
@@ -191,6 +194,13 @@ impl AuthKit {
             (Ok(false), Some(_)) => Some("wrong_password"),
             _ => None,
         };
+        match (&checked, reason) {
+            (Err(Error::RateLimited { .. }), _) => metrics::login_attempt(LoginOutcome::Throttled),
+            // A right password: counted below. An error: the check itself failed (store, hash
+            // queue: 503), which is no outcome of the login.
+            (Err(_), _) | (_, None) => {}
+            (Ok(_), Some(_)) => metrics::login_attempt(LoginOutcome::Failed),
+        }
         if let Some(reason) = reason {
             let user_id = found.as_ref().map(|c| c.user.id);
             self.audit(
@@ -216,6 +226,7 @@ impl AuthKit {
                 json!({ "reason": "account_disabled" }),
             )
             .await;
+            metrics::login_attempt(LoginOutcome::Failed);
             return Err(Error::AccountDisabled);
         }
         if self.inner.config.require_verified_email && !user.email_verified {
@@ -226,9 +237,11 @@ impl AuthKit {
                 json!({ "reason": "email_not_verified" }),
             )
             .await;
+            metrics::login_attempt(LoginOutcome::Failed);
             return Err(Error::EmailNotVerified);
         }
         let pair = self.open_session(ctx, user, input.remember_me).await?;
+        metrics::login_attempt(LoginOutcome::Ok);
         self.audit(
             ctx,
             AuditKind::LoginOk,

@@ -6,8 +6,9 @@ use crate::service::RequestContext;
 use serde_json::Value;
 
 impl AuthKit {
-    /// Appends an audit event and emits it as a `tracing` event (target `authkit::audit`).
-    /// A failure to append is logged and does not fail the operation it describes.
+    /// Appends an audit event, emits it as a `tracing` event (target `authkit::audit`) and
+    /// counts it ([`crate::metrics::audit_event`]). A failure to append is logged and does not
+    /// fail the operation it describes.
     pub(crate) async fn audit(
         &self,
         ctx: &RequestContext,
@@ -27,6 +28,7 @@ impl AuthKit {
         actor_id: Option<UserId>,
         detail: Value,
     ) {
+        crate::metrics::audit_event(kind);
         let now = self.inner.clock.now();
         let event = AuditEvent {
             id: new_v7(now),

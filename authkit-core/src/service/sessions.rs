@@ -10,6 +10,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::jwt::AccessClaims;
+use crate::metrics::{self, RefreshOutcome};
 use crate::service::{Principal, RequestContext};
 
 /// An access token and a refresh token, as login and refresh return them.
@@ -108,6 +109,7 @@ impl AuthKit {
     /// Any refusal is `InvalidToken`.
     pub async fn refresh(&self, ctx: &RequestContext, refresh_token: &str) -> Result<TokenPair> {
         if refresh_token.is_empty() || refresh_token.len() > 256 {
+            metrics::refresh(RefreshOutcome::Failed);
             return Err(Error::InvalidToken);
         }
         let now = self.inner.clock.now();
@@ -128,6 +130,7 @@ impl AuthKit {
                 session_id,
                 user_id,
             } => {
+                metrics::refresh(RefreshOutcome::Reused);
                 self.audit(
                     ctx,
                     AuditKind::RefreshReuse,
@@ -137,7 +140,10 @@ impl AuthKit {
                 .await;
                 return Err(Error::InvalidToken);
             }
-            RotateOutcome::Invalid => return Err(Error::InvalidToken),
+            RotateOutcome::Invalid => {
+                metrics::refresh(RefreshOutcome::Failed);
+                return Err(Error::InvalidToken);
+            }
         };
         let user = match self.inner.store.user_by_id(session.user_id).await? {
             Some(u) if u.deleted_at.is_none() && u.status == UserStatus::Active => u,
@@ -146,10 +152,12 @@ impl AuthKit {
                     .store
                     .revoke_session(session.user_id, session.id, now)
                     .await?;
+                metrics::refresh(RefreshOutcome::Failed);
                 return Err(Error::InvalidToken);
             }
         };
         let pair = self.token_pair(user, &session, next, now).await?;
+        metrics::refresh(RefreshOutcome::Ok);
         self.audit(
             ctx,
             AuditKind::Refresh,

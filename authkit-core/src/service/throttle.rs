@@ -5,6 +5,7 @@ use crate::AuthKit;
 use crate::domain::{Email, Password, PasswordHash, UserId};
 use crate::error::{Error, Result};
 use crate::limits::account_key;
+use crate::metrics::{self, RateLimitScope};
 use crate::ports::{AttemptDecision, RateDecision};
 
 impl AuthKit {
@@ -28,6 +29,7 @@ impl AuthKit {
             if let AttemptDecision::Throttled { retry_after } =
                 store.begin_password_attempt(key, rule, now).await?
             {
+                metrics::rate_limited(RateLimitScope::Account);
                 return Err(Error::RateLimited {
                     retry_after: retry_after.unsigned_abs(),
                 });
@@ -117,6 +119,7 @@ impl AuthKit {
             if let RateDecision::Limited { .. } =
                 self.inner.rate_limits.hit(&key, rule, now).await?
             {
+                metrics::rate_limited(RateLimitScope::Address);
                 return Ok(false);
             }
         }

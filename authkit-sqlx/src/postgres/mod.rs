@@ -14,7 +14,7 @@ mod tokens;
 mod users;
 
 use async_trait::async_trait;
-use authkit_core::ports::{StoreHealth, StoreResult};
+use authkit_core::ports::{PoolStats, StoreHealth, StoreResult};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{Row, Transaction};
 
@@ -75,6 +75,12 @@ impl StoreHealth for PostgresStore {
             .await
             .map(|_| ())
             .map_err(map)
+    }
+
+    /// The store's one pool (shared by its rate-limit counters): connections lent out, idle,
+    /// and the configured maximum.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        Some(crate::pool_stats(&self.pool))
     }
 }
 

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authkit_core::ports::{StoreHealth, StoreResult};
+use authkit_core::ports::{PoolStats, StoreHealth, StoreResult};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -105,6 +105,12 @@ impl StoreHealth for SqliteStore {
             .await
             .map(|_| ())
             .map_err(map)
+    }
+
+    /// The store's one pool (shared by its rate-limit counters): connections lent out, idle,
+    /// and the configured maximum.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        Some(crate::pool_stats(&self.pool))
     }
 }
 

@@ -557,4 +557,8 @@ impl<S: StoreHealth> StoreHealth for LoggingStore<S> {
     async fn ping(&self) -> StoreResult<()> {
         logged("ping", NOTHING, self.inner.ping()).await
     }
+
+    fn pool_stats(&self) -> Option<authkit_core::ports::PoolStats> {
+        self.inner.pool_stats()
+    }
 }
