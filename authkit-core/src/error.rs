@@ -7,6 +7,11 @@ use serde::Serialize;
 
 use crate::ports::{BoxError, Conflict, HashError, StoreError};
 
+/// The `Retry-After` of a 503 answered because the database is unreachable: long enough
+/// not to hammer a database that is restarting, short enough to notice it is back (the pool
+/// waits up to 5 s for a connection on each request anyway).
+pub const DATABASE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// The result of an authkit operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -219,7 +224,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict(c) => Self::Conflict(c.to_string()),
             StoreError::NotFound => Self::NotFound,
             StoreError::Unavailable(source) => Self::Unavailable {
-                retry_after: None,
+                retry_after: Some(DATABASE_RETRY_AFTER),
                 source: Some(source),
             },
             other => Self::Internal(Box::new(other)),
@@ -242,5 +247,27 @@ impl From<HashError> for Error {
 impl From<crate::domain::RandomError> for Error {
     fn from(e: crate::domain::RandomError) -> Self {
         Self::Internal(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_store_is_unavailable_with_retry_after() {
+        let error = Error::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(error.code(), ErrorCode::Unavailable);
+        assert!(matches!(
+            error,
+            Error::Unavailable {
+                retry_after: Some(DATABASE_RETRY_AFTER),
+                source: Some(_),
+            }
+        ));
+        assert!(matches!(
+            Error::from(StoreError::Backend("syntax error".into())),
+            Error::Internal(_)
+        ));
     }
 }

@@ -67,10 +67,7 @@ fn conflict_of(db: &dyn DatabaseError) -> Conflict {
 fn is_unavailable(db: &dyn DatabaseError) -> bool {
     #[cfg(feature = "postgres")]
     if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        let code = pg.code();
-        // Class 08: connection exception; 57P01-03: shutdown / cannot connect now;
-        // 53300: too many connections.
-        return code.starts_with("08") || code.starts_with("57P") || code == "53300";
+        return postgres_code_is_unavailable(pg.code());
     }
     #[cfg(feature = "sqlite")]
     if let Some(lite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
@@ -84,6 +81,16 @@ fn is_unavailable(db: &dyn DatabaseError) -> bool {
     }
     let _ = db;
     false
+}
+
+/// PostgreSQL SQLSTATEs that mean "the server cannot do this work right now", not "this
+/// request is wrong": class 08 (connection exception), 57P01-05 (shutting down, terminated by
+/// an administrator, cannot connect now, idle session timeout), class 53 (insufficient
+/// resources: too many connections, out of memory, disk full) and 25006 (a write on a
+/// read-only server: a standby, or a primary during a failover).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn postgres_code_is_unavailable(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "25006"
 }
 
 #[cfg(test)]
@@ -104,5 +111,58 @@ mod tests {
             map(sqlx::Error::RowNotFound),
             StoreError::Backend(_)
         ));
+    }
+
+    /// What the pool and a connection report while PostgreSQL is stopped or stopping (seen in
+    /// reference-server/tests/db_outage.rs): refused connections (retried by the pool until
+    /// its acquire timeout), a connection closed under a query.
+    #[test]
+    fn a_stopped_database_is_unavailable() {
+        use std::io::{Error as IoError, ErrorKind};
+        for kind in [
+            ErrorKind::ConnectionRefused,
+            ErrorKind::ConnectionReset,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::BrokenPipe,
+            ErrorKind::TimedOut,
+        ] {
+            assert!(
+                matches!(
+                    map(sqlx::Error::Io(IoError::new(kind, "gone"))),
+                    StoreError::Unavailable(_)
+                ),
+                "{kind:?}"
+            );
+        }
+        assert!(matches!(
+            map(sqlx::Error::PoolClosed),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn postgres_codes_of_an_unavailable_server() {
+        for code in [
+            "08000", // connection exception
+            "08006", // connection failure
+            "57P01", // admin shutdown: terminating connection due to administrator command
+            "57P02", // crash shutdown
+            "57P03", // cannot connect now: the database system is starting up / shutting down
+            "53300", // too many connections
+            "53100", // disk full
+            "53200", // out of memory
+            "25006", // read-only transaction: a standby, or a failover in progress
+        ] {
+            assert!(postgres_code_is_unavailable(code), "{code}");
+        }
+        for code in [
+            "23505", // unique violation
+            "42P01", // undefined table
+            "22P02", // invalid text representation
+            "40001", // serialization failure
+            "25P02", // in failed transaction
+        ] {
+            assert!(!postgres_code_is_unavailable(code), "{code}");
+        }
     }
 }

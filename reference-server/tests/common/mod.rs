@@ -1,6 +1,7 @@
 //! Helpers shared by the server, binary and SMTP-flow tests: the end-to-end auth flow over
 //! HTTP, the server binary as a child process ([`process`]), the server in-process
-//! ([`running`]), fresh PostgreSQL databases ([`postgres`]) and an SMTP receiver ([`smtp`]).
+//! ([`running`]), fresh PostgreSQL databases ([`postgres`]), a PostgreSQL cluster of a test's
+//! own that it can stop and start ([`pg_cluster`]) and an SMTP receiver ([`smtp`]).
 #![allow(dead_code)]
 #![allow(
     clippy::unwrap_used,
@@ -9,6 +10,7 @@
     reason = "test helpers outside #[test] functions fail loudly"
 )]
 
+pub(crate) mod pg_cluster;
 pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod running;
