@@ -301,3 +301,40 @@ async fn render(scrape: &Scrape) -> Response {
 fn gauge_header(text: &mut String, name: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// deploy/METRICS.md, which the alert rules and the dashboard are checked against
+    /// (`scripts/check-deploy`), names exactly the metrics the code records.
+    #[test]
+    fn deploy_metrics_md_lists_exactly_the_recorded_metrics() {
+        let listed: std::collections::BTreeSet<&str> = include_str!("../../deploy/METRICS.md")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| authkit_"))
+            .filter_map(|rest| rest.split(' ').next())
+            .collect();
+        let recorded: std::collections::BTreeSet<&str> = [
+            HTTP_REQUESTS,
+            HTTP_REQUEST_DURATION,
+            OUTBOX_EMAILS,
+            DB_POOL_CONNECTIONS,
+            DB_POOL_MAX_CONNECTIONS,
+            DATABASE_UP,
+            BUILD_INFO,
+            core_metrics::LOGIN_ATTEMPTS,
+            core_metrics::REFRESH,
+            core_metrics::REGISTRATIONS,
+            core_metrics::AUDIT_EVENTS,
+            core_metrics::PASSWORD_HASH_DURATION,
+            core_metrics::PASSWORD_HASH_QUEUE_WAIT,
+            core_metrics::PASSWORD_HASH_REJECTED,
+            core_metrics::RATE_LIMITED,
+        ]
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("authkit_"))
+        .collect();
+        assert_eq!(listed, recorded, "deploy/METRICS.md and the code disagree");
+    }
+}
