@@ -93,6 +93,7 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
             kit.jwks(),
             config.ready_timeout,
         ))
+        .merge(crate::api_docs::router(&config))
         .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             request_deadline(deadline, request, next)

@@ -23,12 +23,14 @@
 //! ```
 //!
 //! Routes: the authkit HTTP contract under `/api/v1`, and at the root `GET /health`,
-//! `GET /ready` (503 when the database does not answer; shows the email outbox by status) and
-//! `GET /.well-known/jwks.json`. [`serve`] also runs the email worker, which delivers the outbox.
+//! `GET /ready` (503 when the database does not answer; shows the email outbox by status),
+//! `GET /.well-known/jwks.json`, and `GET /openapi.json` and `GET /docs` ([`api_docs`]).
+//! [`serve`] also runs the email worker, which delivers the outbox.
 //! Configuration: [`ServerConfig`], from the `AUTHKIT_*` environment variables listed in
 //! [`config::vars::ALL`] and the README.
 
 pub mod admin;
+pub mod api_docs;
 pub mod app;
 pub mod cli;
 pub mod config;
