@@ -51,6 +51,23 @@ pub fn configure(kit: AuthKit) -> impl Fn(&mut web::ServiceConfig) + Clone {
     }
 }
 
+/// `GET /openapi.json`: the OpenAPI 3.1 document of [`configure`]'s routes
+/// ([`authkit_core::http::openapi`]) mounted at `base_path` (the scope's path), e.g.
+/// `App::new().service(web::scope("/api/v1").configure(configure(kit)))` and
+/// `.service(openapi_service("/api/v1"))`.
+#[cfg(feature = "openapi")]
+pub fn openapi_service(base_path: &str) -> actix_web::Resource {
+    let json = http::openapi::openapi_json(base_path);
+    web::resource("/openapi.json").route(web::get().to(move || {
+        let json = json.clone();
+        async move {
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(json)
+        }
+    }))
+}
+
 async fn preflight(kit: AuthKit, route_path: &'static str, req: HttpRequest) -> HttpResponse {
     let headers = headers_of(&req);
     let response = http::preflight(

@@ -52,6 +52,9 @@ mod convert;
 mod extract;
 mod guard;
 
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub use convert::openapi_service;
 pub use convert::{ApiError, configure};
 pub use extract::CurrentUser;
 pub use guard::require_permission;

@@ -43,6 +43,32 @@ where
     })
 }
 
+/// `GET /openapi.json`: the OpenAPI 3.1 document of [`router`]'s routes
+/// ([`authkit_core::http::openapi`]) mounted at `base_path` (the prefix given to `nest`), e.g.
+/// `Router::new().nest("/api/v1", router(kit)).merge(openapi_router("/api/v1"))`.
+#[cfg(feature = "openapi")]
+pub fn openapi_router<S>(base_path: &str) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let json = bytes::Bytes::from(http::openapi::openapi_json(base_path));
+    Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let json = json.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    )],
+                    json,
+                )
+            }
+        }),
+    )
+}
+
 fn peer_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions

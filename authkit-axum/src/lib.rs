@@ -38,6 +38,9 @@ mod convert;
 mod extract;
 mod guard;
 
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub use convert::openapi_router;
 pub use convert::{ApiError, router};
 pub use extract::CurrentUser;
 pub use guard::require_permission;

@@ -67,9 +67,9 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 pub const BODY_READ_ALLOWANCE: Duration = Duration::from_secs(5);
 
 impl App {
-    /// The routes: the contract under `/api/v1`, `/health`, `/ready`,
-    /// `/.well-known/jwks.json` and (unless [`App::metrics_bind`] is set) `/metrics` at the
-    /// root.
+    /// The routes: the contract under `/api/v1`, and at the root `/health`, `/ready`,
+    /// `/.well-known/jwks.json`, `/openapi.json`, `/docs` and (unless [`App::metrics_bind`] is
+    /// set) `/metrics`.
     pub fn router(&self) -> Router {
         self.router.clone()
     }
@@ -139,6 +139,7 @@ pub async fn build_app(config: ServerConfig) -> Result<App, ServerError> {
             config.ready_timeout,
         ))
         .merge(main_metrics)
+        .merge(crate::api_docs::router(&config))
         .fallback(|| async { authkit_axum::ApiError(CoreError::NotFound).into_response() })
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             request_deadline(deadline, request, next)

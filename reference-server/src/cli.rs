@@ -50,8 +50,9 @@ static ENV_HELP: LazyLock<String> = LazyLock::new(|| {
     help
 });
 
-/// The authkit reference server: the authkit HTTP API under /api/v1, plus /health, /ready and
-/// /.well-known/jwks.json, on SQLite (zero configuration) or PostgreSQL.
+/// The authkit reference server: the authkit HTTP API under /api/v1, plus /health, /ready,
+/// /metrics, /.well-known/jwks.json, /openapi.json and /docs, on SQLite (zero configuration) or
+/// PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(name = "authkit-server", version, after_help = ENV_HELP.as_str())]
 pub struct Cli {

@@ -24,15 +24,17 @@
 //!
 //! Routes: the authkit HTTP contract under `/api/v1`, and at the root `GET /health`,
 //! `GET /ready` (503 when the database does not answer; shows the email outbox by status),
-//! `GET /.well-known/jwks.json` and `GET /metrics` (Prometheus text, see [`metrics`]; on its
-//! own listener instead with `AUTHKIT_METRICS_BIND`). Every response carries an
-//! `x-request-id`, and every log line of a request its `request_id` ([`request_id`],
-//! [`telemetry`]). [`serve`] also runs the email worker, which delivers the outbox, and
-//! reloads the signing keys ([`keys`]), so that `rotate-keys` needs no restart.
+//! `GET /.well-known/jwks.json`, `GET /openapi.json` and `GET /docs` ([`api_docs`]), and
+//! `GET /metrics` (Prometheus text, see [`metrics`]; on its own listener instead with
+//! `AUTHKIT_METRICS_BIND`). Every response carries an `x-request-id`, and every log line of a
+//! request its `request_id` ([`request_id`], [`telemetry`]). [`serve`] also runs the email
+//! worker, which delivers the outbox, and reloads the signing keys ([`keys`]), so that
+//! `rotate-keys` needs no restart.
 //! Configuration: [`ServerConfig`], from the `AUTHKIT_*` environment variables listed in
 //! [`config::vars::ALL`] and the README.
 
 pub mod admin;
+pub mod api_docs;
 pub mod app;
 pub mod cli;
 pub mod config;

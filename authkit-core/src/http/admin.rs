@@ -19,11 +19,12 @@ use crate::service::admin::{DEFAULT_PAGE, MAX_PAGE};
 
 /// A user as the admin API shows it: the user object, plus `deleted_at` for deleted users.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AdminUser))]
 pub struct AdminUserDto {
     /// The user object.
     #[serde(flatten)]
     pub user: UserDto,
-    /// Set for soft-deleted users.
+    /// Set for soft-deleted users (absent otherwise).
     #[serde(
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
@@ -42,24 +43,29 @@ impl From<&User> for AdminUserDto {
 
 /// `{"users": [...], "next_cursor": ...}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UserPage))]
 pub struct UserPageDto {
     /// One page.
     pub users: Vec<AdminUserDto>,
     /// Pass as `cursor` for the next page; `null` on the last.
+    #[cfg_attr(feature = "openapi", schema(required = true, format = "uuid"))]
     pub next_cursor: Option<String>,
 }
 
 /// `{"events": [...], "next_cursor": ...}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AuditPage))]
 pub struct AuditPageDto {
     /// One page, newest first.
     pub events: Vec<AuditEventDto>,
     /// Pass as `cursor` for the next page; `null` on the last.
+    #[cfg_attr(feature = "openapi", schema(required = true, format = "uuid"))]
     pub next_cursor: Option<String>,
 }
 
 /// A role as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Role))]
 pub struct RoleDto {
     /// Name.
     pub name: String,
@@ -84,6 +90,7 @@ impl From<&Role> for RoleDto {
 
 /// `{"roles": [...]}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Roles))]
 pub struct RolesDto {
     /// Every role.
     pub roles: Vec<RoleDto>,
@@ -91,15 +98,19 @@ pub struct RolesDto {
 
 /// `PATCH /admin/users/{id}`.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminPatchRequest {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "super::dto::present")]
+    #[cfg_attr(feature = "openapi", schema(examples("Ada Lovelace")))]
     pub display_name: Option<Option<String>>,
     /// New email.
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     pub email: Option<String>,
     /// Verification.
     pub email_verified: Option<bool>,
     /// `active` or `disabled`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::openapi::user_status_patch))]
     pub status: Option<String>,
     /// Replacement roles.
     pub roles: Option<Vec<String>>,
@@ -107,12 +118,16 @@ pub struct AdminPatchRequest {
 
 /// `POST /admin/roles` and `PUT /admin/roles/{name}`.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleRequest {
-    /// Name (create only; the path names the role on update).
+    /// Name (create only: 1 to 64 of `a-z 0-9 _ : . -`; the path names the role on update).
+    #[cfg_attr(feature = "openapi", schema(examples("editor")))]
     pub name: Option<String>,
-    /// Description.
+    /// Description (at most 500 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 500, examples("Edits notes")))]
     pub description: Option<String>,
-    /// Permissions.
+    /// Permissions (at most 100 names of 1 to 64 of `a-z 0-9 _ : . -`).
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::openapi::permissions))]
     pub permissions: Option<Vec<String>>,
 }
 

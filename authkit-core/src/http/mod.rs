@@ -8,6 +8,9 @@ pub mod cookies;
 pub mod cors;
 pub mod dto;
 pub mod json;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod problem;
 mod routes;
 

@@ -13,13 +13,17 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem document as serialized on the wire.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// Always `about:blank`.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uri"))]
     pub kind: &'static str,
     /// The status's reason phrase.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub title: &'static str,
     /// The HTTP status.
+    #[cfg_attr(feature = "openapi", schema(minimum = 400, maximum = 599))]
     pub status: u16,
     /// The stable contract code.
     pub code: ErrorCode,
