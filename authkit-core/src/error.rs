@@ -139,6 +139,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The HTTP status every error of this code answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MalformedRequest | Self::InvalidToken => StatusCode::BAD_REQUEST,
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidCredentials | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::EmailNotVerified | Self::AccountDisabled => {
+                StatusCode::FORBIDDEN
+            }
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::EmailTaken | Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// The snake_case string clients switch on.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,22 +210,7 @@ impl Error {
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        match self.code() {
-            ErrorCode::MalformedRequest | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
-            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden | ErrorCode::EmailNotVerified | ErrorCode::AccountDisabled => {
-                StatusCode::FORBIDDEN
-            }
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::EmailTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     /// A validation error on one field.

@@ -70,7 +70,7 @@ pub fn openapi(base_path: &str) -> OpenApi {
         components = components.response(
             shared_name(code),
             problem_response(
-                code_status(code),
+                ErrorCode::status(code),
                 meaning(code, None).into_owned(),
                 &problem,
             ),
@@ -384,7 +384,7 @@ fn operation(spec: &RouteSpec, schemas: &mut Schemas) -> Operation {
     let mut by_status: BTreeMap<StatusCode, Vec<String>> = BTreeMap::new();
     for code in codes {
         let line = format!("`{}`: {}", code.as_str(), meaning(code, Some(spec)));
-        let lines = by_status.entry(code_status(code)).or_default();
+        let lines = by_status.entry(ErrorCode::status(code)).or_default();
         if !lines.contains(&line) {
             lines.push(line);
         }
@@ -397,7 +397,7 @@ fn operation(spec: &RouteSpec, schemas: &mut Schemas) -> Operation {
     }
     for code in SHARED {
         responses = responses.response(
-            code_status(code).as_str(),
+            ErrorCode::status(code).as_str(),
             Ref::from_response_name(shared_name(code)),
         );
     }
@@ -410,26 +410,6 @@ fn operation(spec: &RouteSpec, schemas: &mut Schemas) -> Operation {
         ),
     );
     op.responses(responses.build()).build()
-}
-
-/// The status of a contract code (as [`crate::Error::status`]).
-fn code_status(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::MalformedRequest | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
-        ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden | ErrorCode::EmailNotVerified | ErrorCode::AccountDisabled => {
-            StatusCode::FORBIDDEN
-        }
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::EmailTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
 }
 
 /// What a code means on this route (`None`: on any route).
