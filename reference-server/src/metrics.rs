@@ -212,7 +212,7 @@ pub(crate) struct Scrape {
     pub(crate) health: Arc<dyn StoreHealth>,
     /// The outbox counts.
     pub(crate) outbox: Arc<dyn OutboxStore>,
-    /// The bound of each read (`AUTHKIT_READY_TIMEOUT`).
+    /// The bound of each read ([`crate::ServerConfig::ready_timeout`], 2 s).
     pub(crate) timeout: Duration,
 }
 
