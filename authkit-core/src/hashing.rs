@@ -19,16 +19,17 @@
 //!   is full is counted.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
+use flume::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::domain::{Password, PasswordHash, random_bytes};
 use crate::metrics::{self, HashOp};
@@ -156,7 +157,7 @@ enum Job {
 /// clone is dropped.
 #[derive(Clone)]
 pub struct Argon2Hasher {
-    tx: mpsc::Sender<Queued>,
+    tx: Sender<Queued>,
     params: Params,
     pepper_id: Option<String>,
     retry_after: Duration,
@@ -220,10 +221,9 @@ impl Argon2Hasher {
             current: config.pepper.clone(),
             peppers,
         });
-        let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = flume::bounded(config.queue.max(1));
         for i in 0..config.workers.max(1) {
-            let rx = Arc::clone(&rx);
+            let rx = rx.clone();
             let keys = Arc::clone(&keys);
             thread::Builder::new()
                 .name(format!("authkit-hash-{i}"))
@@ -244,27 +244,33 @@ impl Argon2Hasher {
             job,
         };
         self.tx.try_send(queued).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
+            TrySendError::Full(_) => {
                 metrics::hash_rejected();
                 HashError::Overloaded {
                     retry_after: self.retry_after,
                 }
             }
-            mpsc::error::TrySendError::Closed(_) => HashError::Internal("hash workers stopped"),
+            TrySendError::Disconnected(_) => HashError::Internal("hash workers stopped"),
         })
     }
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Queued>>, keys: &Keys) {
-    // Allocated on the first job and reused from then on: an idle server holds no hash memory.
+/// How long a worker waits without a job before it frees its hash memory (19 MiB with the
+/// default parameters): under load the memory is reused job after job, and an idle server
+/// gives it back (DESIGN.md: idle RSS under 30 MB).
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
+
+fn worker(rx: &Receiver<Queued>, keys: &Keys) {
+    // Allocated on the first job and reused from then on, until the worker is idle.
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let queued = match rx.lock() {
-            Ok(mut guard) => guard.blocking_recv(),
-            Err(_) => return,
-        };
-        let Some(Queued { at, job }) = queued else {
-            return;
+        let Queued { at, job } = match wait(rx, IDLE_RELEASE) {
+            Wait::Job(queued) => queued,
+            Wait::Idle => {
+                memory = Vec::new();
+                continue;
+            }
+            Wait::Closed => return,
         };
         let started = Instant::now();
         metrics::hash_queue_wait(started.duration_since(at));
@@ -289,6 +295,40 @@ fn worker(rx: &Mutex<mpsc::Receiver<Queued>>, keys: &Keys) {
                 let _ = reply.send(result);
             }
         }
+    }
+}
+
+/// The capacity, in 1 KiB blocks, below which a worker's memory is never allocated: just over
+/// 32 MiB, glibc's largest mmap threshold. Larger allocations are always a mapping of their own
+/// that `free` unmaps, so an idle worker's memory really goes back to the system; a smaller one
+/// (19 MiB with the default parameters) would come from the heap once glibc had raised its
+/// threshold, and the process would keep it. Only the blocks argon2 uses are ever touched, so
+/// the rest costs address space, not memory.
+const MIN_CAPACITY_BLOCKS: usize = 32 * 1024 + 1;
+
+/// Sizes `memory` to `blocks` blocks, allocating (see [`MIN_CAPACITY_BLOCKS`]) when it has none.
+fn size_memory(memory: &mut Vec<Block>, blocks: usize) {
+    if memory.capacity() < blocks {
+        *memory = Vec::with_capacity(blocks.max(MIN_CAPACITY_BLOCKS));
+    }
+    memory.resize(blocks, Block::new());
+}
+
+/// What a worker's wait for the next job ended with.
+enum Wait {
+    Job(Queued),
+    /// No job came for the idle time.
+    Idle,
+    /// The hasher was dropped.
+    Closed,
+}
+
+/// Waits up to `idle` for the next job (every worker waits on the queue at once).
+fn wait(rx: &Receiver<Queued>, idle: Duration) -> Wait {
+    match rx.recv_timeout(idle) {
+        Ok(queued) => Wait::Job(queued),
+        Err(RecvTimeoutError::Timeout) => Wait::Idle,
+        Err(RecvTimeoutError::Disconnected) => Wait::Closed,
     }
 }
 
@@ -321,7 +361,7 @@ fn hash_with(
         keys.current.as_ref(),
     )?;
     let mut out = [0u8; 32];
-    memory.resize(params.block_count(), Block::new());
+    size_memory(memory, params.block_count());
     argon
         .hash_password_into_with_memory(
             password.expose_secret().as_bytes(),
@@ -371,7 +411,7 @@ fn verify_with(
         },
     };
     let mut out = vec![0u8; expected.len()];
-    memory.resize(params.block_count(), Block::new());
+    size_memory(memory, params.block_count());
     argon2_with(algorithm, version, params.clone(), pepper)?
         .hash_password_into_with_memory(
             password.expose_secret().as_bytes(),
@@ -460,6 +500,26 @@ impl PasswordHasher for Argon2Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_waits_for_a_job_then_reports_idle_then_closed() {
+        let (tx, rx) = flume::bounded(1);
+        let (reply, _answer) = oneshot::channel();
+        let job = Job::Hash {
+            password: SecretString::from("x"),
+            reply,
+        };
+        tx.send(Queued {
+            at: Instant::now(),
+            job,
+        })
+        .unwrap();
+        assert!(matches!(wait(&rx, Duration::from_millis(1)), Wait::Job(_)));
+        // Nothing queued for the idle time: the worker frees its memory and waits again.
+        assert!(matches!(wait(&rx, Duration::from_millis(1)), Wait::Idle));
+        drop(tx);
+        assert!(matches!(wait(&rx, Duration::from_secs(60)), Wait::Closed));
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_salts_differ() {

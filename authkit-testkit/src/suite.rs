@@ -416,6 +416,57 @@ pub async fn session_round_trips(store: Arc<dyn Store>) {
     assert_eq!(store.session(SessionId::new_v7(T0)).await.unwrap(), None);
 }
 
+/// `session_and_user` reads what `session` and `user_by_id` read, in every state: live, revoked,
+/// with the user soft-deleted, and `None` for an unknown id.
+pub async fn session_and_user_reads_both(store: Arc<dyn Store>) {
+    let both = |id| {
+        let store = Arc::clone(&store);
+        async move {
+            let session = store.session(id).await.expect("session");
+            let user = match &session {
+                Some(s) => store.user_by_id(s.user_id).await.expect("user_by_id"),
+                None => None,
+            };
+            let joined = store.session_and_user(id).await.expect("session_and_user");
+            (joined, session.zip(user))
+        }
+    };
+    let admin = store
+        .create_user(
+            &new_user(&email("joined"), &["user", "admin"], T0),
+            &QueuedMail::none(),
+        )
+        .await
+        .expect("create_user");
+    let other = user(&store).await;
+    let _noise = session(&store, other.id, token_hash("noise")).await;
+    let s = session(&store, admin.id, token_hash("joined")).await;
+
+    let (joined, expected) = both(s.id).await;
+    assert!(expected.is_some());
+    assert_eq!(joined, expected, "a live session and its user");
+    let (_, user) = joined.expect("present");
+    assert_eq!(user.roles, ["admin", "user"], "with the user's roles");
+    assert_eq!(user.id, admin.id);
+
+    let t1 = T0 + Duration::minutes(1);
+    assert!(store.revoke_session(admin.id, s.id, t1).await.unwrap());
+    let (joined, expected) = both(s.id).await;
+    assert_eq!(joined, expected, "a revoked session is read as it is");
+    assert!(joined.expect("present").0.revoked_at.is_some());
+
+    store.soft_delete_user(admin.id, t1).await.expect("delete");
+    let (joined, expected) = both(s.id).await;
+    assert_eq!(joined, expected, "a soft-deleted user is read as it is");
+    assert!(joined.expect("present").1.deleted_at.is_some());
+
+    assert_eq!(
+        store.session_and_user(SessionId::new_v7(T0)).await.unwrap(),
+        None,
+        "an unknown session"
+    );
+}
+
 /// Reusing a session id is `Conflict(Conflict::Id)` (never an upsert).
 pub async fn duplicate_session_id_conflicts(store: Arc<dyn Store>) {
     let u = user(&store).await;

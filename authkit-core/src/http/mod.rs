@@ -326,8 +326,9 @@ async fn dispatch(
             Ok(response)
         }
         RouteId::Me => {
-            let principal = authenticate(kit, req).await?;
-            let user = kit.current_user(&principal).await?;
+            let (_, user) = kit
+                .authenticate_bearer_user(authorization_header(req.headers)?)
+                .await?;
             ApiResponse::json(StatusCode::OK, &UserDto::from(&user))
         }
         RouteId::VerifyEmail => {
@@ -513,11 +514,16 @@ pub(crate) async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<
 /// `CurrentUser` extractor and permission guard do. A missing, non-UTF-8, malformed, invalid,
 /// expired or revoked token is [`Error::Unauthorized`] (401 with `WWW-Authenticate: Bearer`).
 pub async fn authenticate_headers(kit: &AuthKit, headers: &HeaderMap) -> Result<Principal> {
-    let header = headers
+    kit.authenticate_bearer(authorization_header(headers)?)
+        .await
+}
+
+/// The `Authorization` header's value; one that is not visible ASCII is `Unauthorized`.
+fn authorization_header(headers: &HeaderMap) -> Result<Option<&str>> {
+    headers
         .get(AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| Error::Unauthorized))
-        .transpose()?;
-    kit.authenticate_bearer(header).await
+        .transpose()
 }
 
 fn token_pair_response(

@@ -16,7 +16,8 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use secrecy::{ExposeSecret, SecretBox};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -186,7 +187,7 @@ pub struct JwtKeys {
     pub(crate) algorithm: Algorithm,
     pub(crate) active_kid: String,
     pub(crate) encoding: EncodingKey,
-    pub(crate) decoding: HashMap<String, DecodingKey>,
+    pub(crate) verifiers: HashMap<String, Verifier>,
     jwks: serde_json::Value,
     next_change: Option<OffsetDateTime>,
 }
@@ -196,7 +197,7 @@ impl fmt::Debug for JwtKeys {
         f.debug_struct("JwtKeys")
             .field("algorithm", &self.algorithm)
             .field("active_kid", &self.active_kid)
-            .field("kids", &self.decoding.keys().collect::<Vec<_>>())
+            .field("kids", &self.verifiers.keys().collect::<Vec<_>>())
             .field("next_change", &self.next_change)
             .finish_non_exhaustive()
     }
@@ -216,13 +217,15 @@ impl JwtKeys {
         }
         let digest = Sha256::digest(bytes);
         let kid = format!("hs256-{}", URL_SAFE_NO_PAD.encode(&digest[..6]));
-        let mut decoding = HashMap::new();
-        decoding.insert(kid.clone(), DecodingKey::from_secret(bytes));
+        // Any key length is accepted by HMAC (RFC 2104), so this cannot fail.
+        let mac = Hmac::<Sha256>::new_from_slice(bytes).map_err(|_| KeyError::SecretTooShort)?;
+        let mut verifiers = HashMap::new();
+        verifiers.insert(kid.clone(), Verifier::Hs256(mac));
         Ok(Self {
             algorithm: Algorithm::HS256,
             active_kid: kid,
             encoding: EncodingKey::from_secret(bytes),
-            decoding,
+            verifiers,
             jwks: json!({ "keys": [] }),
             next_change: None,
         })
@@ -272,12 +275,13 @@ impl JwtKeys {
         keys: &[StoredSigningKey],
         next_change: Option<OffsetDateTime>,
     ) -> Self {
-        let mut decoding = HashMap::new();
+        let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         for key in keys {
-            let public = public_key(key.seed.expose_secret());
-            let x = URL_SAFE_NO_PAD.encode(public);
-            decoding.insert(key.kid.clone(), DecodingKey::from_ed_der(&public));
+            let public =
+                ed25519_dalek::SigningKey::from_bytes(key.seed.expose_secret()).verifying_key();
+            let x = URL_SAFE_NO_PAD.encode(public.as_bytes());
+            verifiers.insert(key.kid.clone(), Verifier::Ed25519(public));
             published.push(json!({
                 "kty": "OKP", "crv": "Ed25519", "x": x, "kid": key.kid, "alg": "EdDSA", "use": "sig",
             }));
@@ -290,7 +294,7 @@ impl JwtKeys {
             algorithm: Algorithm::EdDSA,
             active_kid: signer.kid.clone(),
             encoding,
-            decoding,
+            verifiers,
             jwks: json!({ "keys": published }),
             next_change,
         }
@@ -300,7 +304,9 @@ impl JwtKeys {
     pub fn generate_ed25519(now: OffsetDateTime) -> Result<StoredSigningKey, KeyError> {
         let mut seed = [0u8; 32];
         random_bytes(&mut seed)?;
-        let public = public_key(&seed);
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes();
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12]);
         Ok(StoredSigningKey {
             kid,
@@ -326,7 +332,7 @@ impl JwtKeys {
 
     /// The `kid`s tokens are accepted with (those published in the JWKS for Ed25519).
     pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.decoding.keys().map(String::as_str)
+        self.verifiers.keys().map(String::as_str)
     }
 
     /// For a set built by [`JwtKeys::ed25519_at`]: the next time a key starts signing or is
@@ -336,10 +342,30 @@ impl JwtKeys {
     }
 }
 
-fn public_key(seed: &[u8; 32]) -> [u8; 32] {
-    ed25519_dalek::SigningKey::from_bytes(seed)
-        .verifying_key()
-        .to_bytes()
+/// A key that checks signatures, built once per key set rather than per token (the Ed25519
+/// point is decompressed, the HMAC key absorbed, when the set is built).
+#[derive(Clone)]
+pub(crate) enum Verifier {
+    /// HS256: HMAC-SHA256 keyed with the secret, cloned for each token.
+    Hs256(Hmac<Sha256>),
+    /// EdDSA: an Ed25519 public key.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl Verifier {
+    /// Whether `signature` is this key's signature of `message`: HMAC compared in constant
+    /// time, Ed25519 checked strictly (RFC 8032 with canonical encodings, no small-order keys).
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Hs256(mac) => mac
+                .clone()
+                .chain_update(message)
+                .verify_slice(signature)
+                .is_ok(),
+            Self::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify_strict(message, &signature).is_ok()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -170,15 +170,30 @@ pub trait UserStore: Send + Sync + 'static {
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>>;
 }
 
-/// Sessions and their rotating refresh tokens.
+/// Sessions and their rotating refresh tokens. (A session store is also its users' store:
+/// [`SessionStore::session_and_user`] reads both.)
 #[async_trait]
-pub trait SessionStore: Send + Sync + 'static {
+pub trait SessionStore: UserStore + Send + Sync + 'static {
     /// Inserts a session (never upserts; a duplicate id is `Conflict(Conflict::Id)`) and sets the
     /// owner's `last_login_at` to `new.now`, in one transaction. An unknown user is `NotFound`.
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
 
     /// The session with this id, revoked and expired ones included, or `None`.
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+
+    /// The session with this id (as [`Self::session`]) and its user (as
+    /// [`UserStore::user_by_id`], soft-deleted users included), or `None` when either is
+    /// missing: what every `GET /users/me` reads. The default makes the two reads; a database
+    /// store should answer with one query.
+    async fn session_and_user(&self, id: SessionId) -> StoreResult<Option<(Session, User)>> {
+        let Some(session) = self.session(id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .user_by_id(session.user_id)
+            .await?
+            .map(|user| (session, user)))
+    }
 
     /// Rotates a refresh token, atomically (a compare-and-swap on the current hash):
     /// - `presented` is the current token of a session that is live at `now` (not revoked,

@@ -22,15 +22,24 @@ macro_rules! user_columns {
     };
 }
 
-macro_rules! select_user {
+macro_rules! select_user_columns {
     () => {
-        "SELECT u.id, u.email, u.email_verified, u.display_name, u.locale, u.status, \
+        "u.id, u.email, u.email_verified, u.display_name, u.locale, u.status, \
          u.password_hash, \
          u.created_at, u.updated_at, u.last_login_at, u.deleted_at, \
-         ARRAY(SELECT r.role_name FROM authkit_user_roles r WHERE r.user_id = u.id) AS roles \
-         FROM authkit_users u "
+         ARRAY(SELECT r.role_name FROM authkit_user_roles r WHERE r.user_id = u.id) AS roles"
     };
 }
+
+macro_rules! select_user {
+    () => {
+        concat!("SELECT ", select_user_columns!(), " FROM authkit_users u ")
+    };
+}
+
+/// The columns of a user row as the readers here expect them, from `authkit_users u` (for
+/// a join elsewhere in this backend).
+pub(super) const USER_SELECT_COLUMNS: &str = select_user_columns!();
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO authkit_users \
@@ -452,7 +461,7 @@ pub(super) async fn spend_reset_tokens(
     Ok(())
 }
 
-fn user_from_row(row: &PgRow, roles: Vec<String>) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &PgRow, roles: Vec<String>) -> StoreResult<User> {
     Ok(User {
         id: UserId(get(row, "id")?),
         email: Email::from_trusted(get(row, "email")?),

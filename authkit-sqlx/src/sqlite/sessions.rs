@@ -1,13 +1,16 @@
 //! [`SessionStore`] on SQLite.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use authkit_core::domain::{
-    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, UserId,
+    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
+use super::users::{USER_SELECT_COLUMNS, roles_of, user_from_row};
 use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::ip;
@@ -31,6 +34,21 @@ const SESSION: &str = concat!(
     session_columns!(),
     " FROM authkit_sessions WHERE id = ?1"
 );
+/// A session and its user in one read (`session_and_user`): the session's `id` and
+/// `created_at` are renamed, the user's columns keep their names.
+const SESSION_AND_USER_SESSION_COLUMNS: &str = "s.id AS session_id, s.user_id AS user_id, \
+     s.created_at AS session_created_at, s.last_used_at AS last_used_at, \
+     s.expires_at AS expires_at, s.idle_expires_at AS idle_expires_at, \
+     s.revoked_at AS revoked_at, s.remember_me AS remember_me, s.ip AS ip, \
+     s.user_agent AS user_agent, s.authz_version AS authz_version";
+
+/// `SELECT` the session and its user `FROM` the session joined to its user, by session id.
+static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SESSION_AND_USER_SESSION_COLUMNS}, {USER_SELECT_COLUMNS} \
+         FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?1"
+    )
+});
 /// The compare-and-swap: only the current hash of a live session matches.
 const ROTATE: &str = concat!(
     "UPDATE authkit_sessions \
@@ -96,6 +114,21 @@ impl SessionStore for SqliteStore {
             .map_err(map)?
             .map(|r| session_from_row(&r))
             .transpose()
+    }
+
+    /// One query: the session joined to its user.
+    async fn session_and_user(&self, id: SessionId) -> StoreResult<Option<(Session, User)>> {
+        let Some(row) = sqlx::query(SESSION_AND_USER.as_str())
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+        else {
+            return Ok(None);
+        };
+        let session = session_from_columns(&row, "session_id", "session_created_at")?;
+        let user = user_from_row(&row, roles_of(&row)?)?;
+        Ok(Some((session, user)))
     }
 
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
@@ -186,10 +219,19 @@ impl SessionStore for SqliteStore {
 }
 
 fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
+    session_from_columns(row, "id", "created_at")
+}
+
+/// A session from a row whose `id` and `created_at` columns have these names.
+fn session_from_columns(
+    row: &SqliteRow,
+    id: &'static str,
+    created_at: &'static str,
+) -> StoreResult<Session> {
     Ok(Session {
-        id: SessionId(uuid_at(row, "id")?),
+        id: SessionId(uuid_at(row, id)?),
         user_id: UserId(uuid_at(row, "user_id")?),
-        created_at: time_at(row, "created_at")?,
+        created_at: time_at(row, created_at)?,
         last_used_at: time_at(row, "last_used_at")?,
         expires_at: time_at(row, "expires_at")?,
         idle_expires_at: time_at(row, "idle_expires_at")?,

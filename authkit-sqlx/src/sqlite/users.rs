@@ -22,18 +22,27 @@ macro_rules! user_columns {
     };
 }
 
-macro_rules! select_user {
+macro_rules! select_user_columns {
     () => {
-        "SELECT u.id AS id, u.email AS email, u.email_verified AS email_verified, \
+        "u.id AS id, u.email AS email, u.email_verified AS email_verified, \
          u.display_name AS display_name, u.locale AS locale, u.status AS status, \
          u.password_hash AS password_hash, \
          u.created_at AS created_at, u.updated_at AS updated_at, \
          u.last_login_at AS last_login_at, u.deleted_at AS deleted_at, \
          (SELECT json_group_array(r.role_name) FROM authkit_user_roles r \
-          WHERE r.user_id = u.id) AS roles \
-         FROM authkit_users u "
+          WHERE r.user_id = u.id) AS roles"
     };
 }
+
+macro_rules! select_user {
+    () => {
+        concat!("SELECT ", select_user_columns!(), " FROM authkit_users u ")
+    };
+}
+
+/// The columns of a user row as the readers here expect them, from `authkit_users u` (for
+/// a join elsewhere in this backend).
+pub(super) const USER_SELECT_COLUMNS: &str = select_user_columns!();
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO authkit_users \
@@ -452,14 +461,14 @@ pub(super) async fn spend_reset_tokens(
 }
 
 /// The role names of a [`select_user!`] row (a JSON array), sorted.
-fn roles_of(row: &SqliteRow) -> StoreResult<Vec<String>> {
+pub(super) fn roles_of(row: &SqliteRow) -> StoreResult<Vec<String>> {
     let json: String = get(row, "roles")?;
     let roles: Vec<String> =
         serde_json::from_str(&json).map_err(|e| corrupt("roles", Some(Box::new(e))))?;
     Ok(sorted(roles))
 }
 
-fn user_from_row(row: &SqliteRow, roles: Vec<String>) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &SqliteRow, roles: Vec<String>) -> StoreResult<User> {
     Ok(User {
         id: UserId(uuid_at(row, "id")?),
         email: Email::from_trusted(get(row, "email")?),
