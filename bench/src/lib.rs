@@ -1,0 +1,14 @@
+//! authkit-bench: tools that measure authkit on this machine.
+//!
+//! - [`throughput`]: how many argon2id `verify` (a login) and `hash` (a registration) jobs the
+//!   hash worker pool completes per second with its queue kept full
+//!   (`authkit-bench hash-throughput`).
+//! - [`seed`]: bulk-inserts users into an authkit database (SQLite or PostgreSQL) with plain SQL,
+//!   all with one real argon2id hash of one password (`authkit-bench seed`), so that load tests
+//!   can log any of them in.
+//!
+//! The criterion benchmarks of the in-process hot path (token verification, session check,
+//! permission check) are in `benches/hot_path.rs`; see `bench/README.md`.
+
+pub mod seed;
+pub mod throughput;
