@@ -12,3 +12,14 @@
 
 pub mod seed;
 pub mod throughput;
+
+/// `value` as one line of JSON (keys in field order).
+fn json_line(value: &impl serde::Serialize) -> String {
+    // Plain structs of numbers: serializing them cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// `x` rounded to three decimals (for the JSON lines).
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

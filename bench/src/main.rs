@@ -7,7 +7,6 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use authkit_bench::seed::{SeedOptions, seed};
 use authkit_bench::throughput::hash_throughput;
@@ -66,7 +65,7 @@ fn main() -> ExitCode {
     let line = match cli.command {
         Command::HashThroughput { seconds, workers } => {
             let workers = workers.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
-            match runtime.block_on(hash_throughput(Duration::from_secs(seconds), workers)) {
+            match runtime.block_on(hash_throughput(seconds, workers)) {
                 Ok(report) => report.to_json(),
                 Err(e) => return fail(&e.to_string()),
             }

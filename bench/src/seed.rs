@@ -57,8 +57,16 @@ pub struct SeedReport {
 
 impl SeedReport {
     /// The one line of JSON the binary prints: `{"users":N,"seconds":S}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "users": self.users, "seconds": round3(self.seconds) })
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Line {
+            users: u64,
+            seconds: f64,
+        }
+        crate::json_line(&Line {
+            users: self.users,
+            seconds: crate::round3(self.seconds),
+        })
     }
 }
 
@@ -404,11 +412,6 @@ fn report(options: &SeedOptions, total: Duration, insert_seconds: f64) -> SeedRe
         seconds: total.as_secs_f64(),
         insert_seconds,
     }
-}
-
-/// `x` rounded to three decimals (for the JSON lines).
-pub(crate) fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

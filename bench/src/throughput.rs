@@ -35,20 +35,31 @@ pub struct ThroughputReport {
     /// `hash` jobs completed per second.
     pub hash_per_sec: f64,
     /// The length of each of the two runs, in seconds.
-    pub seconds: f64,
+    pub seconds: u64,
 }
 
 impl ThroughputReport {
-    /// The one line of JSON the binary prints.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "workers": self.workers,
-            "m_cost": self.m_cost,
-            "t_cost": self.t_cost,
-            "p_cost": self.p_cost,
-            "verify_per_sec": crate::seed::round3(self.verify_per_sec),
-            "hash_per_sec": crate::seed::round3(self.hash_per_sec),
-            "seconds": self.seconds,
+    /// The one line of JSON the binary prints, keys in this order: `workers`, `m_cost`,
+    /// `t_cost`, `p_cost`, `verify_per_sec`, `hash_per_sec`, `seconds`.
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Line {
+            workers: usize,
+            m_cost: u32,
+            t_cost: u32,
+            p_cost: u32,
+            verify_per_sec: f64,
+            hash_per_sec: f64,
+            seconds: u64,
+        }
+        crate::json_line(&Line {
+            workers: self.workers,
+            m_cost: self.m_cost,
+            t_cost: self.t_cost,
+            p_cost: self.p_cost,
+            verify_per_sec: crate::round3(self.verify_per_sec),
+            hash_per_sec: crate::round3(self.hash_per_sec),
+            seconds: self.seconds,
         })
     }
 }
@@ -77,12 +88,13 @@ enum Op {
     Hash,
 }
 
-/// Measures `verify` then `hash` throughput for `duration` each, with `workers` hash workers
+/// Measures `verify` then `hash` throughput for `seconds` each, with `workers` hash workers
 /// (`None`: one per core). Runs on the caller's tokio runtime.
 pub async fn hash_throughput(
-    duration: Duration,
+    seconds: u64,
     workers: Option<usize>,
 ) -> Result<ThroughputReport, ThroughputError> {
+    let duration = Duration::from_secs(seconds.max(1));
     let defaults = Argon2Config::default();
     let workers = workers.unwrap_or(defaults.workers).max(1);
     let config = Argon2Config {
@@ -106,7 +118,7 @@ pub async fn hash_throughput(
         p_cost: config.p_cost,
         verify_per_sec: verify as f64 / secs,
         hash_per_sec: hashed as f64 / secs,
-        seconds: secs,
+        seconds: duration.as_secs(),
     })
 }
 

@@ -27,7 +27,7 @@ async fn seeded_users_log_in_with_the_default_hasher() {
     };
     let report = seed(&options).await.unwrap();
     assert_eq!(report.users, 20);
-    assert_eq!(report.to_json()["users"], 20);
+    assert!(report.to_json().starts_with(r#"{"users":20,"seconds":"#));
 
     assert!(matches!(
         seed(&options).await,
