@@ -1,0 +1,108 @@
+//! `authkit-bench`: measurement tools for authkit (see bench/README.md).
+//!
+//! - `authkit-bench hash-throughput [--seconds 10] [--workers N]`
+//! - `authkit-bench seed --database-url URL --users N --password PW [--admin-every K]`
+//!
+//! Each prints one line of JSON on standard output; progress and errors go to standard error.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use authkit_bench::seed::{SeedOptions, seed};
+use authkit_bench::throughput::hash_throughput;
+use clap::{Parser, Subcommand};
+
+/// Measurement tools for authkit. Each subcommand prints one line of JSON on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "authkit-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Raw throughput of the argon2id hash pool (default parameters): `verify` jobs (a
+    /// login's cost), then `hash` jobs (a registration's), with the queue kept full.
+    /// Prints {"workers","m_cost","t_cost","p_cost","verify_per_sec","hash_per_sec","seconds"}.
+    HashThroughput {
+        /// Length of each of the two runs, in seconds.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        seconds: u64,
+        /// Hash workers (default: one per core, like the server).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        workers: Option<u64>,
+    },
+    /// Bulk-inserts users user{i}@bench.test (i = 1..=N) into a fresh authkit database,
+    /// migrating it first: active, verified, role `user` (and `admin` for every K-th), all with
+    /// one argon2id hash of PW. Refuses a database that already holds @bench.test users.
+    /// Prints {"users","seconds"}.
+    Seed {
+        /// sqlite://FILE (created when missing) or postgres://USER:PASSWORD@HOST:PORT/DB.
+        #[arg(long)]
+        database_url: String,
+        /// How many users.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        users: u64,
+        /// The password of every user.
+        #[arg(long)]
+        password: String,
+        /// Every K-th user (i % K == 0) also holds `admin`.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        admin_every: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let line = match cli.command {
+        Command::HashThroughput { seconds, workers } => {
+            let workers = workers.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
+            match runtime.block_on(hash_throughput(seconds, workers)) {
+                Ok(report) => report.to_json(),
+                Err(e) => return fail(&e.to_string()),
+            }
+        }
+        Command::Seed {
+            database_url,
+            users,
+            password,
+            admin_every,
+        } => {
+            let options = SeedOptions {
+                database_url,
+                users,
+                password,
+                admin_every,
+            };
+            match runtime.block_on(seed(&options)) {
+                Ok(report) => {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "seed: inserts took {:.3} s of {:.3} s",
+                        report.insert_seconds,
+                        report.seconds
+                    );
+                    report.to_json()
+                }
+                Err(e) => return fail(&e.to_string()),
+            }
+        }
+    };
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr().lock(), "authkit-bench: {message}");
+    ExitCode::FAILURE
+}

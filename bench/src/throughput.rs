@@ -1,0 +1,165 @@
+//! Raw throughput of the argon2id hash pool: `authkit-bench hash-throughput`.
+//!
+//! The pool is the server's ([`Argon2Hasher`] with [`Argon2Config::default`] parameters, one
+//! worker per core unless told otherwise). `4 × workers` tasks keep its queue full for the given
+//! time, first with `verify` jobs (what a login costs), then with `hash` jobs (what a
+//! registration costs); only jobs completed before the deadline count. DESIGN.md's login and
+//! register targets are fractions of these figures measured in the same run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authkit_core::domain::{Password, PasswordHash};
+use authkit_core::hashing::{Argon2Config, Argon2ConfigError, Argon2Hasher};
+use authkit_core::ports::{HashError, PasswordHasher};
+use tokio::task::JoinSet;
+
+/// The password hashed and verified.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Concurrent tasks per worker: enough to keep the queue non-empty.
+pub const TASKS_PER_WORKER: usize = 4;
+
+/// What the measurement found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThroughputReport {
+    /// Hash workers.
+    pub workers: usize,
+    /// argon2 memory cost (KiB).
+    pub m_cost: u32,
+    /// argon2 iterations.
+    pub t_cost: u32,
+    /// argon2 parallelism.
+    pub p_cost: u32,
+    /// `verify` jobs completed per second.
+    pub verify_per_sec: f64,
+    /// `hash` jobs completed per second.
+    pub hash_per_sec: f64,
+    /// The length of each of the two runs, in seconds.
+    pub seconds: u64,
+}
+
+impl ThroughputReport {
+    /// The one line of JSON the binary prints, keys in this order: `workers`, `m_cost`,
+    /// `t_cost`, `p_cost`, `verify_per_sec`, `hash_per_sec`, `seconds`.
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Line {
+            workers: usize,
+            m_cost: u32,
+            t_cost: u32,
+            p_cost: u32,
+            verify_per_sec: f64,
+            hash_per_sec: f64,
+            seconds: u64,
+        }
+        crate::json_line(&Line {
+            workers: self.workers,
+            m_cost: self.m_cost,
+            t_cost: self.t_cost,
+            p_cost: self.p_cost,
+            verify_per_sec: crate::round3(self.verify_per_sec),
+            hash_per_sec: crate::round3(self.hash_per_sec),
+            seconds: self.seconds,
+        })
+    }
+}
+
+/// Why the measurement failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThroughputError {
+    /// The hasher could not start.
+    #[error("argon2 hasher: {0}")]
+    Hasher(#[from] Argon2ConfigError),
+    /// A job failed (other than the queue being full, which is retried).
+    #[error("hash job: {0}")]
+    Hash(#[from] HashError),
+    /// The password did not verify against its own hash.
+    #[error("the password did not verify against its own hash")]
+    Mismatch,
+    /// A task panicked.
+    #[error("a task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Verify,
+    Hash,
+}
+
+/// Measures `verify` then `hash` throughput for `seconds` each, with `workers` hash workers
+/// (`None`: one per core). Runs on the caller's tokio runtime.
+pub async fn hash_throughput(
+    seconds: u64,
+    workers: Option<usize>,
+) -> Result<ThroughputReport, ThroughputError> {
+    let duration = Duration::from_secs(seconds.max(1));
+    let defaults = Argon2Config::default();
+    let workers = workers.unwrap_or(defaults.workers).max(1);
+    let config = Argon2Config {
+        workers,
+        queue: workers * 32,
+        ..defaults
+    };
+    let hasher = Arc::new(Argon2Hasher::new(&config)?);
+    let password = Password::new(PASSWORD);
+    let hash = hasher.hash(&password).await?;
+    if !hasher.verify(&password, &hash).await? {
+        return Err(ThroughputError::Mismatch);
+    }
+    let verify = run(&hasher, &hash, Op::Verify, duration, workers).await?;
+    let hashed = run(&hasher, &hash, Op::Hash, duration, workers).await?;
+    let secs = duration.as_secs_f64();
+    Ok(ThroughputReport {
+        workers,
+        m_cost: config.m_cost,
+        t_cost: config.t_cost,
+        p_cost: config.p_cost,
+        verify_per_sec: verify as f64 / secs,
+        hash_per_sec: hashed as f64 / secs,
+        seconds: duration.as_secs(),
+    })
+}
+
+/// Keeps `TASKS_PER_WORKER × workers` jobs of `op` in flight until `duration` has passed;
+/// returns the jobs completed before the deadline.
+async fn run(
+    hasher: &Arc<Argon2Hasher>,
+    hash: &PasswordHash,
+    op: Op,
+    duration: Duration,
+    workers: usize,
+) -> Result<u64, ThroughputError> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..TASKS_PER_WORKER * workers {
+        let hasher = Arc::clone(hasher);
+        let hash = hash.clone();
+        tasks.spawn(async move {
+            let password = Password::new(PASSWORD);
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let result = match op {
+                    Op::Verify => hasher.verify(&password, &hash).await,
+                    Op::Hash => hasher.hash(&password).await.map(|_| true),
+                };
+                match result {
+                    Ok(true) if Instant::now() <= deadline => done += 1,
+                    Ok(true) => {}
+                    Ok(false) => return Err(ThroughputError::Mismatch),
+                    Err(HashError::Overloaded { .. }) => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(done)
+        });
+    }
+    let mut total = 0;
+    while let Some(joined) = tasks.join_next().await {
+        total += joined??;
+    }
+    Ok(total)
+}
