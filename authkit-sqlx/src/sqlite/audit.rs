@@ -31,7 +31,7 @@ impl AuditStore for SqliteStore {
             .bind(event.ip.map(|a| a.to_string()))
             .bind(event.user_agent.as_deref())
             .bind(json_text(&event.detail)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?;
         Ok(())

@@ -32,7 +32,7 @@ impl KeyStore for SqliteStore {
             .bind(&key.kid)
             .bind(&key.seed.expose_secret()[..])
             .bind(micros(key.created_at)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?;
         Ok(())

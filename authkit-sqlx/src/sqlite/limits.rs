@@ -58,7 +58,7 @@ impl RateLimitStore for SqliteStore {
                 .bind(now_ms)
                 .bind(rule.interval_ms())
                 .bind(rule.burst_ms())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.writer())
                 .await
                 .map_err(map)?;
             if allowed.is_some() {
@@ -81,7 +81,7 @@ impl RateLimitStore for SqliteStore {
     async fn purge_rate_limits(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(sqlx::query(PURGE_BUCKETS)
             .bind(unix_ms(now))
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected())
@@ -106,7 +106,7 @@ impl LoginThrottleStore for SqliteStore {
                 .bind(whole_ms(rule.base_delay))
                 .bind(whole_ms(rule.max_delay))
                 .bind(first_failures(rule, now_ms))
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.writer())
                 .await
                 .map_err(map)?;
             if counted.is_some_and(|n| n > 0) {
@@ -130,7 +130,7 @@ impl LoginThrottleStore for SqliteStore {
     async fn clear_password_failures(&self, key: &str) -> StoreResult<()> {
         sqlx::query(CLEAR)
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map(|_| ())
             .map_err(map)
@@ -148,7 +148,7 @@ impl LoginThrottleStore for SqliteStore {
     async fn purge_password_failures(&self, before: OffsetDateTime) -> StoreResult<u64> {
         Ok(sqlx::query(PURGE_FAILURES)
             .bind(unix_ms(before))
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected())

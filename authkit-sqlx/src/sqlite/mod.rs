@@ -32,8 +32,8 @@ use crate::error::map;
 use crate::rows::corrupt;
 use crate::{ACQUIRE_TIMEOUT, MigrateError};
 
-/// Connections in a pool built by [`SqliteStore::connect`] (for a file database).
-const MAX_CONNECTIONS: u32 = 5;
+/// Reading connections in a pool built by [`SqliteStore::connect`] (for a file database).
+const MAX_CONNECTIONS: u32 = 4;
 /// How long a connection waits for SQLite's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How every multi-statement write starts: take the write lock up front.
@@ -43,15 +43,23 @@ const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 ///
 /// Build it with [`SqliteStore::connect`] (recommended settings) or [`SqliteStore::from_pool`],
 /// then run [`SqliteStore::migrate`] at boot.
+///
+/// SQLite lets one connection write at a time. A store built by [`SqliteStore::connect`]
+/// therefore writes through a pool of its own with one connection: writers of this process wait
+/// their turn in that pool, without sleeping in SQLite's busy handler (which retries after
+/// waits growing to 100 ms), and read through the other pool meanwhile (WAL readers never
+/// wait for the writer). The busy timeout still arbitrates with other processes.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one-connection pool of writes; `None` when `pool` writes too.
+    writer: Option<SqlitePool>,
 }
 
 impl SqliteStore {
     /// Opens a pool on `url` (e.g. `sqlite://data/authkit.db`), creating the file when missing,
     /// with the WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy timeout, up to
-    /// 5 connections and a 5 s acquire timeout.
+    /// 4 reading connections plus 1 writing connection, and a 5 s acquire timeout.
     ///
     /// An in-memory URL (`sqlite::memory:`, `mode=memory`) gets a single connection that is
     /// never closed: with several, each connection could see its own database.
@@ -63,37 +71,57 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let mut pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT);
+        let pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         if in_memory {
-            pool = pool
+            let pool = pool
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None);
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            return Ok(Self::from_pool(pool));
         }
-        Ok(Self::from_pool(pool.connect_with(options).await?))
+        // The writer first: it creates the file and switches it to WAL.
+        let writer = pool
+            .clone()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let readers = pool
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool: readers,
+            writer: Some(writer),
+        })
     }
 
-    /// Wraps an existing pool. Its connections must enforce foreign keys (sqlx's default).
+    /// Wraps an existing pool, which then serves reads and writes alike. Its connections must
+    /// enforce foreign keys (sqlx's default).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, writer: None }
     }
 
-    /// The underlying pool.
+    /// The pool that reads (and, for a store from [`SqliteStore::from_pool`], writes).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The pool of writes.
+    fn writer(&self) -> &SqlitePool {
+        self.writer.as_ref().unwrap_or(&self.pool)
     }
 
     /// Applies authkit's pending migrations (idempotent; safe to run at every boot and from
     /// several processes at once).
     pub async fn migrate(&self) -> Result<(), MigrateError> {
-        crate::migrate::sqlite::run(&self.pool).await
+        crate::migrate::sqlite::run(self.writer()).await
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with(BEGIN_IMMEDIATE).await.map_err(map)
+        self.writer().begin_with(BEGIN_IMMEDIATE).await.map_err(map)
     }
 }
 
@@ -107,10 +135,17 @@ impl StoreHealth for SqliteStore {
             .map_err(map)
     }
 
-    /// The store's one pool (shared by its rate-limit counters): connections lent out, idle,
-    /// and the configured maximum.
+    /// The store's pools together (shared by its rate-limit counters): connections lent out,
+    /// idle, and the configured maximum.
     fn pool_stats(&self) -> Option<PoolStats> {
-        Some(crate::pool_stats(&self.pool))
+        let mut stats = crate::pool_stats(&self.pool);
+        if let Some(writer) = &self.writer {
+            let writer = crate::pool_stats(writer);
+            stats.in_use += writer.in_use;
+            stats.idle += writer.idle;
+            stats.max += writer.max;
+        }
+        Some(stats)
     }
 }
 

@@ -122,7 +122,7 @@ impl OutboxStore for SqliteStore {
             .bind(micros(now)?)
             .bind(micros(lease_until)?)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.writer())
             .await
             .map_err(map)?;
         // RETURNING gives no order: oldest due first, as claimed.
@@ -177,7 +177,7 @@ impl OutboxStore for SqliteStore {
             .bind(error)
             .bind(retry_at.map(micros).transpose()?)
             .bind(micros(now)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected();
@@ -228,7 +228,7 @@ impl OutboxStore for SqliteStore {
             sqlx::query(REQUEUE_IDS).bind(micros(now)?).bind(ids)
         };
         Ok(query
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected())
@@ -237,7 +237,7 @@ impl OutboxStore for SqliteStore {
     async fn purge_outbox(&self, before: OffsetDateTime) -> StoreResult<u64> {
         Ok(sqlx::query(PURGE)
             .bind(micros(before)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected())
@@ -256,7 +256,7 @@ impl SqliteStore {
             .bind(uuid_text(id.as_uuid()))
             .bind(micros(now)?)
             .bind(status.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected();

@@ -189,7 +189,7 @@ impl SessionStore for SqliteStore {
             .bind(uuid_text(user.as_uuid()))
             .bind(uuid_text(id.as_uuid()))
             .bind(micros(now)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected();
@@ -200,7 +200,7 @@ impl SessionStore for SqliteStore {
         Ok(sqlx::query(REVOKE_ALL)
             .bind(uuid_text(user.as_uuid()))
             .bind(micros(now)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected())

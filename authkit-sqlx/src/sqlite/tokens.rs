@@ -44,7 +44,7 @@ impl OneTimeTokenStore for SqliteStore {
             .bind(token.email.as_str())
             .bind(micros(token.created_at)?)
             .bind(micros(token.expires_at)?)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?;
         Ok(())
@@ -60,7 +60,7 @@ impl OneTimeTokenStore for SqliteStore {
             .bind(&hash.as_bytes()[..])
             .bind(purpose.as_str())
             .bind(micros(now)?)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.writer())
             .await
             .map_err(map)?
             .map(|r| token_from_row(&r))

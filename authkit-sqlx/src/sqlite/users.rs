@@ -222,7 +222,7 @@ impl UserStore for SqliteStore {
             .bind(uuid_text(id.as_uuid()))
             .bind(old.expose())
             .bind(new.expose())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(map)?
             .rows_affected();
