@@ -1,0 +1,71 @@
+-- wrk -s refresh.lua : POST /api/v1/refresh, each request with a live refresh token.
+-- Refresh tokens are single use and rotate, so each thread keeps a pool: it starts with its
+-- share of the tokens in the file BENCH_TOKENS (one per line, from as many logins; line i goes
+-- to thread i mod BENCH_THREADS), request() takes one, response() puts back the new
+-- "refresh_token" of the answer. When the pool is empty (it should not be: give it two tokens
+-- per connection) it sends a deliberately invalid token, which answers 400 and is counted in
+-- "wrk-pool-empty". BENCH_THREADS must equal wrk's -t.
+-- A wrk run ends with requests in flight: their tokens are spent and the new ones never read,
+-- so use a fresh token file for every run (the warm-up included).
+-- done() prints the answers per status (wrk-status {...}) and wrk-pool-empty N.
+local file = os.getenv("BENCH_TOKENS") or error("BENCH_TOKENS is not set")
+local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
+local next_tid = 0
+
+statuses = {}
+pool_empty = 0
+local pool = {}
+local threads = {}
+
+function setup(thread)
+  next_tid = next_tid + 1
+  thread:set("tid", next_tid)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local i = 0
+  for line in io.lines(file) do
+    if line ~= "" then
+      if i % nthreads == tid - 1 then
+        table.insert(pool, line)
+      end
+      i = i + 1
+    end
+  end
+end
+
+function request()
+  local token = table.remove(pool)
+  if token == nil then
+    pool_empty = pool_empty + 1
+    token = "invalid-bench-token-pool-empty"
+  end
+  return wrk.format("POST", "/api/v1/refresh", {["Content-Type"] = "application/json"},
+    '{"refresh_token":"' .. token .. '"}')
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  local token = string.match(body, '"refresh_token"%s*:%s*"([^"]+)"')
+  if token then
+    table.insert(pool, token)
+  end
+end
+
+function done(summary, latency, requests)
+  local total, empty = {}, 0
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses") or {}) do
+      total[status] = (total[status] or 0) + n
+    end
+    empty = empty + (thread:get("pool_empty") or 0)
+  end
+  local parts = {}
+  for status, n in pairs(total) do
+    table.insert(parts, string.format('"%d":%d', status, n))
+  end
+  table.sort(parts)
+  io.write("wrk-status {" .. table.concat(parts, ",") .. "}\n")
+  io.write(string.format("wrk-pool-empty %d\n", empty))
+end
