@@ -269,6 +269,7 @@ macro_rules! store_suite {
             throttle_clear_resets_the_count,
             throttle_ceiling_is_never_passed,
             throttle_keys_are_independent,
+            throttle_allows_attempts_that_arrive_out_of_order,
             throttle_purge_forgets_old_counts,
             concurrent_password_attempts_stop_at_the_free_failures,
             concurrent_password_attempts_lose_no_failure,

@@ -163,8 +163,11 @@ impl LoginThrottle {
         if failures >= self.max_failures {
             return Err(self.max_delay);
         }
-        let ready = last_attempt_ms + self.delay_ms(failures);
-        if now_ms >= ready {
+        let delay = self.delay_ms(failures);
+        // No delay due: allowed even when `now_ms` is a little before the last attempt (a
+        // concurrent request that read the clock first and reached the store second).
+        let ready = last_attempt_ms + delay;
+        if delay == 0 || now_ms >= ready {
             Ok(())
         } else {
             Err(Duration::milliseconds(ready - now_ms))

@@ -843,7 +843,7 @@ impl LoginThrottleStore for MemoryStore {
             .or_insert((0, now_ms));
         match rule.check(entry.0, entry.1, now_ms) {
             Ok(()) => {
-                *entry = (entry.0 + 1, now_ms);
+                *entry = (entry.0 + 1, entry.1.max(now_ms));
                 Ok(AttemptDecision::Allowed)
             }
             Err(retry_after) => Ok(AttemptDecision::Throttled { retry_after }),

@@ -34,10 +34,11 @@ const PURGE_BUCKETS: &str = "DELETE FROM authkit_rate_limits WHERE tat_ms <= $1"
 /// degenerate rule; the key is stored with no failures, as the in-memory store does).
 const ATTEMPT: &str = "INSERT INTO authkit_password_failures AS f \
      (key, failures, last_attempt_ms) VALUES ($1, $7, $2) \
-     ON CONFLICT (key) DO UPDATE SET failures = f.failures + 1, last_attempt_ms = $2 \
+     ON CONFLICT (key) DO UPDATE SET failures = f.failures + 1, \
+     last_attempt_ms = greatest(f.last_attempt_ms, $2) \
      WHERE f.failures < $3 \
-     AND $2 >= f.last_attempt_ms + CASE WHEN f.failures < $4 THEN 0::bigint \
-               ELSE least($5 << least(f.failures - $4, 20)::integer, $6) END \
+     AND (f.failures < $4 \
+          OR $2 >= f.last_attempt_ms + least($5 << least(f.failures - $4, 20)::integer, $6)) \
      RETURNING failures";
 const FAILURES: &str =
     "SELECT failures, last_attempt_ms FROM authkit_password_failures WHERE key = $1";

@@ -33,10 +33,10 @@ const PURGE_BUCKETS: &str = "DELETE FROM authkit_rate_limits WHERE tat_ms <= ?1"
 /// degenerate rule; the key is stored with no failures, as the in-memory store does).
 const ATTEMPT: &str = "INSERT INTO authkit_password_failures (key, failures, last_attempt_ms) \
      VALUES (?1, ?7, ?2) \
-     ON CONFLICT (key) DO UPDATE SET failures = failures + 1, last_attempt_ms = ?2 \
+     ON CONFLICT (key) DO UPDATE SET failures = failures + 1, \
+     last_attempt_ms = max(last_attempt_ms, ?2) \
      WHERE failures < ?3 \
-     AND ?2 >= last_attempt_ms + CASE WHEN failures < ?4 THEN 0 \
-                                 ELSE min(?5 << min(failures - ?4, 20), ?6) END \
+     AND (failures < ?4 OR ?2 >= last_attempt_ms + min(?5 << min(failures - ?4, 20), ?6)) \
      RETURNING failures";
 const FAILURES: &str =
     "SELECT failures, last_attempt_ms FROM authkit_password_failures WHERE key = ?1";

@@ -71,7 +71,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        // No ping before lending a connection (sqlx's default): a SQLite connection is a
+        // file handle in this process, it does not drop like a network one, and the ping cost
+        // a round trip to the connection's thread on every query.
+        let pool = SqlitePoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false);
         if in_memory {
             let pool = pool
                 .max_connections(1)

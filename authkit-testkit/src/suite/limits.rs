@@ -270,6 +270,28 @@ pub async fn throttle_ceiling_is_never_passed(store: Arc<dyn Store>) {
     assert_allowed(s, &k, &rule, t5, "a reset unlocks the key").await;
 }
 
+/// Concurrent logins read the clock, then reach the store in another order: an attempt whose
+/// time is before the last one's is allowed while no delay is due, and the last attempt's time
+/// never goes back (the next delay counts from the latest attempt).
+pub async fn throttle_allows_attempts_that_arrive_out_of_order(store: Arc<dyn Store>) {
+    let store: &dyn LoginThrottleStore = &*store;
+    let rule = small_rule();
+    let k = key("out-of-order");
+    let later = T0 + Duration::milliseconds(10);
+    assert_allowed(store, &k, &rule, later, "first").await;
+    assert_allowed(store, &k, &rule, T0, "read the clock first, arrived second").await;
+    assert_eq!(failures(store, &k).await, 2);
+    assert_throttled(
+        store,
+        &k,
+        &rule,
+        T0 + Duration::milliseconds(1005),
+        Duration::milliseconds(5),
+        "the delay runs from the latest attempt",
+    )
+    .await;
+}
+
 /// Counts are per key: one key at its ceiling, or cleared, changes nothing for another.
 pub async fn throttle_keys_are_independent(store: Arc<dyn Store>) {
     let s = store.as_ref();
