@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +24,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
+use super::AccessClaims;
 use crate::domain::{RandomError, StoredSigningKey, random_bytes};
 
 /// The shortest HS256 secret accepted (RFC 8725 §3.5: at least the output size).
@@ -190,6 +192,35 @@ pub struct JwtKeys {
     pub(crate) verifiers: HashMap<String, Verifier>,
     jwks: serde_json::Value,
     next_change: Option<OffsetDateTime>,
+    /// Tokens verified with this set (see [`crate::jwt::TokenCodec::verify_cached`]); a new
+    /// set starts empty, so a replaced key set takes its verified tokens with it.
+    pub(crate) verified: VerifiedTokens,
+}
+
+/// The claims of access tokens whose header and signature verified, by the SHA-256 of the
+/// whole token, at most [`VerifiedTokens::CAPACITY`] (emptied when full).
+#[derive(Default)]
+pub(crate) struct VerifiedTokens(RwLock<HashMap<[u8; 32], Arc<AccessClaims>>>);
+
+impl VerifiedTokens {
+    /// The most tokens remembered (a few MB at most).
+    pub(crate) const CAPACITY: usize = 4096;
+
+    pub(crate) fn get(&self, digest: &[u8; 32]) -> Option<Arc<AccessClaims>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(digest)
+            .cloned()
+    }
+
+    pub(crate) fn insert(&self, digest: [u8; 32], claims: Arc<AccessClaims>) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(digest, claims);
+    }
 }
 
 impl fmt::Debug for JwtKeys {
@@ -228,6 +259,7 @@ impl JwtKeys {
             verifiers,
             jwks: json!({ "keys": [] }),
             next_change: None,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -297,6 +329,7 @@ impl JwtKeys {
             verifiers,
             jwks: json!({ "keys": published }),
             next_change,
+            verified: VerifiedTokens::default(),
         }
     }
 

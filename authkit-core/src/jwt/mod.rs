@@ -18,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, decode_header, encode};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 /// The `typ` header of access tokens (RFC 9068).
@@ -149,6 +150,38 @@ impl TokenCodec {
     /// required, `aud` a single string) with this issuer and audience, `exp` and `nbf` checked
     /// against `now` with the leeway.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let claims = self.verify_signed(token, &self.keys())?;
+        self.check_time(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// [`TokenCodec::verify`], remembering tokens that verified: a token presented again (a
+    /// client sends the same access token with every request until it expires) is looked up by
+    /// the SHA-256 of the whole token instead of having its signature checked again; its
+    /// `exp` and `nbf` are checked every time. What is remembered belongs to the key set, so
+    /// replacing the keys ([`TokenCodec::replace_keys`]) forgets it: a retired key's tokens are
+    /// refused at once.
+    pub fn verify_cached(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<AccessClaims>, TokenError> {
+        let keys = self.keys();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let claims = match keys.verified.get(&digest) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify_signed(token, &keys)?);
+                keys.verified.insert(digest, Arc::clone(&claims));
+                claims
+            }
+        };
+        self.check_time(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// Everything [`TokenCodec::verify`] checks but the time claims, with `keys`.
+    fn verify_signed(&self, token: &str, keys: &JwtKeys) -> Result<AccessClaims, TokenError> {
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (_, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
         if payload.contains('.') {
@@ -170,7 +203,6 @@ impl TokenCodec {
             return Err(TokenError::Header("wrong typ"));
         }
         let kid = header.kid.as_deref().ok_or(TokenError::Header("no kid"))?;
-        let keys = self.keys();
         let key = keys
             .verifiers
             .get(kid)
@@ -192,6 +224,11 @@ impl TokenCodec {
         if claims.aud != self.audience {
             return Err(TokenError::Claims("audience"));
         }
+        Ok(claims)
+    }
+
+    /// `exp` and `nbf` against `now`, with the leeway.
+    fn check_time(&self, claims: &AccessClaims, now: OffsetDateTime) -> Result<(), TokenError> {
         let now = now.unix_timestamp();
         if now > claims.exp.saturating_add(self.leeway) {
             return Err(TokenError::Expired);
@@ -199,7 +236,7 @@ impl TokenCodec {
         if claims.nbf > now.saturating_add(self.leeway) {
             return Err(TokenError::NotYetValid);
         }
-        Ok(claims)
+        Ok(())
     }
 }
 
@@ -341,6 +378,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn remembered_tokens_keep_their_time_checks_and_go_with_their_keys() {
+        let now = datetime!(2026-01-01 0:00 UTC);
+        let t = now.unix_timestamp();
+        for codec in [hs(), ed()] {
+            let token = codec.sign(&claims(t)).unwrap();
+            assert_eq!(*codec.verify_cached(&token, now).unwrap(), claims(t));
+            assert_eq!(
+                *codec.verify_cached(&token, now).unwrap(),
+                claims(t),
+                "again"
+            );
+            let late = now + time::Duration::seconds(900 + 31);
+            assert!(matches!(
+                codec.verify_cached(&token, late),
+                Err(TokenError::Expired)
+            ));
+            let early = now - time::Duration::seconds(31);
+            assert!(matches!(
+                codec.verify_cached(&token, early),
+                Err(TokenError::NotYetValid)
+            ));
+            let (head, signature) = token.rsplit_once('.').unwrap();
+            let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+            let tampered = format!("{head}.{flipped}{}", &signature[1..]);
+            assert!(codec.verify_cached(&tampered, now).is_err());
+        }
+        // A key set that no longer holds the key: the remembered token is refused at once.
+        let ed = ed();
+        let token = ed.sign(&claims(t)).unwrap();
+        assert!(ed.verify_cached(&token, now).is_ok());
+        let other = JwtKeys::generate_ed25519(now).unwrap();
+        ed.replace_keys(JwtKeys::ed25519(&[other]).unwrap())
+            .unwrap();
+        assert!(matches!(
+            ed.verify_cached(&token, now),
+            Err(TokenError::Header("unknown kid"))
+        ));
     }
 
     #[test]

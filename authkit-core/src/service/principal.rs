@@ -1,6 +1,8 @@
 //! Authenticating bearer tokens: [`Principal`] and [`AuthKit::authenticate_bearer`].
 
 use crate::AuthKit;
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::domain::{Session, SessionId, User, UserId};
@@ -57,7 +59,7 @@ impl AuthKit {
             .session(session_id)
             .await?
             .ok_or(Error::Unauthorized)?;
-        principal(claims, &session, now)
+        principal(&claims, &session, now)
     }
 
     /// [`AuthKit::authenticate_bearer`] and [`AuthKit::current_user`] in one store read
@@ -75,7 +77,7 @@ impl AuthKit {
             .session_and_user(session_id)
             .await?
             .ok_or(Error::Unauthorized)?;
-        let principal = principal(claims, &session, now)?;
+        let principal = principal(&claims, &session, now)?;
         if user.id != principal.user_id || user.deleted_at.is_some() {
             return Err(Error::Unauthorized);
         }
@@ -90,13 +92,14 @@ impl AuthKit {
         }
     }
 
-    /// The clock's now, the claims of a token that verifies at that time, and its session id.
+    /// The clock's now, the claims of a token that verifies at that time (a token seen before
+    /// skips its signature check: [`crate::jwt::TokenCodec::verify_cached`]), and its session id.
     fn verify_access_token(
         &self,
         token: &str,
-    ) -> Result<(OffsetDateTime, AccessClaims, SessionId)> {
+    ) -> Result<(OffsetDateTime, Arc<AccessClaims>, SessionId)> {
         let now = self.inner.clock.now();
-        let claims = self.inner.tokens.verify(token, now).map_err(|e| {
+        let claims = self.inner.tokens.verify_cached(token, now).map_err(|e| {
             tracing::debug!(target: "authkit::auth", reason = %e, "access token refused");
             Error::Unauthorized
         })?;
@@ -119,7 +122,7 @@ fn bearer_token(authorization: Option<&str>) -> Result<&str> {
 /// unless the session is the token's user's, live at `now`, and of the token's authorization
 /// version (a role change since the token was issued refuses it at once; the client refreshes
 /// and gets a token with the current roles).
-fn principal(claims: AccessClaims, session: &Session, now: OffsetDateTime) -> Result<Principal> {
+fn principal(claims: &AccessClaims, session: &Session, now: OffsetDateTime) -> Result<Principal> {
     let user_id: UserId = claims.sub.parse().map_err(|_| Error::Unauthorized)?;
     if session.user_id != user_id || !session.is_live(now) || session.authz_version != claims.av {
         return Err(Error::Unauthorized);
@@ -128,7 +131,7 @@ fn principal(claims: AccessClaims, session: &Session, now: OffsetDateTime) -> Re
         user_id,
         session_id: session.id,
         email_verified: claims.email_verified,
-        roles: claims.roles,
-        perms: claims.perms,
+        roles: claims.roles.clone(),
+        perms: claims.perms.clone(),
     })
 }
