@@ -7,20 +7,21 @@
 -- "wrk-pool-empty". BENCH_THREADS must equal wrk's -t.
 -- A wrk run ends with requests in flight: their tokens are spent and the new ones never read,
 -- so use a fresh token file for every run (the warm-up included).
--- done() prints the answers per status (wrk-status {...}) and wrk-pool-empty N.
+-- done() prints the answers per status (wrk-status {...}), wrk-retry-after N and
+-- wrk-pool-empty N.
 local file = os.getenv("BENCH_TOKENS") or error("BENCH_TOKENS is not set")
 local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
 local next_tid = 0
 
-statuses = {}
+-- The answer counters (count.lua, beside this script).
+local count = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "count.lua")
 pool_empty = 0
 local pool = {}
-local threads = {}
 
 function setup(thread)
   next_tid = next_tid + 1
   thread:set("tid", next_tid)
-  table.insert(threads, thread)
+  count.setup(thread)
 end
 
 function init(args)
@@ -46,7 +47,7 @@ function request()
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  count.response(status, headers)
   local token = string.match(body, '"refresh_token"%s*:%s*"([^"]+)"')
   if token then
     table.insert(pool, token)
@@ -54,18 +55,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local total, empty = {}, 0
-  for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("statuses") or {}) do
-      total[status] = (total[status] or 0) + n
-    end
-    empty = empty + (thread:get("pool_empty") or 0)
-  end
-  local parts = {}
-  for status, n in pairs(total) do
-    table.insert(parts, string.format('"%d":%d', status, n))
-  end
-  table.sort(parts)
-  io.write("wrk-status {" .. table.concat(parts, ",") .. "}\n")
-  io.write(string.format("wrk-pool-empty %d\n", empty))
+  count.done({ "pool-empty" })
 end
