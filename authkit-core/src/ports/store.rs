@@ -307,6 +307,16 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends one event.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
 
+    /// Appends `events` in order, as one write where the backend can (core's audit writer
+    /// hands over what queued up while the previous batch was written). The default appends
+    /// them one by one; a database store should insert them in one statement or transaction.
+    async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        for event in events {
+            self.append_audit(event).await?;
+        }
+        Ok(())
+    }
+
     /// The events about `user` (as subject), newest first, at most `limit`.
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 
