@@ -10,6 +10,7 @@ use crate::jwt::{JwtKeys, KeyError, TokenCodec};
 use crate::limits::MemoryRateLimits;
 use crate::mail::{EmailTemplates, TemplateError};
 use crate::ports::{Clock, Mailer, PasswordHasher, RateLimitStore, Store, SystemClock};
+use crate::session_cache::SessionCache;
 
 /// The authkit handle: cheap to clone (one `Arc`), not generic, so that extractors in every
 /// framework name one concrete type. Build it with [`AuthKit::builder`].
@@ -85,7 +86,9 @@ impl AuthKit {
         &self.inner.config
     }
 
-    /// The store.
+    /// The store. Unless [`AuthConfig::session_cache_ttl`] is zero, it is the given store
+    /// behind this kit's session cache: write through this handle (not through another clone
+    /// of the store you gave) so that the cache forgets what a change makes stale.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
@@ -195,7 +198,10 @@ impl AuthKitBuilder {
     /// Checks the configuration and builds the kit.
     pub fn build(self) -> Result<AuthKit, BuildError> {
         self.config.validate()?;
-        let store = self.store.ok_or(BuildError::Missing("store"))?;
+        let mut store = self.store.ok_or(BuildError::Missing("store"))?;
+        if !self.config.session_cache_ttl.is_zero() {
+            store = Arc::new(SessionCache::new(store, self.config.session_cache_ttl));
+        }
         let mailer = self.mailer.ok_or(BuildError::Missing("mailer"))?;
         let keys = self.keys.ok_or(BuildError::Missing("signing keys"))?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));

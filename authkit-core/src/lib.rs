@@ -67,6 +67,7 @@ pub mod mail;
 pub mod metrics;
 pub mod ports;
 pub mod service;
+mod session_cache;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
