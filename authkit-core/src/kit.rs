@@ -10,6 +10,7 @@ use crate::jwt::{JwtKeys, KeyError, TokenCodec};
 use crate::limits::MemoryRateLimits;
 use crate::mail::{EmailTemplates, TemplateError};
 use crate::ports::{Clock, Mailer, PasswordHasher, RateLimitStore, Store, SystemClock};
+use crate::service::AuditWriter;
 use crate::session_cache::SessionCache;
 
 /// The authkit handle: cheap to clone (one `Arc`), not generic, so that extractors in every
@@ -31,6 +32,7 @@ pub(crate) struct Inner {
     pub(crate) dummy_hash: OnceCell<PasswordHash>,
     pub(crate) templates: EmailTemplates,
     pub(crate) outbox_wakeup: Notify,
+    pub(crate) audit_writer: AuditWriter,
 }
 
 /// Why [`AuthKitBuilder::build`] failed.
@@ -231,6 +233,7 @@ impl AuthKitBuilder {
                 dummy_hash: OnceCell::new(),
                 templates,
                 outbox_wakeup: Notify::new(),
+                audit_writer: AuditWriter::default(),
             }),
         })
     }

@@ -1,9 +1,92 @@
 //! Recording audit events: appended to the store and emitted as `tracing` events.
+//!
+//! Appends go through one writer task per kit ([`AuditWriter`]): a request hands its event over
+//! and waits until the batch holding it is written, so an operation still returns after its
+//! event is stored, but events that queue up while a batch is written share the next write
+//! (one `INSERT` of many rows: [`crate::ports::AuditStore::append_audits`]). Under load, the
+//! audit log then costs one database write per batch instead of one per request (a group
+//! commit), which matters most on SQLite, where every write waits for the single writer.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::AuthKit;
 use crate::domain::{AuditEvent, AuditKind, UserId, new_v7};
+use crate::ports::{AuditStore, Store};
 use crate::service::RequestContext;
 use serde_json::Value;
+
+/// An event on its way to the writer, and who waits for it to be written.
+type Queued = (AuditEvent, oneshot::Sender<()>);
+
+/// The handle on a kit's audit writer task, started on the first event (in the runtime of the
+/// request that records it) and again if that runtime has ended since.
+#[derive(Debug, Default)]
+pub(crate) struct AuditWriter {
+    queue: Mutex<Option<mpsc::Sender<Queued>>>,
+}
+
+impl AuditWriter {
+    /// Events waiting for the writer before senders wait too.
+    const QUEUE: usize = 1024;
+    /// The most events written in one call.
+    const BATCH: usize = 256;
+
+    /// Appends `event` through the writer and waits until its batch was written (or failed:
+    /// a failure is logged and does not fail the operation the event describes).
+    async fn append(&self, store: &Arc<dyn Store>, event: AuditEvent) {
+        let queue = {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*queue {
+                Some(tx) if !tx.is_closed() => tx.clone(),
+                _ => {
+                    let (tx, rx) = mpsc::channel(Self::QUEUE);
+                    tokio::spawn(write_batches(Arc::clone(store) as Arc<dyn AuditStore>, rx));
+                    *queue = Some(tx.clone());
+                    tx
+                }
+            }
+        };
+        let (written, wait) = oneshot::channel();
+        match queue.send((event, written)).await {
+            // The writer answers once the batch is written; a dropped answer means it stopped
+            // (its runtime ended) with the event in hand.
+            Ok(()) => {
+                let _ = wait.await;
+            }
+            // The writer's runtime ended before it took the event: write it here.
+            Err(mpsc::error::SendError((event, _))) => append_one(store, &event).await,
+        }
+    }
+}
+
+/// The writer task: takes what is queued (at most [`AuditWriter::BATCH`]), writes it in one
+/// call, tells the waiting requests, and again, until every sender is gone.
+async fn write_batches(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<Queued>) {
+    let mut batch = Vec::with_capacity(AuditWriter::BATCH);
+    while rx.recv_many(&mut batch, AuditWriter::BATCH).await > 0 {
+        let (events, waiting): (Vec<AuditEvent>, Vec<oneshot::Sender<()>>) =
+            batch.drain(..).unzip();
+        if let Err(e) = store.append_audits(&events).await {
+            tracing::warn!(
+                target: "authkit::audit",
+                error = %e,
+                events = events.len(),
+                "could not append audit events"
+            );
+        }
+        for written in waiting {
+            let _ = written.send(());
+        }
+    }
+}
+
+async fn append_one(store: &Arc<dyn Store>, event: &AuditEvent) {
+    if let Err(e) = store.append_audit(event).await {
+        tracing::warn!(target: "authkit::audit", error = %e, "could not append audit event");
+    }
+}
 
 impl AuthKit {
     /// Appends an audit event, emits it as a `tracing` event (target `authkit::audit`) and
@@ -48,8 +131,104 @@ impl AuthKit {
             ip = ctx.ip.map(|ip| ip.to_string()),
             detail = %event.detail,
         );
-        if let Err(e) = self.inner.store.append_audit(&event).await {
-            tracing::warn!(target: "authkit::audit", error = %e, "could not append audit event");
+        self.inner
+            .audit_writer
+            .append(&self.inner.store, event)
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use time::OffsetDateTime;
+    use tokio::sync::{Notify, Semaphore};
+
+    use super::*;
+    use crate::domain::{AuditQuery, Page};
+    use crate::ports::StoreResult;
+
+    /// An audit store that records the size of each batch and holds its first write until the
+    /// test opens the gate.
+    struct GatedAudit {
+        batches: Mutex<Vec<Vec<String>>>,
+        first_started: Notify,
+        gate: Semaphore,
+    }
+
+    #[async_trait]
+    impl AuditStore for GatedAudit {
+        async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+            self.append_audits(std::slice::from_ref(event)).await
         }
+        async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
+            let first = self.batches.lock().unwrap().is_empty();
+            if first {
+                self.first_started.notify_one();
+                self.gate.acquire().await.unwrap().forget();
+            }
+            let names = events.iter().map(|e| e.event.clone()).collect();
+            self.batches.lock().unwrap().push(names);
+            Ok(())
+        }
+        async fn audit_of_user(&self, _: UserId, _: u32) -> StoreResult<Vec<AuditEvent>> {
+            Ok(Vec::new())
+        }
+        async fn list_audit(&self, _: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+            Ok(Page {
+                items: Vec::new(),
+                has_more: false,
+            })
+        }
+    }
+
+    fn event(n: usize) -> AuditEvent {
+        let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        AuditEvent {
+            id: new_v7(at),
+            at,
+            event: format!("e{n}"),
+            user_id: None,
+            actor_id: None,
+            ip: None,
+            user_agent: None,
+            detail: Value::Null,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_queued_during_a_write_share_the_next_one_in_order() {
+        let store = Arc::new(GatedAudit {
+            batches: Mutex::default(),
+            first_started: Notify::new(),
+            gate: Semaphore::new(0),
+        });
+        let (tx, rx) = mpsc::channel(AuditWriter::QUEUE);
+        let writer = tokio::spawn(write_batches(store.clone() as Arc<dyn AuditStore>, rx));
+        let mut answers = Vec::new();
+        let (written, answer) = oneshot::channel();
+        tx.send((event(0), written)).await.unwrap();
+        answers.push(answer);
+        store.first_started.notified().await;
+        for n in 1..=10 {
+            let (written, answer) = oneshot::channel();
+            tx.send((event(n), written)).await.unwrap();
+            answers.push(answer);
+        }
+        store.gate.add_permits(1);
+        for answer in answers {
+            answer.await.unwrap();
+        }
+        let expected: Vec<String> = (1..=10).map(|n| format!("e{n}")).collect();
+        assert_eq!(
+            *store.batches.lock().unwrap(),
+            vec![vec!["e0".to_owned()], expected]
+        );
+        drop(tx);
+        writer.await.unwrap();
     }
 }
