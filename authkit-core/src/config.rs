@@ -57,6 +57,12 @@ pub struct AuthConfig {
     pub max_header_bytes: usize,
     /// Longest time a request may take before it is answered 503 `unavailable` (default 15 s).
     pub request_timeout: std::time::Duration,
+    /// How long a session read to authenticate a request is remembered in this process
+    /// (default 1 s; zero reads the session on every request). Changes made through this
+    /// instance (logout, revocation, password change, disabling, role changes...) take effect
+    /// at once whatever the value; changes made by another instance or process on the same
+    /// database take effect after at most this long. At most the access-token lifetime.
+    pub session_cache_ttl: std::time::Duration,
 }
 
 /// Abuse limits ([`crate::limits`]). Every rate is configurable and `0` turns it off.
@@ -168,6 +174,7 @@ impl Default for AuthConfig {
             cors_origins: Vec::new(),
             max_header_bytes: 16 * 1024,
             request_timeout: std::time::Duration::from_secs(15),
+            session_cache_ttl: std::time::Duration::from_secs(1),
         }
     }
 }
