@@ -67,6 +67,9 @@ pub mod vars {
     pub const FORGOT_PER_ADDRESS_PER_HOUR: &str = "AUTHKIT_FORGOT_PER_ADDRESS_PER_HOUR";
     /// Longest time a request may take, in seconds.
     pub const REQUEST_TIMEOUT_SECONDS: &str = "AUTHKIT_REQUEST_TIMEOUT_SECONDS";
+    /// How long a session read to authenticate a request is remembered, in milliseconds
+    /// (0 = off).
+    pub const SESSION_CACHE_TTL_MS: &str = "AUTHKIT_SESSION_CACHE_TTL_MS";
     /// The pepper of new password hashes: base64 of at least 32 random bytes (a secret).
     pub const PASSWORD_PEPPER: &str = "AUTHKIT_PASSWORD_PEPPER";
     /// The id of `AUTHKIT_PASSWORD_PEPPER`, written into each hash.
@@ -315,6 +318,18 @@ pub mod vars {
             "15",
             "15",
         ),
+        setting(
+            SESSION_CACHE_TTL_MS,
+            Kind::Integer,
+            "how long an instance remembers a session it read to authenticate a request; a \
+             logout, revocation, password change, disabling or role change made through this \
+             instance applies at once, one made by another instance or an authkit-server \
+             command (create-admin) on the same database within this long",
+            "milliseconds, 0 (off: every request reads its session) up to the access-token \
+             lifetime (900000, 15 min)",
+            "1000",
+            "1000",
+        ),
         secret(setting(
             PASSWORD_PEPPER,
             Kind::Text,
@@ -449,6 +464,8 @@ pub const DEFAULT_LOGIN_THROTTLE_FAILURES: u32 = 10;
 pub const DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR: u32 = 5;
 /// Default of `AUTHKIT_REQUEST_TIMEOUT_SECONDS`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default of `AUTHKIT_SESSION_CACHE_TTL_MS` (core's default).
+pub const DEFAULT_SESSION_CACHE_TTL: Duration = Duration::from_millis(1000);
 /// Default of `AUTHKIT_PASSWORD_PEPPER_ID`.
 pub const DEFAULT_PEPPER_ID: &str = "p1";
 /// Default of `AUTHKIT_ARGON2_MEMORY_KIB` (OWASP's 19 MiB).
@@ -918,6 +935,8 @@ pub struct ServerConfig {
     pub forgot_per_address_per_hour: u32,
     /// `AUTHKIT_REQUEST_TIMEOUT_SECONDS`.
     pub request_timeout: Duration,
+    /// `AUTHKIT_SESSION_CACHE_TTL_MS` (zero = off): at most the access-token lifetime.
+    pub session_cache_ttl: Duration,
     /// `AUTHKIT_REQUIRE_VERIFIED_EMAIL`.
     pub require_verified_email: bool,
     /// `AUTHKIT_LOG_FORMAT`; `None`: [`LogFormat::detect`].
@@ -1003,6 +1022,7 @@ impl fmt::Debug for ServerConfig {
                 &self.forgot_per_address_per_hour,
             )
             .field("request_timeout", &self.request_timeout)
+            .field("session_cache_ttl", &self.session_cache_ttl)
             .field("outbox_max_attempts", &self.outbox_max_attempts)
             .field("outbox_retry", &self.outbox_retry)
             .field("argon2_memory_kib", &self.argon2.m_cost)
@@ -1052,6 +1072,7 @@ impl Default for ServerConfig {
             login_throttle_failures: DEFAULT_LOGIN_THROTTLE_FAILURES,
             forgot_per_address_per_hour: DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            session_cache_ttl: DEFAULT_SESSION_CACHE_TTL,
             require_verified_email: false,
             log_format: None,
             default_locale: Locale::english(),
@@ -1280,6 +1301,28 @@ impl ServerConfig {
             },
             None => defaults.request_timeout,
         };
+        let max_session_cache_ttl = AuthConfig::default().access_token_ttl.unsigned_abs();
+        let session_cache_ttl = match get(vars::SESSION_CACHE_TTL_MS)? {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if Duration::from_millis(n) <= max_session_cache_ttl => {
+                    Duration::from_millis(n)
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::SESSION_CACHE_TTL_MS,
+                        value: v.clone(),
+                        problem: format!(
+                            "not a whole number of milliseconds between 0 and {} (the \
+                             access-token lifetime)",
+                            max_session_cache_ttl.as_millis()
+                        ),
+                        fix: "use a number of milliseconds such as 1000, or 0 to turn the \
+                              session cache off",
+                    });
+                }
+            },
+            None => defaults.session_cache_ttl,
+        };
         let argon2 = parse_argon2(&get, defaults.argon2)?;
         let require_verified_email = match get(vars::REQUIRE_VERIFIED_EMAIL)? {
             Some(v) => parse_bool(vars::REQUIRE_VERIFIED_EMAIL, &v)?,
@@ -1371,6 +1414,7 @@ impl ServerConfig {
             login_throttle_failures,
             forgot_per_address_per_hour,
             request_timeout,
+            session_cache_ttl,
             require_verified_email,
             log_format,
             default_locale,
@@ -1385,7 +1429,7 @@ impl ServerConfig {
     }
 
     /// Checks what core checks too (issuer, audience, public URL, CORS origins, request
-    /// timeout, login throttle), naming the variable.
+    /// timeout, session cache, login throttle), naming the variable.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.auth_config().validate().map_err(|e| {
             let (var, value, fix) = match e.field {
@@ -1409,6 +1453,12 @@ impl ServerConfig {
                     vars::REQUEST_TIMEOUT_SECONDS,
                     self.request_timeout.as_secs().to_string(),
                     "use a number of seconds such as 15",
+                ),
+                "session_cache_ttl" => (
+                    vars::SESSION_CACHE_TTL_MS,
+                    self.session_cache_ttl.as_millis().to_string(),
+                    "use a number of milliseconds such as 1000, or 0 to turn the session cache \
+                     off",
                 ),
                 "limits.login_throttle" => (
                     vars::LOGIN_THROTTLE_FAILURES,
@@ -1472,6 +1522,7 @@ impl ServerConfig {
             },
             cors_origins: self.cors_origins.clone(),
             request_timeout: self.request_timeout,
+            session_cache_ttl: self.session_cache_ttl,
             outbox: OutboxConfig {
                 max_attempts: self.outbox_max_attempts,
                 retry_initial: retry,
@@ -1636,6 +1687,17 @@ impl ServerConfig {
             (
                 "request timeout",
                 format!("{} s", self.request_timeout.as_secs()),
+            ),
+            (
+                "session cache",
+                if self.session_cache_ttl.is_zero() {
+                    "off (every request reads its session)".to_owned()
+                } else {
+                    format!(
+                        "{} ms (changes made by other instances or commands apply within it)",
+                        self.session_cache_ttl.as_millis()
+                    )
+                },
             ),
             ("password hashing", self.hashing_description()),
             (
@@ -2029,6 +2091,8 @@ mod tests {
             (vars::LOGIN_THROTTLE_FAILURES, "100"),
             (vars::FORGOT_PER_ADDRESS_PER_HOUR, "five"),
             (vars::REQUEST_TIMEOUT_SECONDS, "0"),
+            (vars::SESSION_CACHE_TTL_MS, "1s"),
+            (vars::SESSION_CACHE_TTL_MS, "900001"),
             (vars::PASSWORD_PEPPER, "c2hvcnQ="),
             (vars::PASSWORD_PEPPER_ID, "p1"),
             (vars::RETIRED_PEPPERS, "p0"),

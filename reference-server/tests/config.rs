@@ -257,6 +257,7 @@ fn limits_and_hashing_defaults() {
     assert_eq!(config.login_throttle_failures, 10);
     assert_eq!(config.forgot_per_address_per_hour, 5);
     assert_eq!(config.request_timeout, Duration::from_secs(15));
+    assert_eq!(config.session_cache_ttl, Duration::from_millis(1000));
     assert_eq!(config.argon2.m_cost, 19_456);
     assert_eq!(config.argon2.t_cost, 2);
     assert!(config.argon2.pepper.is_none());
@@ -272,6 +273,7 @@ fn limits_and_hashing_defaults() {
     assert_eq!(auth.limits.login_throttle, LoginThrottle::default());
     assert!(auth.limits.trusted_proxies.is_empty());
     assert_eq!(auth.request_timeout, Duration::from_secs(15));
+    assert_eq!(auth.session_cache_ttl, Duration::from_millis(1000));
 
     // PostgreSQL shares the counters by default; SQLite keeps them in memory.
     let pg = parse(&[(vars::DATABASE_URL, "postgres://u:p@db/auth")]).unwrap();
@@ -295,6 +297,7 @@ fn limits_variables_are_read_and_reach_core() {
         (vars::LOGIN_THROTTLE_FAILURES, "0"),
         (vars::FORGOT_PER_ADDRESS_PER_HOUR, "20"),
         (vars::REQUEST_TIMEOUT_SECONDS, "30"),
+        (vars::SESSION_CACHE_TTL_MS, "250"),
     ])
     .unwrap();
     assert_eq!(config.rate_limit_backend(), RateLimitBackend::Database);
@@ -323,6 +326,7 @@ fn limits_variables_are_read_and_reach_core() {
     assert_eq!(auth.limits.trusted_proxies, config.trusted_proxies);
     assert_eq!(auth.cors_origins, config.cors_origins);
     assert_eq!(auth.request_timeout, Duration::from_secs(30));
+    assert_eq!(auth.session_cache_ttl, Duration::from_millis(250));
     auth.validate().unwrap();
 
     let memory = parse(&[
@@ -341,6 +345,7 @@ fn limits_variables_are_read_and_reach_core() {
         "10.0.0.0/8",
         "https://app.example.com",
         "30 s",
+        "250 ms",
     ] {
         assert!(summary.contains(shown), "{shown} missing: {summary}");
     }
@@ -367,6 +372,10 @@ fn bad_limits_values_name_the_variable_and_the_fix() {
         (vars::REQUEST_TIMEOUT_SECONDS, "0"),
         (vars::REQUEST_TIMEOUT_SECONDS, "601"),
         (vars::REQUEST_TIMEOUT_SECONDS, "1.5"),
+        (vars::SESSION_CACHE_TTL_MS, "-1"),
+        (vars::SESSION_CACHE_TTL_MS, "0.5"),
+        (vars::SESSION_CACHE_TTL_MS, "1s"),
+        (vars::SESSION_CACHE_TTL_MS, "900001"),
         (vars::ARGON2_MEMORY_KIB, "lots"),
         (vars::ARGON2_MEMORY_KIB, "19455"),
         (vars::ARGON2_MEMORY_KIB, "4194305"),
@@ -390,6 +399,80 @@ fn bad_limits_values_name_the_variable_and_the_fix() {
     // `*` gets its own explanation.
     let error = error_for(vars::CORS_ORIGINS, "*");
     assert!(error.to_string().contains("every site"), "{error}");
+}
+
+#[test]
+fn the_session_cache_ttl_is_read_in_milliseconds_up_to_the_access_token_lifetime() {
+    // Default: 1000 ms, as core's.
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.session_cache_ttl, Duration::from_millis(1000));
+    assert_eq!(
+        config.auth_config().session_cache_ttl,
+        authkit_core::AuthConfig::default().session_cache_ttl
+    );
+    assert!(format!("{config:?}").contains("session_cache_ttl: 1s"));
+    assert!(format!("{:?}", config.summary()).contains("1000 ms"));
+
+    // A set value, spaces around it ignored.
+    let config = parse(&[(vars::SESSION_CACHE_TTL_MS, " 250 ")]).unwrap();
+    assert_eq!(config.session_cache_ttl, Duration::from_millis(250));
+    assert_eq!(
+        config.auth_config().session_cache_ttl,
+        Duration::from_millis(250)
+    );
+
+    // 0 turns the cache off.
+    let off = parse(&[(vars::SESSION_CACHE_TTL_MS, "0")]).unwrap();
+    assert_eq!(off.session_cache_ttl, Duration::ZERO);
+    assert_eq!(off.auth_config().session_cache_ttl, Duration::ZERO);
+    assert!(format!("{:?}", off.summary()).contains("off"));
+
+    // Up to the access-token lifetime, not beyond.
+    let ttl = authkit_core::AuthConfig::default()
+        .access_token_ttl
+        .unsigned_abs();
+    let max = ttl.as_millis().to_string();
+    let config = parse(&[(vars::SESSION_CACHE_TTL_MS, &max)]).unwrap();
+    assert_eq!(config.session_cache_ttl, ttl);
+    let above = (ttl.as_millis() + 1).to_string();
+    let error = error_for(vars::SESSION_CACHE_TTL_MS, &above);
+    let message = error.to_string();
+    assert!(
+        message.contains(&max) && message.contains("access-token lifetime"),
+        "{message}"
+    );
+
+    // Not a number: refused, naming the variable.
+    for bad in ["lots", "1s", "1.5", "-1", "1e3"] {
+        let error = error_for(vars::SESSION_CACHE_TTL_MS, bad);
+        assert!(error.to_string().contains("milliseconds"), "{error}");
+    }
+
+    // The file key, as an integer or a string; the environment overrides it.
+    let file = TomlFile::new("session_cache_ttl_ms = 0\n");
+    assert_eq!(file.parse(&[]).unwrap().session_cache_ttl, Duration::ZERO);
+    assert_eq!(
+        file.parse(&[(vars::SESSION_CACHE_TTL_MS, "500")])
+            .unwrap()
+            .session_cache_ttl,
+        Duration::from_millis(500)
+    );
+    let file = TomlFile::new("session_cache_ttl_ms = \"750\"\n");
+    assert_eq!(
+        file.parse(&[]).unwrap().session_cache_ttl,
+        Duration::from_millis(750)
+    );
+    let file = TomlFile::new(&format!("session_cache_ttl_ms = {above}\n"));
+    let error = file.parse(&[]).unwrap_err();
+    assert_eq!(error.var(), vars::SESSION_CACHE_TTL_MS, "{error}");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "session_cache_ttl_ms in {} ({})",
+            file.path(),
+            vars::SESSION_CACHE_TTL_MS
+        )),
+        "{error}"
+    );
 }
 
 #[test]
@@ -840,6 +923,7 @@ fn bad_value(var: &str) -> Option<&'static str> {
         | vars::LOGIN_THROTTLE_FAILURES
         | vars::FORGOT_PER_ADDRESS_PER_HOUR
         | vars::REQUEST_TIMEOUT_SECONDS
+        | vars::SESSION_CACHE_TTL_MS
         | vars::ARGON2_MEMORY_KIB
         | vars::ARGON2_ITERATIONS
         | vars::OUTBOX_MAX_ATTEMPTS
