@@ -210,6 +210,7 @@ macro_rules! store_suite {
             rotate_refresh_invalid_after_absolute_expiry,
             rotate_refresh_invalid_after_idle_expiry,
             rotate_refresh_caps_idle_at_absolute_expiry,
+            rotate_refresh_spent_hashes_stay_with_their_session,
             concurrent_rotations_rotate_exactly_once,
             consume_token_is_single_use,
             consume_token_checks_purpose,

@@ -835,6 +835,75 @@ pub async fn rotate_refresh_caps_idle_at_absolute_expiry(store: Arc<dyn Store>) 
     assert_eq!(stored(&store, new.id).await.idle_expires_at, new.expires_at);
 }
 
+/// Every hash rotated away stays spent, for its own session: two sessions rotate in turns,
+/// then each of their spent hashes, the middle ones of the chains included, is `Reused` naming
+/// its session, and revokes that session alone.
+pub async fn rotate_refresh_spent_hashes_stay_with_their_session(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other_user = user(&store).await;
+    let a = [token_hash("a0"), token_hash("a1"), token_hash("a2")];
+    let b = [token_hash("b0"), token_hash("b1"), token_hash("b2")];
+    let sa = session(&store, u.id, a[0]).await;
+    let sb = session(&store, other_user.id, b[0]).await;
+    let mut t = T0;
+    for i in 0..2 {
+        for (chain, s) in [(&a, &sa), (&b, &sb)] {
+            t += Duration::minutes(1);
+            let after = rotated(
+                store
+                    .rotate_refresh(&rotation(chain[i], chain[i + 1], t))
+                    .await
+                    .unwrap(),
+                "rotation in turns",
+            );
+            assert_eq!(after.id, s.id);
+        }
+    }
+    let reused_at = t + Duration::minutes(1);
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(a[1], token_hash("x"), reused_at))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: sa.id,
+            user_id: u.id
+        },
+        "the middle hash of a chain is spent"
+    );
+    assert_eq!(stored(&store, sa.id).await.revoked_at, Some(reused_at));
+    assert_eq!(
+        stored(&store, sb.id).await.revoked_at,
+        None,
+        "the other session is untouched"
+    );
+    for (hash, what) in [(b[0], "first"), (b[1], "middle")] {
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(hash, token_hash("y"), reused_at))
+                .await
+                .unwrap(),
+            RotateOutcome::Reused {
+                session_id: sb.id,
+                user_id: other_user.id
+            },
+            "the {what} hash of the other chain is the other session's"
+        );
+    }
+    assert_eq!(stored(&store, sb.id).await.revoked_at, Some(reused_at));
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(a[0], token_hash("z"), reused_at))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: sa.id,
+            user_id: u.id
+        },
+        "the first hash of a chain is spent"
+    );
+}
+
 /// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find the
 /// hash spent (`Reused`, never `Invalid`), so the session ends up revoked.
 pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
