@@ -2397,6 +2397,113 @@ pub async fn audit_events_round_trip_newest_first(store: Arc<dyn Store>) {
     );
 }
 
+/// `append_audits` writes a batch in one call: every field of every event reads back, in order
+/// (newest first by `at`, then id); an empty batch writes nothing.
+pub async fn append_audits_keeps_order_and_fields(store: Arc<dyn Store>) {
+    let subject = user(&store).await;
+    let actor = user(&store).await;
+    store.append_audits(&[]).await.expect("an empty batch");
+    assert!(
+        store
+            .audit_of_user(subject.id, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an empty batch writes nothing"
+    );
+    // A millisecond or more apart: the UUIDv7 ids follow the times (list_audit orders by id).
+    let at = |micros: i64| T0 + Duration::microseconds(micros);
+    let e1 = AuditEvent {
+        id: authkit_core::domain::new_v7(at(1_000)),
+        at: at(1_000),
+        event: "register".to_owned(),
+        user_id: Some(subject.id),
+        actor_id: None,
+        ip: Some("198.51.100.4".parse().unwrap()),
+        user_agent: Some("curl/8.0".to_owned()),
+        detail: serde_json::json!({}),
+    };
+    let e2 = AuditEvent {
+        id: authkit_core::domain::new_v7(at(2_000)),
+        at: at(2_000),
+        event: "role_granted".to_owned(),
+        user_id: Some(subject.id),
+        actor_id: Some(actor.id),
+        ip: Some("2001:db8::42".parse().unwrap()),
+        user_agent: None,
+        detail: serde_json::json!({
+            "role": "admin",
+            "nested": {"list": [1, 2.5, null, true], "text": "caf\u{e9} \"quoted\""}
+        }),
+    };
+    let e3 = AuditEvent {
+        id: authkit_core::domain::new_v7(at(1_000_003)),
+        at: at(1_000_003),
+        event: "logout".to_owned(),
+        user_id: Some(subject.id),
+        actor_id: Some(subject.id),
+        ip: None,
+        user_agent: Some("suite/1.0".to_owned()),
+        detail: serde_json::json!({"all": false}),
+    };
+    store
+        .append_audits(&[e1.clone(), e2.clone(), e3.clone()])
+        .await
+        .expect("append_audits");
+    let newest_first = vec![e3, e2, e1];
+    assert_eq!(
+        store.audit_of_user(subject.id, 10).await.unwrap(),
+        newest_first,
+        "audit_of_user"
+    );
+    let page = store
+        .list_audit(&authkit_core::domain::AuditQuery {
+            user_id: Some(subject.id),
+            event: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items, newest_first, "list_audit");
+    assert!(!page.has_more);
+    assert!(
+        store.audit_of_user(actor.id, 10).await.unwrap().is_empty(),
+        "the actor is not the subject"
+    );
+}
+
+/// A batch larger than one SQL statement can bind (9000 events: more than 32766 / 8 and
+/// 65535 / 8) is written whole, in order.
+pub async fn append_audits_writes_a_large_batch_whole(store: Arc<dyn Store>) {
+    let subject = user(&store).await;
+    let events: Vec<AuditEvent> = (0..9000_i64)
+        .map(|i| {
+            let at = T0 + Duration::microseconds(i);
+            AuditEvent {
+                id: authkit_core::domain::new_v7(at),
+                at,
+                event: "login_ok".to_owned(),
+                user_id: Some(subject.id),
+                actor_id: None,
+                ip: None,
+                user_agent: None,
+                detail: serde_json::json!({ "i": i }),
+            }
+        })
+        .collect();
+    store
+        .append_audits(&events)
+        .await
+        .expect("append_audits of a large batch");
+    let read = store.audit_of_user(subject.id, 10_000).await.unwrap();
+    assert_eq!(read.len(), events.len(), "every event written");
+    assert!(
+        read.iter().rev().eq(events.iter()),
+        "every event as written, newest first"
+    );
+}
+
 /// Signing keys read back exactly (seed bytes, time), newest first with `kid` descending on
 /// ties; a duplicate `kid` is `Conflict(Conflict::Other)`.
 pub async fn signing_keys_round_trip_newest_first(store: Arc<dyn Store>) {
