@@ -74,6 +74,11 @@ pub(crate) mod sqlite {
             description: "limits",
             sql: include_str!("../migrations/sqlite/0004_limits.sql"),
         },
+        Migration {
+            version: 5,
+            description: "refresh_spent_trigger",
+            sql: include_str!("../migrations/sqlite/0005_refresh_spent_trigger.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (

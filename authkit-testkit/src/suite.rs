@@ -835,6 +835,75 @@ pub async fn rotate_refresh_caps_idle_at_absolute_expiry(store: Arc<dyn Store>) 
     assert_eq!(stored(&store, new.id).await.idle_expires_at, new.expires_at);
 }
 
+/// Every hash rotated away stays spent, for its own session: two sessions rotate in turns,
+/// then each of their spent hashes, the middle ones of the chains included, is `Reused` naming
+/// its session, and revokes that session alone.
+pub async fn rotate_refresh_spent_hashes_stay_with_their_session(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other_user = user(&store).await;
+    let a = [token_hash("a0"), token_hash("a1"), token_hash("a2")];
+    let b = [token_hash("b0"), token_hash("b1"), token_hash("b2")];
+    let sa = session(&store, u.id, a[0]).await;
+    let sb = session(&store, other_user.id, b[0]).await;
+    let mut t = T0;
+    for i in 0..2 {
+        for (chain, s) in [(&a, &sa), (&b, &sb)] {
+            t += Duration::minutes(1);
+            let after = rotated(
+                store
+                    .rotate_refresh(&rotation(chain[i], chain[i + 1], t))
+                    .await
+                    .unwrap(),
+                "rotation in turns",
+            );
+            assert_eq!(after.id, s.id);
+        }
+    }
+    let reused_at = t + Duration::minutes(1);
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(a[1], token_hash("x"), reused_at))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: sa.id,
+            user_id: u.id
+        },
+        "the middle hash of a chain is spent"
+    );
+    assert_eq!(stored(&store, sa.id).await.revoked_at, Some(reused_at));
+    assert_eq!(
+        stored(&store, sb.id).await.revoked_at,
+        None,
+        "the other session is untouched"
+    );
+    for (hash, what) in [(b[0], "first"), (b[1], "middle")] {
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(hash, token_hash("y"), reused_at))
+                .await
+                .unwrap(),
+            RotateOutcome::Reused {
+                session_id: sb.id,
+                user_id: other_user.id
+            },
+            "the {what} hash of the other chain is the other session's"
+        );
+    }
+    assert_eq!(stored(&store, sb.id).await.revoked_at, Some(reused_at));
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(a[0], token_hash("z"), reused_at))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: sa.id,
+            user_id: u.id
+        },
+        "the first hash of a chain is spent"
+    );
+}
+
 /// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find the
 /// hash spent (`Reused`, never `Invalid`), so the session ends up revoked.
 pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
@@ -2325,6 +2394,113 @@ pub async fn audit_events_round_trip_newest_first(store: Arc<dyn Store>) {
     assert_eq!(
         store.audit_of_user(other.id, 10).await.unwrap(),
         vec![not_theirs]
+    );
+}
+
+/// `append_audits` writes a batch in one call: every field of every event reads back, in order
+/// (newest first by `at`, then id); an empty batch writes nothing.
+pub async fn append_audits_keeps_order_and_fields(store: Arc<dyn Store>) {
+    let subject = user(&store).await;
+    let actor = user(&store).await;
+    store.append_audits(&[]).await.expect("an empty batch");
+    assert!(
+        store
+            .audit_of_user(subject.id, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an empty batch writes nothing"
+    );
+    // A millisecond or more apart: the UUIDv7 ids follow the times (list_audit orders by id).
+    let at = |micros: i64| T0 + Duration::microseconds(micros);
+    let e1 = AuditEvent {
+        id: authkit_core::domain::new_v7(at(1_000)),
+        at: at(1_000),
+        event: "register".to_owned(),
+        user_id: Some(subject.id),
+        actor_id: None,
+        ip: Some("198.51.100.4".parse().unwrap()),
+        user_agent: Some("curl/8.0".to_owned()),
+        detail: serde_json::json!({}),
+    };
+    let e2 = AuditEvent {
+        id: authkit_core::domain::new_v7(at(2_000)),
+        at: at(2_000),
+        event: "role_granted".to_owned(),
+        user_id: Some(subject.id),
+        actor_id: Some(actor.id),
+        ip: Some("2001:db8::42".parse().unwrap()),
+        user_agent: None,
+        detail: serde_json::json!({
+            "role": "admin",
+            "nested": {"list": [1, 2.5, null, true], "text": "caf\u{e9} \"quoted\""}
+        }),
+    };
+    let e3 = AuditEvent {
+        id: authkit_core::domain::new_v7(at(1_000_003)),
+        at: at(1_000_003),
+        event: "logout".to_owned(),
+        user_id: Some(subject.id),
+        actor_id: Some(subject.id),
+        ip: None,
+        user_agent: Some("suite/1.0".to_owned()),
+        detail: serde_json::json!({"all": false}),
+    };
+    store
+        .append_audits(&[e1.clone(), e2.clone(), e3.clone()])
+        .await
+        .expect("append_audits");
+    let newest_first = vec![e3, e2, e1];
+    assert_eq!(
+        store.audit_of_user(subject.id, 10).await.unwrap(),
+        newest_first,
+        "audit_of_user"
+    );
+    let page = store
+        .list_audit(&authkit_core::domain::AuditQuery {
+            user_id: Some(subject.id),
+            event: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items, newest_first, "list_audit");
+    assert!(!page.has_more);
+    assert!(
+        store.audit_of_user(actor.id, 10).await.unwrap().is_empty(),
+        "the actor is not the subject"
+    );
+}
+
+/// A batch larger than one SQL statement can bind (9000 events: more than 32766 / 8 and
+/// 65535 / 8) is written whole, in order.
+pub async fn append_audits_writes_a_large_batch_whole(store: Arc<dyn Store>) {
+    let subject = user(&store).await;
+    let events: Vec<AuditEvent> = (0..9000_i64)
+        .map(|i| {
+            let at = T0 + Duration::microseconds(i);
+            AuditEvent {
+                id: authkit_core::domain::new_v7(at),
+                at,
+                event: "login_ok".to_owned(),
+                user_id: Some(subject.id),
+                actor_id: None,
+                ip: None,
+                user_agent: None,
+                detail: serde_json::json!({ "i": i }),
+            }
+        })
+        .collect();
+    store
+        .append_audits(&events)
+        .await
+        .expect("append_audits of a large batch");
+    let read = store.audit_of_user(subject.id, 10_000).await.unwrap();
+    assert_eq!(read.len(), events.len(), "every event written");
+    assert!(
+        read.iter().rev().eq(events.iter()),
+        "every event as written, newest first"
     );
 }
 

@@ -109,7 +109,8 @@ mod sqlite {
                 (1, "init".to_owned()),
                 (2, "rbac".to_owned()),
                 (3, "outbox".to_owned()),
-                (4, "limits".to_owned())
+                (4, "limits".to_owned()),
+                (5, "refresh_spent_trigger".to_owned())
             ]
         );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
@@ -184,6 +185,79 @@ mod sqlite {
             .await
             .unwrap();
         assert_eq!(new.authz_version, 0);
+        db.cleanup().await;
+    }
+
+    /// A database at version 4 holding a session upgrades to version 5 (the trigger that
+    /// records a replaced refresh hash as spent): the session rotates, and the hash it rotated
+    /// away is then spent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn upgrade_from_version_4_rotates_sessions() {
+        use authkit_core::domain::{RefreshRotation, RotateOutcome, SessionId, TokenHash};
+        use authkit_core::ports::SessionStore;
+
+        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        for sql in [
+            include_str!("../../authkit-sqlx/migrations/sqlite/0001_init.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0002_rbac.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0003_outbox.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0004_limits.sql"),
+            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
+             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
+             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT; \
+             INSERT INTO authkit_schema_migrations VALUES (1, 'init', 0), (2, 'rbac', 0), \
+             (3, 'outbox', 0), (4, 'limits', 0);",
+        ] {
+            authkit_sqlx::sqlx::raw_sql(sql)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let now = datetime!(2030-01-02 03:04:05 UTC);
+        let micros = |t: time::OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000);
+        let id = UserId::new_v7(now);
+        let sid = SessionId::new_v7(now);
+        let old = TokenHash::of("old");
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES (?1, 'v4@example.com', 'h', 0, 0)",
+        )
+        .bind(id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)",
+        )
+        .bind(sid.to_string())
+        .bind(id.to_string())
+        .bind(&old.as_bytes()[..])
+        .bind(micros(now).unwrap())
+        .bind(micros(now + time::Duration::days(1)).unwrap())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.migrate().await.expect("upgrade to version 5");
+        let rotation = |presented: TokenHash, next: &str| RefreshRotation {
+            presented,
+            next: TokenHash::of(next),
+            now: now + time::Duration::hours(1),
+            idle_expires_at: now + time::Duration::hours(2),
+        };
+        match store.rotate_refresh(&rotation(old, "new")).await.unwrap() {
+            RotateOutcome::Rotated(s) => assert_eq!(s.id, sid),
+            other => panic!("expected Rotated, got {other:?}"),
+        }
+        assert_eq!(
+            store.rotate_refresh(&rotation(old, "again")).await.unwrap(),
+            RotateOutcome::Reused {
+                session_id: sid,
+                user_id: id
+            },
+            "the rotated-away hash is spent"
+        );
         db.cleanup().await;
     }
 

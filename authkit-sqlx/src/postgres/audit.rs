@@ -11,9 +11,13 @@ use super::{PostgresStore, get};
 use crate::error::map;
 use crate::rows::{ip, json, json_text};
 
+/// The multi-row `INSERT` of `append_audits`, up to `VALUES`.
 const APPEND: &str = "INSERT INTO authkit_audit_events \
-                      (id, at, event, user_id, actor_id, ip, user_agent, detail) \
-                      VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8::jsonb)";
+                      (id, at, event, user_id, actor_id, ip, user_agent, detail) ";
+/// Events per `INSERT`: 8 bind parameters each, and PostgreSQL allows at most 65535 in one
+/// statement. Only the one-event `INSERT` (`append_audit`) stays prepared on the connection:
+/// one prepared statement per batch size would crowd the others out of its statement cache.
+const EVENTS_PER_INSERT: usize = 65535 / 8;
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, host(ip) AS ip, user_agent, \
                        detail::text AS detail \
                        FROM authkit_audit_events WHERE user_id = $1 \
@@ -24,19 +28,34 @@ const LIST: &str = "SELECT id, at, event, user_id, actor_id, host(ip) AS ip, use
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(APPEND)
-            .bind(event.id)
-            .bind(event.at)
-            .bind(&event.event)
-            .bind(event.user_id.map(|u| u.as_uuid()))
-            .bind(event.actor_id.map(|u| u.as_uuid()))
-            .bind(event.ip.map(|a| a.to_string()))
-            .bind(event.user_agent.as_deref())
-            .bind(json_text(&event.detail)?)
-            .execute(&self.pool)
-            .await
-            .map_err(map)?;
-        Ok(())
+        self.append_audits(std::slice::from_ref(event)).await
+    }
+
+    /// One multi-row `INSERT`, autocommit; a batch too large for one `INSERT` takes several, in
+    /// one transaction. No event, no statement.
+    async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if events.len() <= EVENTS_PER_INSERT {
+            let mut sql = insert_events(events)?;
+            sql.build()
+                .persistent(events.len() == 1)
+                .execute(&self.pool)
+                .await
+                .map_err(map)?;
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let mut sql = insert_events(chunk)?;
+            sql.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
@@ -77,6 +96,28 @@ impl AuditStore for PostgresStore {
         items.truncate(limit);
         Ok(Page { items, has_more })
     }
+}
+
+/// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
+fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Postgres>> {
+    let rows = events
+        .iter()
+        .map(|e| Ok((e, json_text(&e.detail)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut sql = QueryBuilder::new(APPEND);
+    sql.push_values(rows, |mut row, (e, detail)| {
+        row.push_bind(e.id)
+            .push_bind(e.at)
+            .push_bind(e.event.as_str())
+            .push_bind(e.user_id.map(|u| u.as_uuid()))
+            .push_bind(e.actor_id.map(|u| u.as_uuid()))
+            .push_bind(e.ip.map(|a| a.to_string()))
+            .push_unseparated("::inet")
+            .push_bind(e.user_agent.as_deref())
+            .push_bind(detail)
+            .push_unseparated("::jsonb");
+    });
+    Ok(sql)
 }
 
 fn event_from_row(row: &PgRow) -> StoreResult<AuditEvent> {

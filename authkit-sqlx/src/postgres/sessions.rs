@@ -50,17 +50,23 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = $1"
     )
 });
-/// The compare-and-swap: only the current hash of a live session matches. A concurrent caller
-/// with the same hash waits for the row lock, then re-checks the condition and matches nothing.
+/// The compare-and-swap and the spent record in one statement: only the current hash of a live
+/// session matches (`r`), and the presented hash of the matched session is recorded as spent
+/// (`s`). A concurrent caller with the same hash waits for the row lock, then re-checks the
+/// condition and matches nothing, so records nothing. Every part of a `WITH` runs in one
+/// statement (one snapshot, one implicit transaction), and a data-modifying part runs to
+/// completion even though the outer `SELECT` does not read it.
 const ROTATE: &str = concat!(
-    "UPDATE authkit_sessions \
+    "WITH r AS (UPDATE authkit_sessions \
      SET refresh_hash = $2, last_used_at = $3, idle_expires_at = LEAST($4, expires_at) \
      WHERE refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3 AND idle_expires_at > $3 \
      RETURNING ",
-    session_columns!()
+    session_columns!(),
+    "), s AS (INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+     SELECT $1, id FROM r ON CONFLICT (hash) DO NOTHING) \
+     SELECT id, user_id, created_at, last_used_at, expires_at, idle_expires_at, revoked_at, \
+     remember_me, ip, user_agent, authz_version FROM r"
 );
-const RECORD_SPENT: &str = "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
-                            VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING";
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = $1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = COALESCE(revoked_at, $2) \
                              WHERE id = $1 RETURNING user_id";
@@ -131,28 +137,23 @@ impl SessionStore for PostgresStore {
         Ok(Some((session, user)))
     }
 
+    /// The happy path is one autocommit statement (`ROTATE`); only when it matched nothing
+    /// does the slow path run, as before: one transaction that looks the hash up among the
+    /// spent ones and revokes its session.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let presented = &r.presented.as_bytes()[..];
-        let mut tx = self.begin().await?;
         let rotated = sqlx::query(ROTATE)
             .bind(presented)
             .bind(&r.next.as_bytes()[..])
             .bind(r.now)
             .bind(r.idle_expires_at)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(map)?;
         if let Some(row) = rotated {
-            let session = session_from_row(&row)?;
-            sqlx::query(RECORD_SPENT)
-                .bind(presented)
-                .bind(session.id.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            tx.commit().await.map_err(map)?;
-            return Ok(RotateOutcome::Rotated(session));
+            return Ok(RotateOutcome::Rotated(session_from_row(&row)?));
         }
+        let mut tx = self.begin().await?;
         let spent: Option<Uuid> = sqlx::query_scalar(SPENT_SESSION)
             .bind(presented)
             .fetch_optional(&mut *tx)

@@ -10,9 +10,13 @@ use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::{ip, json, json_text};
 
+/// The multi-row `INSERT` of `append_audits`, up to `VALUES`.
 const APPEND: &str = "INSERT INTO authkit_audit_events \
-                      (id, at, event, user_id, actor_id, ip, user_agent, detail) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+                      (id, at, event, user_id, actor_id, ip, user_agent, detail) ";
+/// Events per `INSERT`: 8 bind parameters each, and SQLite allows at most 32766 in one
+/// statement. Only the one-event `INSERT` (`append_audit`) stays prepared on the connection:
+/// one prepared statement per batch size would crowd the others out of its statement cache.
+const EVENTS_PER_INSERT: usize = 32766 / 8;
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
                        FROM authkit_audit_events WHERE user_id = ?1 \
                        ORDER BY at DESC, id DESC LIMIT ?2";
@@ -22,19 +26,34 @@ const LIST: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, det
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(APPEND)
-            .bind(uuid_text(event.id))
-            .bind(micros(event.at)?)
-            .bind(&event.event)
-            .bind(event.user_id.map(|u| uuid_text(u.as_uuid())))
-            .bind(event.actor_id.map(|u| uuid_text(u.as_uuid())))
-            .bind(event.ip.map(|a| a.to_string()))
-            .bind(event.user_agent.as_deref())
-            .bind(json_text(&event.detail)?)
-            .execute(self.writer())
-            .await
-            .map_err(map)?;
-        Ok(())
+        self.append_audits(std::slice::from_ref(event)).await
+    }
+
+    /// One multi-row `INSERT`, autocommit; a batch too large for one `INSERT` takes several, in
+    /// one transaction. No event, no statement.
+    async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if events.len() <= EVENTS_PER_INSERT {
+            let mut sql = insert_events(events)?;
+            sql.build()
+                .persistent(events.len() == 1)
+                .execute(self.writer())
+                .await
+                .map_err(map)?;
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let mut sql = insert_events(chunk)?;
+            sql.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
@@ -76,6 +95,26 @@ impl AuditStore for SqliteStore {
         items.truncate(limit);
         Ok(Page { items, has_more })
     }
+}
+
+/// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
+fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Sqlite>> {
+    let rows = events
+        .iter()
+        .map(|e| Ok((e, micros(e.at)?, json_text(&e.detail)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut sql = QueryBuilder::new(APPEND);
+    sql.push_values(rows, |mut row, (e, at, detail)| {
+        row.push_bind(uuid_text(e.id))
+            .push_bind(at)
+            .push_bind(e.event.as_str())
+            .push_bind(e.user_id.map(|u| uuid_text(u.as_uuid())))
+            .push_bind(e.actor_id.map(|u| uuid_text(u.as_uuid())))
+            .push_bind(e.ip.map(|a| a.to_string()))
+            .push_bind(e.user_agent.as_deref())
+            .push_bind(detail);
+    });
+    Ok(sql)
 }
 
 fn event_from_row(row: &SqliteRow) -> StoreResult<AuditEvent> {

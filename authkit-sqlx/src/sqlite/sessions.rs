@@ -49,7 +49,9 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?1"
     )
 });
-/// The compare-and-swap: only the current hash of a live session matches.
+/// The compare-and-swap: only the current hash of a live session matches. The trigger of
+/// migration 5 (`authkit_sessions_refresh_spent_trg`) records the replaced hash as spent, in
+/// this statement.
 const ROTATE: &str = concat!(
     "UPDATE authkit_sessions \
      SET refresh_hash = ?2, last_used_at = ?3, idle_expires_at = min(?4, expires_at) \
@@ -57,8 +59,6 @@ const ROTATE: &str = concat!(
      RETURNING ",
     session_columns!()
 );
-const RECORD_SPENT: &str = "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
-                            VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING";
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = ?1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = coalesce(revoked_at, ?2) \
                              WHERE id = ?1 RETURNING user_id";
@@ -131,29 +131,36 @@ impl SessionStore for SqliteStore {
         Ok(Some((session, user)))
     }
 
+    /// The happy path is one autocommit statement on the writer: the conditional `UPDATE ...
+    /// RETURNING`, whose trigger (migration 5) records the presented hash as spent. SQLite runs
+    /// a statement and its triggers as one atomic write (all or nothing, under the database's
+    /// one write lock; this store's writer is moreover one connection), so the compare-and-swap
+    /// and the spent record are one step: of several callers with one hash exactly one matches,
+    /// and the others' `UPDATE`s, which run after it, find the hash spent.
+    ///
+    /// Only when no row matched does the slow path run, as before: one transaction that looks
+    /// the hash up among the spent ones and revokes its session. Between the two, the presented
+    /// hash cannot become current again (a next hash is new), and a spent record only goes with
+    /// its session, so the slow path finds what a transaction around both would have found.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let presented = &r.presented.as_bytes()[..];
         let now = micros(r.now)?;
-        let mut tx = self.begin().await?;
+        // `fetch_all`, not `fetch_optional`: sqlx stops stepping a statement at the row that
+        // `fetch_optional` wanted and resets it, dropping the reset's error, and an autocommit
+        // statement commits when it ends; stepping it to the end reports a failed commit. The
+        // hash is unique: at most one row.
         let rotated = sqlx::query(ROTATE)
             .bind(presented)
             .bind(&r.next.as_bytes()[..])
             .bind(now)
             .bind(micros(r.idle_expires_at)?)
-            .fetch_optional(&mut *tx)
+            .fetch_all(self.writer())
             .await
             .map_err(map)?;
-        if let Some(row) = rotated {
-            let session = session_from_row(&row)?;
-            sqlx::query(RECORD_SPENT)
-                .bind(presented)
-                .bind(uuid_text(session.id.as_uuid()))
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            tx.commit().await.map_err(map)?;
-            return Ok(RotateOutcome::Rotated(session));
+        if let Some(row) = rotated.first() {
+            return Ok(RotateOutcome::Rotated(session_from_row(row)?));
         }
+        let mut tx = self.begin().await?;
         let spent: Option<String> = sqlx::query_scalar(SPENT_SESSION)
             .bind(presented)
             .fetch_optional(&mut *tx)

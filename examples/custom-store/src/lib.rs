@@ -424,6 +424,10 @@ impl<S: AuditStore> AuditStore for LoggingStore<S> {
         logged("append_audit", &event.event, self.inner.append_audit(event)).await
     }
 
+    async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        logged("append_audits", events.len(), self.inner.append_audits(events)).await
+    }
+
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         logged("audit_of_user", user, self.inner.audit_of_user(user, limit)).await
     }
