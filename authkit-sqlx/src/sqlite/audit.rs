@@ -6,6 +6,7 @@ use authkit_core::ports::{AuditStore, StoreResult};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::{Sqlite, SqliteRow};
 
+use super::batch::{Done, Write};
 use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::{ip, json, json_text};
@@ -16,7 +17,7 @@ const APPEND: &str = "INSERT INTO authkit_audit_events \
 /// Events per `INSERT`: 8 bind parameters each, and SQLite allows at most 32766 in one
 /// statement. Only the one-event `INSERT` (`append_audit`) stays prepared on the connection:
 /// one prepared statement per batch size would crowd the others out of its statement cache.
-const EVENTS_PER_INSERT: usize = 32766 / 8;
+pub(super) const EVENTS_PER_INSERT: usize = 32766 / 8;
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
                        FROM authkit_audit_events WHERE user_id = ?1 \
                        ORDER BY at DESC, id DESC LIMIT ?2";
@@ -29,31 +30,16 @@ impl AuditStore for SqliteStore {
         self.append_audits(std::slice::from_ref(event)).await
     }
 
-    /// One multi-row `INSERT`, autocommit; a batch too large for one `INSERT` takes several, in
-    /// one transaction. No event, no statement.
+    /// One multi-row `INSERT` (several past the bind-parameter limit), written with whatever
+    /// rotations and audit events queued up meanwhile (`batch`). No event, no statement.
     async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
         }
-        if events.len() <= EVENTS_PER_INSERT {
-            let mut sql = insert_events(events)?;
-            sql.build()
-                .persistent(events.len() == 1)
-                .execute(self.writer())
-                .await
-                .map_err(map)?;
-            return Ok(());
+        match self.batched(Write::Audit(events.to_vec())).await? {
+            Done::Appended => Ok(()),
+            Done::Rotated(_) => Err(super::batch::stopped()),
         }
-        let mut tx = self.begin().await?;
-        for chunk in events.chunks(EVENTS_PER_INSERT) {
-            let mut sql = insert_events(chunk)?;
-            sql.build()
-                .persistent(chunk.len() == 1)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
-        tx.commit().await.map_err(map)
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
@@ -98,7 +84,7 @@ impl AuditStore for SqliteStore {
 }
 
 /// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
-fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Sqlite>> {
+pub(super) fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Sqlite>> {
     let rows = events
         .iter()
         .map(|e| Ok((e, micros(e.at)?, json_text(&e.detail)?)))

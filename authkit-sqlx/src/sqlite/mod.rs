@@ -7,6 +7,7 @@
 //! to the busy timeout) so that a read-then-write never fails half-way on a lock upgrade.
 
 mod audit;
+mod batch;
 mod keys;
 mod limits;
 mod outbox;
@@ -16,6 +17,7 @@ mod tokens;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,6 +56,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one-connection pool of writes; `None` when `pool` writes too.
     writer: Option<SqlitePool>,
+    /// Rotations and audit events, written in batches through the writer ([`batch`]).
+    batcher: Arc<batch::Batcher>,
 }
 
 impl SqliteStore {
@@ -100,13 +104,18 @@ impl SqliteStore {
         Ok(Self {
             pool: readers,
             writer: Some(writer),
+            batcher: Arc::default(),
         })
     }
 
     /// Wraps an existing pool, which then serves reads and writes alike. Its connections must
     /// enforce foreign keys (sqlx's default).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool, writer: None }
+        Self {
+            pool,
+            writer: None,
+            batcher: Arc::default(),
+        }
     }
 
     /// The pool that reads (and, for a store from [`SqliteStore::from_pool`], writes).
@@ -123,6 +132,13 @@ impl SqliteStore {
     /// several processes at once).
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         crate::migrate::sqlite::run(self.writer()).await
+    }
+
+    /// Runs `write` through the batching writer task and waits for its result.
+    async fn batched(&self, write: batch::Write) -> StoreResult<batch::Done> {
+        let (job, result) = batch::Job::new(write);
+        self.batcher.submit(self.writer(), job).await?;
+        result.await.unwrap_or_else(|_| Err(batch::stopped()))
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {

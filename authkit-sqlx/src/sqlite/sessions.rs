@@ -10,6 +10,7 @@ use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
+use super::batch::{Done, Write};
 use super::users::{USER_SELECT_COLUMNS, roles_of, user_from_row};
 use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
 use crate::error::map;
@@ -52,7 +53,7 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
 /// The compare-and-swap: only the current hash of a live session matches. The trigger of
 /// migration 5 (`authkit_sessions_refresh_spent_trg`) records the replaced hash as spent, in
 /// this statement.
-const ROTATE: &str = concat!(
+pub(super) const ROTATE: &str = concat!(
     "UPDATE authkit_sessions \
      SET refresh_hash = ?2, last_used_at = ?3, idle_expires_at = min(?4, expires_at) \
      WHERE refresh_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3 AND idle_expires_at > ?3 \
@@ -149,14 +150,19 @@ impl SessionStore for SqliteStore {
         // `fetch_optional` wanted and resets it, dropping the reset's error, and an autocommit
         // statement commits when it ends; stepping it to the end reports a failed commit. The
         // hash is unique: at most one row.
-        let rotated = sqlx::query(ROTATE)
-            .bind(presented)
-            .bind(&r.next.as_bytes()[..])
-            .bind(now)
-            .bind(micros(r.idle_expires_at)?)
-            .fetch_all(self.writer())
-            .await
-            .map_err(map)?;
+        // Written with whatever rotations and audit events queued up meanwhile (`batch`).
+        let rotated = match self
+            .batched(Write::Rotate {
+                presented: *r.presented.as_bytes(),
+                next: *r.next.as_bytes(),
+                now,
+                idle_expires_at: micros(r.idle_expires_at)?,
+            })
+            .await?
+        {
+            Done::Rotated(rows) => rows,
+            Done::Appended => return Err(super::batch::stopped()),
+        };
         if let Some(row) = rotated.first() {
             return Ok(RotateOutcome::Rotated(session_from_row(row)?));
         }

@@ -425,7 +425,12 @@ impl<S: AuditStore> AuditStore for LoggingStore<S> {
     }
 
     async fn append_audits(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        logged("append_audits", events.len(), self.inner.append_audits(events)).await
+        logged(
+            "append_audits",
+            events.len(),
+            self.inner.append_audits(events),
+        )
+        .await
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
