@@ -9,6 +9,9 @@
 //! - `authenticate_sqlite/{hs256,eddsa}`: the same on a SQLite file (migrated) in a temp dir.
 //! - `permission/require`: `Principal::require` alone.
 //!
+//! Every group reads the session from its store (the kit's session cache is off): the figures
+//! are those of a request whose session is not remembered.
+//!
 //! The user is made with `bootstrap_admin` (roles `user` and `admin`: the plain `user` role
 //! holds no permission) and logged in once; the permission checked is `users:read`.
 #![allow(
@@ -67,7 +70,13 @@ struct Fixture {
 }
 
 async fn fixture(alg: &Alg, store: impl Store) -> Fixture {
-    let kit = AuthKit::builder(AuthConfig::default())
+    // The session is read from the store on every iteration: the in-process session cache
+    // (`session_cache_ttl`) is off, so that the figures are those of a cache miss.
+    let config = AuthConfig {
+        session_cache_ttl: Duration::ZERO,
+        ..AuthConfig::default()
+    };
+    let kit = AuthKit::builder(config)
         .store(store)
         .mailer(MemoryMailer::new())
         .hasher(fast_hasher())
