@@ -232,7 +232,7 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
 # ---------------------------------------------------------------------------------- render
 
 PHASES = [
-    ("me", "GET /api/v1/users/me (Bearer; signature + session check)"),
+    ("me", "GET /api/v1/users/me (Bearer; signature + session check, session cache 1 s)"),
     ("refresh", "POST /api/v1/refresh (single-use tokens, rotated)"),
     ("admin_list", "GET /api/v1/admin/users?limit=50 (admin token)"),
     ("register", "POST /api/v1/register (a new e-mail each time)"),
@@ -356,7 +356,8 @@ def render(r: dict) -> str:
           "time); `authenticate_*`: what an authenticated request costs in-process with a token "
           "seen before — the token looked up among those whose signature verified "
           "(`TokenCodec::verify_cached`, by SHA-256) and its time claims checked, the session "
-          "(revocation) check on an in-memory or SQLite store, and a permission check "
+          "(revocation) check read from an in-memory or SQLite store (the kit's session cache off: "
+          "a cache miss), and a permission check "
           "(`users:read`); a token's first request costs `verify` more. `permission/require`: the "
           "permission check alone.")
     w("")
@@ -645,7 +646,9 @@ def render(r: dict) -> str:
       "signature check, then the session check and the permission check with the token remembered "
       "(an upper bound: it counts the lookup of the remembered token too). The `me` phases send one "
       "access token, as a client does until it expires: its signature is checked once, then found "
-      "remembered; the session and the user are read from the database on every request.")
+      "remembered. The server runs with its defaults, so the session and the user are read from "
+      "the database at most once a second per session (`AUTHKIT_SESSION_CACHE_TTL_MS=1000`; every "
+      "write through the instance forgets them at once: README, \"Decisions\").")
     w("")
     # keep the summary line near the top in sync
     summary_line = (f"**Targets: {v.held} hold, {v.missed} miss" +

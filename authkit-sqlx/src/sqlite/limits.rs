@@ -58,9 +58,12 @@ impl RateLimitStore for SqliteStore {
                 .bind(now_ms)
                 .bind(rule.interval_ms())
                 .bind(rule.burst_ms())
-                .fetch_optional(self.writer())
+                // `fetch_all`, so that a failed autocommit is reported (see `consume_token`).
+                .fetch_all(self.writer())
                 .await
-                .map_err(map)?;
+                .map_err(map)?
+                .into_iter()
+                .next();
             if allowed.is_some() {
                 return Ok(RateDecision::Allowed);
             }
@@ -106,9 +109,12 @@ impl LoginThrottleStore for SqliteStore {
                 .bind(whole_ms(rule.base_delay))
                 .bind(whole_ms(rule.max_delay))
                 .bind(first_failures(rule, now_ms))
-                .fetch_optional(self.writer())
+                // `fetch_all`, so that a failed autocommit is reported (see `consume_token`).
+                .fetch_all(self.writer())
                 .await
-                .map_err(map)?;
+                .map_err(map)?
+                .into_iter()
+                .next();
             if counted.is_some_and(|n| n > 0) {
                 return Ok(AttemptDecision::Allowed);
             }

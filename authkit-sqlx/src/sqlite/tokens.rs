@@ -56,14 +56,17 @@ impl OneTimeTokenStore for SqliteStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<Option<OneTimeToken>> {
+        // `fetch_all`: an autocommit statement commits when stepped to its end, and only then
+        // is a failed commit reported (`fetch_optional` stops at the row). At most one row.
         sqlx::query(CONSUME)
             .bind(&hash.as_bytes()[..])
             .bind(purpose.as_str())
             .bind(micros(now)?)
-            .fetch_optional(self.writer())
+            .fetch_all(self.writer())
             .await
             .map_err(map)?
-            .map(|r| token_from_row(&r))
+            .first()
+            .map(token_from_row)
             .transpose()
     }
 
