@@ -5,30 +5,30 @@
 //! thread, and each loan of the writer pool a further one (sqlx pings a connection when it comes
 //! back). Measured under load, the writer connection was busy a quarter of the time and held the
 //! rest waiting on those hand-offs, so refreshes queued behind it. Here one task takes the writer
-//! once for everything that queued up meanwhile, runs it in one `BEGIN IMMEDIATE` transaction
-//! (one commit), and answers each caller after the commit. A job alone runs as it would have
-//! without the batcher (autocommit).
-//!
-//! Any failed statement or commit fails every job of its batch and rolls the batch back: a
-//! caller is only told "done" for what was committed.
+//! for everything that queued up meanwhile and writes it in two statements: every rotation in
+//! one `UPDATE`, every event in one `INSERT`, each atomic on its own (autocommit), then answers
+//! each caller. A failed statement fails the jobs it carried, and only them.
 
 use std::sync::{Mutex, PoisonError};
 
 use authkit_core::domain::AuditEvent;
 use authkit_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::BEGIN_IMMEDIATE;
 use super::audit::{EVENTS_PER_INSERT, insert_events};
-use super::sessions::ROTATE;
+use super::get;
+use super::sessions::ROTATE_FROM;
 use crate::error::map;
 
 /// Jobs waiting for the writer task before callers wait to queue.
 const QUEUE: usize = 1024;
 /// The most jobs written in one transaction.
 const BATCH: usize = 128;
+/// The most batches written on one loan of the writer.
+const BATCHES_PER_LOAN: usize = 8;
 
 /// One write handed to the writer task, and where its result goes.
 pub(super) struct Job {
@@ -38,7 +38,7 @@ pub(super) struct Job {
 
 /// The statements of a job.
 pub(super) enum Write {
-    /// The rotation's conditional `UPDATE … RETURNING` ([`ROTATE`]).
+    /// The rotation's conditional `UPDATE … RETURNING` ([`ROTATE_FROM`]).
     Rotate {
         presented: [u8; 32],
         next: [u8; 32],
@@ -105,83 +105,145 @@ pub(super) fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer task stopped".into())
 }
 
-/// The writer task: everything queued (at most [`BATCH`] jobs) in one transaction, then the
-/// answers, and again, until the store is dropped.
+/// The writer task: everything queued (at most [`BATCH`] jobs) as one batch, then the answers,
+/// and again, until the store is dropped. The writer is kept for the next batch when one is
+/// already waiting, up to [`BATCHES_PER_LOAN`] batches, so that other writers get their turn.
 async fn write_batches(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut jobs, BATCH).await > 0 {
-        let results = write(&writer, &jobs).await;
-        answer(jobs.drain(..), results);
+    loop {
+        // Jobs taken at the end of the last loan are written first.
+        if jobs.is_empty() && rx.recv_many(&mut jobs, BATCH).await == 0 {
+            return;
+        }
+        let mut conn = match writer.acquire().await.map_err(map) {
+            Ok(conn) => conn,
+            Err(error) => {
+                for job in jobs.drain(..) {
+                    let _ = job.answer.send(Err(same(&error)));
+                }
+                continue;
+            }
+        };
+        for loan in 1..=BATCHES_PER_LOAN {
+            let results = write(&mut conn, &jobs).await;
+            for (job, result) in jobs.drain(..).zip(results) {
+                let _ = job.answer.send(result);
+            }
+            if loan == BATCHES_PER_LOAN || rx.is_empty() {
+                break;
+            }
+            rx.recv_many(&mut jobs, BATCH).await;
+        }
     }
 }
 
-/// Runs `jobs`: alone in autocommit, several in one transaction. `Ok` holds each job's result.
-async fn write(writer: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
-    if let [job] = jobs
-        && !matches!(&job.write, Write::Audit(events) if events.len() > EVENTS_PER_INSERT)
-    {
-        let mut conn = writer.acquire().await.map_err(map)?;
-        return Ok(vec![run(&mut conn, &job.write).await?]);
-    }
-    let mut tx = writer.begin_with(BEGIN_IMMEDIATE).await.map_err(map)?;
-    let mut done = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        // On error the transaction is rolled back when `tx` drops.
-        done.push(run(&mut tx, &job.write).await?);
-    }
-    tx.commit().await.map_err(map)?;
-    Ok(done)
+/// Runs a batch on the writer: every rotation in one `UPDATE`, every audit event in one
+/// `INSERT`, each statement atomic on its own (autocommit). Returns each job's result, in
+/// order; a failed statement fails the jobs it carried.
+async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Done>> {
+    let rotations: Vec<&Write> = jobs
+        .iter()
+        .map(|j| &j.write)
+        .filter(|w| matches!(w, Write::Rotate { .. }))
+        .collect();
+    let mut rotated = if rotations.is_empty() {
+        Ok(Vec::new())
+    } else {
+        rotate_all(conn, &rotations).await
+    };
+    let events: Vec<AuditEvent> = jobs
+        .iter()
+        .filter_map(|j| match &j.write {
+            Write::Audit(events) => Some(events.iter().cloned()),
+            Write::Rotate { .. } => None,
+        })
+        .flatten()
+        .collect();
+    let appended = if events.is_empty() {
+        Ok(())
+    } else {
+        append_all(conn, &events).await
+    };
+    jobs.iter()
+        .map(|job| match (&job.write, &mut rotated, &appended) {
+            (Write::Rotate { next, .. }, Ok(rows), _) => {
+                // A job's row is the one that now holds its `next` hash (random, unique).
+                let mine = rows
+                    .iter()
+                    .position(|(hash, _)| hash.as_slice() == next.as_slice());
+                Ok(Done::Rotated(
+                    mine.map(|i| rows.swap_remove(i).1).into_iter().collect(),
+                ))
+            }
+            (Write::Rotate { .. }, Err(error), _) => Err(same(error)),
+            (Write::Audit(_), _, Ok(())) => Ok(Done::Appended),
+            (Write::Audit(_), _, Err(error)) => Err(same(error)),
+        })
+        .collect()
 }
 
-/// One job's statements on `conn`.
-async fn run(conn: &mut SqliteConnection, write: &Write) -> StoreResult<Done> {
-    match write {
-        Write::Rotate {
+/// Every rotation of a batch in one conditional `UPDATE … FROM (VALUES …) … RETURNING`
+/// ([`ROTATE_FROM`]): a session matches when its current hash is a presented one and
+/// it is live at that rotation's `now`; it takes that rotation's `next` hash, and the trigger of
+/// migration 5 records the presented hash as spent. One statement, so atomic. When one token is
+/// presented twice in a batch, one of the two rotations takes the row (SQLite uses one joined
+/// row per updated row) and the other matches nothing, as if it had come second; it then finds
+/// the token spent (`rotate_refresh`'s slow path). Returns each updated row with its new hash.
+async fn rotate_all(
+    conn: &mut SqliteConnection,
+    rotations: &[&Write],
+) -> StoreResult<Vec<(Vec<u8>, SqliteRow)>> {
+    let mut sql = QueryBuilder::<Sqlite>::new("WITH r (r_presented, r_next, r_now, r_idle) AS (");
+    sql.push_values(rotations, |mut row, write| {
+        if let Write::Rotate {
             presented,
             next,
             now,
             idle_expires_at,
-        } => {
-            // `fetch_all`: stepping an autocommit statement to its end reports a failed commit
-            // (see `rotate_refresh`).
-            let rows = sqlx::query::<Sqlite>(ROTATE)
-                .bind(&presented[..])
-                .bind(&next[..])
-                .bind(*now)
-                .bind(*idle_expires_at)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(map)?;
-            Ok(Done::Rotated(rows))
+        } = write
+        {
+            row.push_bind(presented.to_vec())
+                .push_bind(next.to_vec())
+                .push_bind(*now)
+                .push_bind(*idle_expires_at);
         }
-        Write::Audit(events) => {
-            for chunk in events.chunks(EVENTS_PER_INSERT) {
-                insert_events(chunk)?
-                    .build()
-                    .persistent(chunk.len() == 1)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(map)?;
-            }
-            Ok(Done::Appended)
-        }
-    }
+    });
+    sql.push(ROTATE_FROM);
+    // `fetch_all`: stepping an autocommit statement to its end reports a failed commit (see
+    // `rotate_refresh`). One batch size, one statement text: only the single one stays prepared.
+    let rows = sql
+        .build()
+        .persistent(rotations.len() == 1)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map)?;
+    rows.into_iter()
+        .map(|row| Ok((get::<Vec<u8>>(&row, "refresh_hash")?, row)))
+        .collect()
 }
 
-/// Sends each job its result, or the batch's error.
-fn answer(jobs: impl Iterator<Item = Job>, results: StoreResult<Vec<Done>>) {
-    match results {
-        Ok(done) => {
-            for (job, done) in jobs.zip(done) {
-                let _ = job.answer.send(Ok(done));
-            }
-        }
-        Err(error) => {
-            for job in jobs {
-                let _ = job.answer.send(Err(same(&error)));
-            }
-        }
+/// Every event of a batch, in order: one multi-row `INSERT` (autocommit), or several in one
+/// transaction past the bind-parameter limit.
+async fn append_all(conn: &mut SqliteConnection, events: &[AuditEvent]) -> StoreResult<()> {
+    if events.len() <= EVENTS_PER_INSERT {
+        insert_events(events)?
+            .build()
+            .persistent(events.len() == 1)
+            .execute(&mut *conn)
+            .await
+            .map_err(map)?;
+        return Ok(());
     }
+    let mut tx = conn.begin_with(BEGIN_IMMEDIATE).await.map_err(map)?;
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        insert_events(chunk)?
+            .build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+    }
+    tx.commit().await.map_err(map)
 }
 
 /// A copy of a batch's error for each of its jobs (the source as text).
@@ -279,60 +341,82 @@ mod tests {
         }
     }
 
-    /// Several jobs in one transaction: a rotation, the same token again (no row: the first
-    /// moved the hash), the new token, and an event; every result is that of running them in
-    /// order.
+    /// One batch: the same token presented twice (one of the two takes
+    /// the row, the other matches nothing), an unknown token, and events, each job answered with
+    /// its own result.
     #[tokio::test]
-    async fn a_batch_runs_its_jobs_in_order_in_one_transaction() {
-        let (store, _, _dir) = store_with_session().await;
+    async fn a_batch_answers_each_job_with_its_own_rows() {
+        let (store, first, _dir) = store_with_session().await;
         let writes = [
             rotate("first", "second"),
             rotate("first", "other"),
-            rotate("second", "third"),
+            rotate("unknown", "never"),
+            audit(uuid::Uuid::now_v7()),
             audit(uuid::Uuid::now_v7()),
         ];
-        let (jobs, results): (Vec<_>, Vec<_>) = writes.into_iter().map(Job::new).unzip();
-        let done = write(store.writer(), &jobs).await.unwrap();
+        let jobs: Vec<Job> = writes.into_iter().map(|w| Job::new(w).0).collect();
+        let done: Vec<usize> = write(&mut store.writer().acquire().await.unwrap(), &jobs)
+            .await
+            .into_iter()
+            .map(|r| rows(&r.unwrap()))
+            .collect();
         assert_eq!(
-            done.iter().map(rows).collect::<Vec<_>>(),
-            [1, 0, 1, usize::MAX]
+            done[0] + done[1],
+            1,
+            "one of the two rotations of one token wins"
         );
-        answer(jobs.into_iter(), Ok(done));
-        for result in results {
-            result.await.unwrap().unwrap();
-        }
+        assert_eq!(done[2..], [0, usize::MAX, usize::MAX]);
+        let hash: Vec<u8> =
+            sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
+                .bind(crate::sqlite::uuid_text(first.as_uuid()))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        let winner = if done[0] == 1 { "second" } else { "other" };
+        assert_eq!(hash, TokenHash::of(winner).as_bytes());
         let spent: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_spent_refresh_tokens")
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(spent, 2);
+        assert_eq!(spent, 1);
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(events, 2);
     }
 
-    /// A failing statement fails every job of its batch, and nothing of the batch is committed.
+    /// A failed statement fails the jobs it carried and writes nothing of them; the other
+    /// statement of the batch is not affected.
     #[tokio::test]
-    async fn a_failed_job_fails_its_whole_batch_and_nothing_is_written() {
+    async fn a_failed_statement_fails_its_jobs_only() {
         let (store, session, _dir) = store_with_session().await;
         let taken = uuid::Uuid::now_v7();
         let Write::Audit(events) = audit(taken) else {
             unreachable!()
         };
         store.append_audits(&events).await.unwrap();
-        let writes = [rotate("first", "second"), audit(taken)];
-        let (jobs, results): (Vec<_>, Vec<_>) = writes.into_iter().map(Job::new).unzip();
-        let outcome = write(store.writer(), &jobs).await;
-        assert!(outcome.is_err());
-        answer(jobs.into_iter(), outcome);
-        for result in results {
-            assert!(result.await.unwrap().is_err());
-        }
-        // The rotation was rolled back: "first" is still the session's token.
+        let writes = [
+            audit(uuid::Uuid::now_v7()),
+            rotate("first", "second"),
+            audit(taken),
+        ];
+        let jobs: Vec<Job> = writes.into_iter().map(|w| Job::new(w).0).collect();
+        let results = write(&mut store.writer().acquire().await.unwrap(), &jobs).await;
+        assert!(results[0].is_err() && results[2].is_err());
+        assert_eq!(rows(results[1].as_ref().unwrap()), 1);
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "the failed INSERT wrote none of its events");
         let hash: Vec<u8> =
             sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
                 .bind(crate::sqlite::uuid_text(session.as_uuid()))
                 .fetch_one(store.pool())
                 .await
                 .unwrap();
-        assert_eq!(hash, TokenHash::of("first").as_bytes());
+        assert_eq!(hash, TokenHash::of("second").as_bytes());
     }
 
     /// Through the store: concurrent rotations of one token, queued together, rotate it once;
@@ -366,5 +450,32 @@ mod tests {
             }
         }
         assert_eq!(rotated, 1);
+    }
+
+    /// More jobs waiting than one loan of the writer takes ([`BATCH`] × [`BATCHES_PER_LOAN`]),
+    /// and no job after them: every one is written and answered, the one left over at the end of
+    /// the loan included (while the queue stays open).
+    #[tokio::test]
+    async fn jobs_left_at_the_end_of_a_loan_are_written() {
+        let (store, _, _dir) = store_with_session().await;
+        let n = BATCH * BATCHES_PER_LOAN + 1;
+        let (tx, rx) = mpsc::channel(n);
+        let mut answers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (job, answer) = Job::new(audit(uuid::Uuid::now_v7()));
+            tx.send(job).await.unwrap();
+            answers.push(answer);
+        }
+        let writer = tokio::spawn(write_batches(store.writer().clone(), rx));
+        for answer in answers {
+            answer.await.unwrap().unwrap();
+        }
+        drop(tx);
+        writer.await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(count, i64::try_from(n).unwrap());
     }
 }

@@ -50,14 +50,19 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?1"
     )
 });
-/// The compare-and-swap: only the current hash of a live session matches. The trigger of
-/// migration 5 (`authkit_sessions_refresh_spent_trg`) records the replaced hash as spent, in
-/// this statement.
-pub(super) const ROTATE: &str = concat!(
-    "UPDATE authkit_sessions \
-     SET refresh_hash = ?2, last_used_at = ?3, idle_expires_at = min(?4, expires_at) \
-     WHERE refresh_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3 AND idle_expires_at > ?3 \
-     RETURNING ",
+/// The compare-and-swap of rotations, after `WITH r (r_presented, r_next, r_now, r_idle) AS
+/// (VALUES …)` (one row per rotation: `batch::rotate_all`): only the current hash of a session
+/// live at that `now` matches. The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`)
+/// records the replaced hash as spent, in this statement. Also returns the new hash, to tell the
+/// rows apart.
+pub(super) const ROTATE_FROM: &str = concat!(
+    ") UPDATE authkit_sessions \
+     SET refresh_hash = r.r_next, last_used_at = r.r_now, \
+     idle_expires_at = min(r.r_idle, expires_at) \
+     FROM r \
+     WHERE refresh_hash = r.r_presented AND revoked_at IS NULL \
+     AND expires_at > r.r_now AND idle_expires_at > r.r_now \
+     RETURNING refresh_hash, ",
     session_columns!()
 );
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = ?1";
