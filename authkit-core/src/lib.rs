@@ -60,6 +60,7 @@ pub mod error;
 #[cfg(feature = "argon2")]
 pub mod hashing;
 pub mod http;
+pub mod job_queue;
 pub mod jwt;
 mod kit;
 pub mod limits;

@@ -7,12 +7,13 @@
 //! audit log then costs one database write per batch instead of one per request (a group
 //! commit), which matters most on SQLite, where every write waits for the single writer.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AuthKit;
 use crate::domain::{AuditEvent, AuditKind, UserId, new_v7};
+use crate::job_queue::JobQueue;
 use crate::ports::{AuditStore, Store};
 use crate::service::RequestContext;
 use serde_json::Value;
@@ -20,11 +21,18 @@ use serde_json::Value;
 /// An event on its way to the writer, and who waits for it to be written.
 type Queued = (AuditEvent, oneshot::Sender<()>);
 
-/// The handle on a kit's audit writer task, started on the first event (in the runtime of the
-/// request that records it) and again if that runtime has ended since.
-#[derive(Debug, Default)]
+/// A kit's audit writer: a queue in front of one task ([`JobQueue`]).
+#[derive(Debug)]
 pub(crate) struct AuditWriter {
-    queue: Mutex<Option<mpsc::Sender<Queued>>>,
+    queue: JobQueue<Queued>,
+}
+
+impl Default for AuditWriter {
+    fn default() -> Self {
+        Self {
+            queue: JobQueue::new(Self::QUEUE),
+        }
+    }
 }
 
 impl AuditWriter {
@@ -36,27 +44,16 @@ impl AuditWriter {
     /// Appends `event` through the writer and waits until its batch was written (or failed:
     /// a failure is logged and does not fail the operation the event describes).
     async fn append(&self, store: &Arc<dyn Store>, event: AuditEvent) {
-        let queue = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            match &*queue {
-                Some(tx) if !tx.is_closed() => tx.clone(),
-                _ => {
-                    let (tx, rx) = mpsc::channel(Self::QUEUE);
-                    tokio::spawn(write_batches(Arc::clone(store) as Arc<dyn AuditStore>, rx));
-                    *queue = Some(tx.clone());
-                    tx
-                }
-            }
-        };
         let (written, wait) = oneshot::channel();
-        match queue.send((event, written)).await {
+        let start = |rx| write_batches(Arc::clone(store) as Arc<dyn AuditStore>, rx);
+        match self.queue.send((event, written), start).await {
             // The writer answers once the batch is written; a dropped answer means it stopped
             // (its runtime ended) with the event in hand.
             Ok(()) => {
                 let _ = wait.await;
             }
-            // The writer's runtime ended before it took the event: write it here.
-            Err(mpsc::error::SendError((event, _))) => append_one(store, &event).await,
+            // No writer could take the event: write it here.
+            Err((event, _)) => append_one(store, &event).await,
         }
     }
 }

@@ -84,7 +84,7 @@ impl AuditStore for SqliteStore {
 }
 
 /// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
-pub(super) fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Sqlite>> {
+pub(super) fn insert_events(events: &[&AuditEvent]) -> StoreResult<QueryBuilder<Sqlite>> {
     let rows = events
         .iter()
         .map(|e| Ok((e, micros(e.at)?, json_text(&e.detail)?)))

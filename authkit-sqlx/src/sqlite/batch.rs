@@ -9,9 +9,8 @@
 //! one `UPDATE`, every event in one `INSERT`, each atomic on its own (autocommit), then answers
 //! each caller. A failed statement fails the jobs it carried, and only them.
 
-use std::sync::{Mutex, PoisonError};
-
 use authkit_core::domain::AuditEvent;
+use authkit_core::job_queue::JobQueue;
 use authkit_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
@@ -20,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::BEGIN_IMMEDIATE;
 use super::audit::{EVENTS_PER_INSERT, insert_events};
 use super::get;
-use super::sessions::ROTATE_FROM;
+use super::sessions::{ROTATE_FROM, ROTATE_WITH};
 use crate::error::map;
 
 /// Jobs waiting for the writer task before callers wait to queue.
@@ -38,15 +37,18 @@ pub(super) struct Job {
 
 /// The statements of a job.
 pub(super) enum Write {
-    /// The rotation's conditional `UPDATE … RETURNING` ([`ROTATE_FROM`]).
-    Rotate {
-        presented: [u8; 32],
-        next: [u8; 32],
-        now: i64,
-        idle_expires_at: i64,
-    },
+    /// A rotation's conditional `UPDATE … RETURNING` ([`ROTATE_FROM`]).
+    Rotate(Rotation),
     /// Audit events, appended in order.
     Audit(Vec<AuditEvent>),
+}
+
+/// The values of one rotation (`rotate_refresh`): hashes as bytes, times in microseconds.
+pub(super) struct Rotation {
+    pub(super) presented: [u8; 32],
+    pub(super) next: [u8; 32],
+    pub(super) now: i64,
+    pub(super) idle_expires_at: i64,
 }
 
 /// What a job's statements returned (sent once its batch committed).
@@ -65,38 +67,26 @@ impl Job {
     }
 }
 
-/// The handle on a store's writer task, started with the first job (in that caller's runtime)
-/// and again if that runtime has ended since.
-#[derive(Debug, Default)]
+/// A store's writer: a queue in front of one task ([`JobQueue`]).
+#[derive(Debug)]
 pub(super) struct Batcher {
-    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: JobQueue<Job>,
+}
+
+impl Default for Batcher {
+    fn default() -> Self {
+        Self {
+            queue: JobQueue::new(QUEUE),
+        }
+    }
 }
 
 impl Batcher {
     /// Hands `job` to the writer task (writing through `writer`). The caller then awaits the
     /// answer it put in the job.
     pub(super) async fn submit(&self, writer: &SqlitePool, job: Job) -> StoreResult<()> {
-        let mut job = job;
-        // Twice at most: a task whose runtime ended is replaced once.
-        for _ in 0..2 {
-            let queue = {
-                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-                match &*queue {
-                    Some(tx) if !tx.is_closed() => tx.clone(),
-                    _ => {
-                        let (tx, rx) = mpsc::channel(QUEUE);
-                        tokio::spawn(write_batches(writer.clone(), rx));
-                        *queue = Some(tx.clone());
-                        tx
-                    }
-                }
-            };
-            match queue.send(job).await {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(back)) => job = back,
-            }
-        }
-        Err(stopped())
+        let start = |rx| write_batches(writer.clone(), rx);
+        self.queue.send(job, start).await.map_err(|_| stopped())
     }
 }
 
@@ -141,21 +131,23 @@ async fn write_batches(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
 /// `INSERT`, each statement atomic on its own (autocommit). Returns each job's result, in
 /// order; a failed statement fails the jobs it carried.
 async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Done>> {
-    let rotations: Vec<&Write> = jobs
+    let rotations: Vec<&Rotation> = jobs
         .iter()
-        .map(|j| &j.write)
-        .filter(|w| matches!(w, Write::Rotate { .. }))
+        .filter_map(|j| match &j.write {
+            Write::Rotate(rotation) => Some(rotation),
+            Write::Audit(_) => None,
+        })
         .collect();
     let mut rotated = if rotations.is_empty() {
         Ok(Vec::new())
     } else {
         rotate_all(conn, &rotations).await
     };
-    let events: Vec<AuditEvent> = jobs
+    let events: Vec<&AuditEvent> = jobs
         .iter()
         .filter_map(|j| match &j.write {
-            Write::Audit(events) => Some(events.iter().cloned()),
-            Write::Rotate { .. } => None,
+            Write::Audit(events) => Some(events.iter()),
+            Write::Rotate(_) => None,
         })
         .flatten()
         .collect();
@@ -166,7 +158,7 @@ async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Don
     };
     jobs.iter()
         .map(|job| match (&job.write, &mut rotated, &appended) {
-            (Write::Rotate { next, .. }, Ok(rows), _) => {
+            (Write::Rotate(Rotation { next, .. }), Ok(rows), _) => {
                 // A job's row is the one that now holds its `next` hash (random, unique).
                 let mine = rows
                     .iter()
@@ -175,7 +167,7 @@ async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Don
                     mine.map(|i| rows.swap_remove(i).1).into_iter().collect(),
                 ))
             }
-            (Write::Rotate { .. }, Err(error), _) => Err(same(error)),
+            (Write::Rotate(_), Err(error), _) => Err(same(error)),
             (Write::Audit(_), _, Ok(())) => Ok(Done::Appended),
             (Write::Audit(_), _, Err(error)) => Err(same(error)),
         })
@@ -191,22 +183,14 @@ async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Don
 /// the token spent (`rotate_refresh`'s slow path). Returns each updated row with its new hash.
 async fn rotate_all(
     conn: &mut SqliteConnection,
-    rotations: &[&Write],
+    rotations: &[&Rotation],
 ) -> StoreResult<Vec<(Vec<u8>, SqliteRow)>> {
-    let mut sql = QueryBuilder::<Sqlite>::new("WITH r (r_presented, r_next, r_now, r_idle) AS (");
-    sql.push_values(rotations, |mut row, write| {
-        if let Write::Rotate {
-            presented,
-            next,
-            now,
-            idle_expires_at,
-        } = write
-        {
-            row.push_bind(presented.to_vec())
-                .push_bind(next.to_vec())
-                .push_bind(*now)
-                .push_bind(*idle_expires_at);
-        }
+    let mut sql = QueryBuilder::<Sqlite>::new(ROTATE_WITH);
+    sql.push_values(rotations, |mut row, r| {
+        row.push_bind(r.presented.to_vec())
+            .push_bind(r.next.to_vec())
+            .push_bind(r.now)
+            .push_bind(r.idle_expires_at);
     });
     sql.push(ROTATE_FROM);
     // `fetch_all`: stepping an autocommit statement to its end reports a failed commit (see
@@ -224,7 +208,7 @@ async fn rotate_all(
 
 /// Every event of a batch, in order: one multi-row `INSERT` (autocommit), or several in one
 /// transaction past the bind-parameter limit.
-async fn append_all(conn: &mut SqliteConnection, events: &[AuditEvent]) -> StoreResult<()> {
+async fn append_all(conn: &mut SqliteConnection, events: &[&AuditEvent]) -> StoreResult<()> {
     if events.len() <= EVENTS_PER_INSERT {
         insert_events(events)?
             .build()
@@ -313,12 +297,12 @@ mod tests {
     }
 
     fn rotate(presented: &str, next: &str) -> Write {
-        Write::Rotate {
+        Write::Rotate(Rotation {
             presented: *TokenHash::of(presented).as_bytes(),
             next: *TokenHash::of(next).as_bytes(),
             now: micros(T0).unwrap(),
             idle_expires_at: micros(T0 + time::Duration::days(1)).unwrap(),
-        }
+        })
     }
 
     fn audit(id: uuid::Uuid) -> Write {

@@ -10,7 +10,7 @@ use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
-use super::batch::{Done, Write};
+use super::batch::{Done, Rotation, Write};
 use super::users::{USER_SELECT_COLUMNS, roles_of, user_from_row};
 use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
 use crate::error::map;
@@ -50,8 +50,10 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?1"
     )
 });
-/// The compare-and-swap of rotations, after `WITH r (r_presented, r_next, r_now, r_idle) AS
-/// (VALUES …)` (one row per rotation: `batch::rotate_all`): only the current hash of a session
+/// The start of [`ROTATE_FROM`]: the rotations as a table `r`, whose `VALUES` follow.
+pub(super) const ROTATE_WITH: &str = "WITH r (r_presented, r_next, r_now, r_idle) AS (";
+/// The compare-and-swap of rotations, after [`ROTATE_WITH`] and `VALUES …` (one row per
+/// rotation: `batch::rotate_all`): only the current hash of a session
 /// live at that `now` matches. The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`)
 /// records the replaced hash as spent, in this statement. Also returns the new hash, to tell the
 /// rows apart.
@@ -151,18 +153,14 @@ impl SessionStore for SqliteStore {
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let presented = &r.presented.as_bytes()[..];
         let now = micros(r.now)?;
-        // `fetch_all`, not `fetch_optional`: sqlx stops stepping a statement at the row that
-        // `fetch_optional` wanted and resets it, dropping the reset's error, and an autocommit
-        // statement commits when it ends; stepping it to the end reports a failed commit. The
-        // hash is unique: at most one row.
         // Written with whatever rotations and audit events queued up meanwhile (`batch`).
         let rotated = match self
-            .batched(Write::Rotate {
+            .batched(Write::Rotate(Rotation {
                 presented: *r.presented.as_bytes(),
                 next: *r.next.as_bytes(),
                 now,
                 idle_expires_at: micros(r.idle_expires_at)?,
-            })
+            }))
             .await?
         {
             Done::Rotated(rows) => rows,
