@@ -28,12 +28,13 @@ use crate::domain::{
     AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
     NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
     Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role, RotateOutcome, Session,
-    SessionId, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
-    UserStatus,
+    SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials,
+    UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
     AttemptDecision, AuditStore, KeyStore, LoginThrottle, LoginThrottleStore, OneTimeTokenStore,
-    OutboxStore, PoolStats, RoleStore, SessionStore, Store, StoreHealth, StoreResult, UserStore,
+    OutboxStore, PoolStats, RoleStore, SessionStore, Store, StoreError, StoreHealth, StoreResult,
+    UserStore,
 };
 
 /// A store that remembers `session_and_user` answers for a short time and forgets them on every
@@ -123,6 +124,19 @@ impl SessionCache {
                 state.entries.remove(&id);
             }
             Forget::All => state.entries.clear(),
+        }
+    }
+
+    /// Forgets what a rotation changed: its session when it rotated or found reuse, all when
+    /// it failed (it may still have committed).
+    fn forget_rotated(&self, outcome: Result<&RotateOutcome, &StoreError>) {
+        match outcome {
+            Ok(RotateOutcome::Rotated(session)) => self.forget(Forget::Session(session.id)),
+            Ok(RotateOutcome::Reused { session_id, .. }) => {
+                self.forget(Forget::Session(*session_id))
+            }
+            Ok(RotateOutcome::Invalid) => {}
+            Err(_) => self.forget(Forget::All),
         }
     }
 
@@ -255,15 +269,16 @@ impl SessionStore for SessionCache {
     }
     async fn rotate_refresh(&self, rotation: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let outcome = self.inner.rotate_refresh(rotation).await;
-        match &outcome {
-            Ok(RotateOutcome::Rotated(session)) => self.forget(Forget::Session(session.id)),
-            Ok(RotateOutcome::Reused { session_id, .. }) => {
-                self.forget(Forget::Session(*session_id))
-            }
-            Ok(RotateOutcome::Invalid) => {}
-            Err(_) => self.forget(Forget::All),
-        }
+        self.forget_rotated(outcome.as_ref());
         outcome
+    }
+    async fn rotate_refresh_with_owner(
+        &self,
+        rotation: &RefreshRotation,
+    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        let result = self.inner.rotate_refresh_with_owner(rotation).await;
+        self.forget_rotated(result.as_ref().map(|(outcome, _)| outcome));
+        result
     }
     async fn revoke_session(
         &self,
@@ -611,6 +626,25 @@ mod tests {
         );
         let outcome = cache
             .rotate_refresh(&rotate("first", "third"))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RotateOutcome::Reused { .. }));
+        assert_eq!(revoked_at(&cache, s.id).await, Some(later));
+        // rotation with the owner (what a refresh calls): the same
+        let (cache, _, s) = cached_session(LONG).await;
+        revoked_at(&cache, s.id).await;
+        let (outcome, owner) = cache
+            .rotate_refresh_with_owner(&rotate("first", "second"))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RotateOutcome::Rotated(_)));
+        assert_eq!(owner.map(|o| o.user.id), Some(s.user_id));
+        assert_eq!(
+            cache.session(s.id).await.unwrap().unwrap().last_used_at,
+            later
+        );
+        let (outcome, _) = cache
+            .rotate_refresh_with_owner(&rotate("first", "third"))
             .await
             .unwrap();
         assert!(matches!(outcome, RotateOutcome::Reused { .. }));

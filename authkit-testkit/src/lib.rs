@@ -212,6 +212,8 @@ macro_rules! store_suite {
             rotate_refresh_caps_idle_at_absolute_expiry,
             rotate_refresh_spent_hashes_stay_with_their_session,
             concurrent_rotations_rotate_exactly_once,
+            rotate_refresh_with_owner_reads_the_owner,
+            concurrent_rotations_with_owner_return_each_owner,
             consume_token_is_single_use,
             consume_token_checks_purpose,
             consume_token_refuses_expired,

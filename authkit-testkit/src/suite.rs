@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use authkit_core::domain::{
     ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
-    ProfilePatch, QueuedMail, RefreshRotation, RotateOutcome, Session, SessionId, StoredSigningKey,
-    TokenHash, TokenPurpose, User, UserId, UserStatus,
+    ProfilePatch, QueuedMail, RefreshRotation, RotateOutcome, Session, SessionId, SessionOwner,
+    StoredSigningKey, TokenHash, TokenPurpose, User, UserId, UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -941,6 +941,97 @@ pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
         Some(t1),
         "reuse revoked the session"
     );
+}
+
+/// `rotate_refresh_with_owner` rotates as `rotate_refresh` does and, when it rotated, returns
+/// the session's user as `user_by_id` reads it and that user's permissions as `permissions_of`
+/// returns them; a spent or unknown hash has no owner.
+pub async fn rotate_refresh_with_owner_reads_the_owner(store: Arc<dyn Store>) {
+    let u = store
+        .create_user(
+            &new_user(&email("owner"), &["user", "admin"], T0),
+            &QueuedMail::none(),
+        )
+        .await
+        .expect("create_user");
+    let h1 = token_hash("h1");
+    let s = session(&store, u.id, h1).await;
+    let t1 = T0 + Duration::hours(1);
+    let r = rotation(h1, token_hash("h2"), t1);
+    let (outcome, owner) = store.rotate_refresh_with_owner(&r).await.unwrap();
+    let after = rotated(outcome, "current hash");
+    assert_eq!(
+        after,
+        stored(&store, s.id).await,
+        "Rotated carries the stored session"
+    );
+    assert_eq!(after.last_used_at, t1);
+    let expected = SessionOwner {
+        user: store.user_by_id(u.id).await.unwrap().expect("the user"),
+        permissions: store.permissions_of(&u.roles).await.unwrap(),
+    };
+    assert!(!expected.permissions.is_empty());
+    assert_eq!(
+        owner,
+        Some(expected),
+        "the owner as user_by_id and permissions_of read it"
+    );
+
+    let (outcome, owner) = store.rotate_refresh_with_owner(&r).await.unwrap();
+    assert_eq!(
+        (outcome, owner),
+        (
+            RotateOutcome::Reused {
+                session_id: s.id,
+                user_id: u.id
+            },
+            None
+        ),
+        "a spent hash: reuse, no owner"
+    );
+    let unknown = rotation(token_hash("unknown"), token_hash("next"), t1);
+    assert_eq!(
+        store.rotate_refresh_with_owner(&unknown).await.unwrap(),
+        (RotateOutcome::Invalid, None)
+    );
+}
+
+/// Concurrent `rotate_refresh_with_owner` calls on the sessions of users with different roles
+/// (written together where the store batches them): each rotated session comes with its own
+/// user and that user's permissions.
+pub async fn concurrent_rotations_with_owner_return_each_owner(store: Arc<dyn Store>) {
+    let mut users = Vec::new();
+    for roles in [&["user"][..], &["admin"][..], &["user", "admin"][..]] {
+        let u = store
+            .create_user(&new_user(&email("many"), roles, T0), &QueuedMail::none())
+            .await
+            .expect("create_user");
+        let permissions = store.permissions_of(&u.roles).await.unwrap();
+        users.push((u, permissions));
+    }
+    let t1 = T0 + Duration::hours(1);
+    let mut sessions = Vec::new();
+    for i in 0..24 {
+        let (u, permissions) = users[i % users.len()].clone();
+        let h = token_hash("each");
+        sessions.push((session(&store, u.id, h).await, h, u, permissions));
+    }
+    let mut tasks = JoinSet::new();
+    for (s, h, u, permissions) in sessions {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let r = rotation(h, token_hash("next"), t1);
+            let (outcome, owner) = store.rotate_refresh_with_owner(&r).await.unwrap();
+            assert_eq!(rotated(outcome, "a live session").id, s.id);
+            let owner = owner.expect("the owner of a rotated session");
+            assert_eq!(owner.user.id, u.id);
+            assert_eq!(owner.user.roles, u.roles);
+            assert_eq!(owner.permissions, permissions);
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("task");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ pub use outbox::{
 pub use page::{AuditQuery, Page, UserQuery};
 pub use password::{MIN_PASSWORD_FLOOR, Password, PasswordHash, PasswordPolicy};
 pub use role::{ADMIN_ROLE, ALL_PERMISSIONS, Role, USER_ROLE};
-pub use session::{NewSession, RefreshRotation, RotateOutcome, Session};
+pub use session::{NewSession, RefreshRotation, RotateOutcome, Session, SessionOwner};
 pub use token::{
     NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, TOKEN_BYTES, TokenHash, TokenPurpose,
     random_bytes,

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-use super::{SessionId, TokenHash, UserId};
+use super::{SessionId, TokenHash, User, UserId};
 
 /// A login session. Its refresh token rotates on every refresh; the session id stays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,4 +95,17 @@ pub enum RotateOutcome {
     },
     /// Unknown token, or the token of a session that is revoked or expired. Nothing changed.
     Invalid,
+}
+
+/// A session's owner as a refresh reads it
+/// ([`crate::ports::SessionStore::rotate_refresh_with_owner`]): the user and the permissions of
+/// the user's roles, which the new access token carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOwner {
+    /// The user, as [`crate::ports::UserStore::user_by_id`] reads it (disabled and soft-deleted
+    /// users included).
+    pub user: User,
+    /// The permissions of `user.roles`, as [`crate::ports::RoleStore::permissions_of`] returns
+    /// them.
+    pub permissions: Vec<String>,
 }

@@ -22,8 +22,8 @@ use crate::domain::{
     AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
     NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
     Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role, RotateOutcome, Session,
-    SessionId, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery,
-    UserStatus,
+    SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials,
+    UserId, UserQuery, UserStatus,
 };
 
 /// A boxed error source.
@@ -170,10 +170,11 @@ pub trait UserStore: Send + Sync + 'static {
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>>;
 }
 
-/// Sessions and their rotating refresh tokens. (A session store is also its users' store:
-/// [`SessionStore::session_and_user`] reads both.)
+/// Sessions and their rotating refresh tokens. (A session store is also its users' and roles'
+/// store: [`SessionStore::session_and_user`] reads a session with its user, and
+/// [`SessionStore::rotate_refresh_with_owner`] a rotation with its user's permissions.)
 #[async_trait]
-pub trait SessionStore: UserStore + Send + Sync + 'static {
+pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
     /// Inserts a session (never upserts; a duplicate id is `Conflict(Conflict::Id)`) and sets the
     /// owner's `last_login_at` to `new.now`, in one transaction. An unknown user is `NotFound`.
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
@@ -205,6 +206,34 @@ pub trait SessionStore: UserStore + Send + Sync + 'static {
     ///   the caller answers with an error) and `Reused` is returned.
     /// - otherwise (unknown, revoked or expired): `Invalid`, nothing changes.
     async fn rotate_refresh(&self, rotation: &RefreshRotation) -> StoreResult<RotateOutcome>;
+
+    /// [`Self::rotate_refresh`] and, when it rotated, the session's owner: the user as
+    /// [`UserStore::user_by_id`] reads it after the rotation, and that user's permissions as
+    /// [`RoleStore::permissions_of`] returns them (`None` when the user is missing). What every
+    /// `POST /refresh` needs to mint its access token. The default makes the three calls; a
+    /// database store should read the owner with the rotation, without round trips of its own.
+    async fn rotate_refresh_with_owner(
+        &self,
+        rotation: &RefreshRotation,
+    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        let outcome = self.rotate_refresh(rotation).await?;
+        let owner = match &outcome {
+            RotateOutcome::Rotated(session) => self.session_owner(session.user_id).await?,
+            RotateOutcome::Reused { .. } | RotateOutcome::Invalid => None,
+        };
+        Ok((outcome, owner))
+    }
+
+    /// The user with this id (as [`UserStore::user_by_id`]) and its permissions (as
+    /// [`RoleStore::permissions_of`]), or `None`: the owner part of
+    /// [`Self::rotate_refresh_with_owner`], in two reads.
+    async fn session_owner(&self, user: UserId) -> StoreResult<Option<SessionOwner>> {
+        let Some(user) = self.user_by_id(user).await? else {
+            return Ok(None);
+        };
+        let permissions = self.permissions_of(&user.roles).await?;
+        Ok(Some(SessionOwner { user, permissions }))
+    }
 
     /// Revokes one session of `user`. Returns `true` when a live session of that user was revoked,
     /// `false` when the id is unknown, belongs to another user, or was already revoked.

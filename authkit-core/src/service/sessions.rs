@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::AuthKit;
 use crate::domain::{
     AuditKind, NewSession, OpaqueToken, RefreshRotation, RotateOutcome, Session, SessionId,
-    TokenHash, User, UserStatus,
+    SessionOwner, TokenHash, User, UserStatus,
 };
 use crate::error::{Error, Result};
 use crate::jwt::AccessClaims;
@@ -65,17 +65,19 @@ impl AuthKit {
             last_login_at: Some(now),
             ..user
         };
-        self.token_pair(user, &session, refresh, now).await
+        let perms = self.inner.store.permissions_of(&user.roles).await?;
+        self.token_pair(user, perms, &session, refresh, now)
     }
 
-    async fn token_pair(
+    /// Signs an access token for `user` with `perms` in `session`, beside the new `refresh`.
+    fn token_pair(
         &self,
         user: User,
+        perms: Vec<String>,
         session: &Session,
         refresh: OpaqueToken,
         now: OffsetDateTime,
     ) -> Result<TokenPair> {
-        let perms = self.inner.store.permissions_of(&user.roles).await?;
         let ttl = self.inner.config.access_token_ttl;
         let iat = now.unix_timestamp();
         let claims = AccessClaims {
@@ -114,10 +116,10 @@ impl AuthKit {
         }
         let now = self.inner.clock.now();
         let next = OpaqueToken::generate()?;
-        let outcome = self
+        let (outcome, owner) = self
             .inner
             .store
-            .rotate_refresh(&RefreshRotation {
+            .rotate_refresh_with_owner(&RefreshRotation {
                 presented: TokenHash::of(refresh_token),
                 next: next.hash(),
                 now,
@@ -145,8 +147,12 @@ impl AuthKit {
                 return Err(Error::InvalidToken);
             }
         };
-        let user = match self.inner.store.user_by_id(session.user_id).await? {
-            Some(u) if u.deleted_at.is_none() && u.status == UserStatus::Active => u,
+        let (user, perms) = match owner {
+            Some(SessionOwner { user, permissions })
+                if user.deleted_at.is_none() && user.status == UserStatus::Active =>
+            {
+                (user, permissions)
+            }
             _ => {
                 self.inner
                     .store
@@ -156,7 +162,7 @@ impl AuthKit {
                 return Err(Error::InvalidToken);
             }
         };
-        let pair = self.token_pair(user, &session, next, now).await?;
+        let pair = self.token_pair(user, perms, &session, next, now)?;
         metrics::refresh(RefreshOutcome::Ok);
         self.audit(
             ctx,

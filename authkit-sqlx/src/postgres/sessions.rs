@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, User, UserId,
+    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, SessionOwner, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::postgres::PgRow;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::users::{USER_SELECT_COLUMNS, user_from_row};
 use super::{PostgresStore, get};
 use crate::error::map;
-use crate::rows::ip;
+use crate::rows::{ip, sorted};
 
 macro_rules! session_columns {
     () => {
@@ -56,17 +56,41 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
 /// condition and matches nothing, so records nothing. Every part of a `WITH` runs in one
 /// statement (one snapshot, one implicit transaction), and a data-modifying part runs to
 /// completion even though the outer `SELECT` does not read it.
+macro_rules! rotate_with {
+    () => {
+        concat!(
+            "WITH r AS (UPDATE authkit_sessions \
+             SET refresh_hash = $2, last_used_at = $3, idle_expires_at = LEAST($4, expires_at) \
+             WHERE refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3 \
+             AND idle_expires_at > $3 RETURNING ",
+            session_columns!(),
+            "), s AS (INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+             SELECT $1, id FROM r ON CONFLICT (hash) DO NOTHING) "
+        )
+    };
+}
 const ROTATE: &str = concat!(
-    "WITH r AS (UPDATE authkit_sessions \
-     SET refresh_hash = $2, last_used_at = $3, idle_expires_at = LEAST($4, expires_at) \
-     WHERE refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3 AND idle_expires_at > $3 \
-     RETURNING ",
-    session_columns!(),
-    "), s AS (INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
-     SELECT $1, id FROM r ON CONFLICT (hash) DO NOTHING) \
-     SELECT id, user_id, created_at, last_used_at, expires_at, idle_expires_at, revoked_at, \
+    rotate_with!(),
+    "SELECT id, user_id, created_at, last_used_at, expires_at, idle_expires_at, revoked_at, \
      remember_me, ip, user_agent, authz_version FROM r"
 );
+/// [`ROTATE`], returning the session joined to its user (columns as in [`SESSION_AND_USER`])
+/// and the permissions of the user's roles (`permissions`), for `rotate_refresh_with_owner`.
+/// The join reads the users as they were when the statement began (its snapshot).
+static ROTATE_WITH_OWNER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} SELECT r.id AS session_id, r.user_id AS user_id, \
+         r.created_at AS session_created_at, r.last_used_at AS last_used_at, \
+         r.expires_at AS expires_at, r.idle_expires_at AS idle_expires_at, \
+         r.revoked_at AS revoked_at, r.remember_me AS remember_me, r.ip AS ip, \
+         r.user_agent AS user_agent, r.authz_version AS authz_version, {USER_SELECT_COLUMNS}, \
+         ARRAY(SELECT DISTINCT p.permission FROM authkit_role_permissions p \
+         WHERE p.role_name IN (SELECT ur.role_name FROM authkit_user_roles ur \
+         WHERE ur.user_id = u.id)) AS permissions \
+         FROM r JOIN authkit_users u ON u.id = r.user_id",
+        rotate_with!()
+    )
+});
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = $1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = COALESCE(revoked_at, $2) \
                              WHERE id = $1 RETURNING user_id";
@@ -141,42 +165,29 @@ impl SessionStore for PostgresStore {
     /// does the slow path run, as before: one transaction that looks the hash up among the
     /// spent ones and revokes its session.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
-        let presented = &r.presented.as_bytes()[..];
-        let rotated = sqlx::query(ROTATE)
-            .bind(presented)
-            .bind(&r.next.as_bytes()[..])
-            .bind(r.now)
-            .bind(r.idle_expires_at)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map)?;
-        if let Some(row) = rotated {
+        if let Some(row) = self.rotate_statement(ROTATE, r).await? {
             return Ok(RotateOutcome::Rotated(session_from_row(&row)?));
         }
-        let mut tx = self.begin().await?;
-        let spent: Option<Uuid> = sqlx::query_scalar(SPENT_SESSION)
-            .bind(presented)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map)?;
-        let Some(session_id) = spent else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        let owner: Option<Uuid> = sqlx::query_scalar(REVOKE_REUSED)
-            .bind(session_id)
-            .bind(r.now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map)?;
-        let Some(owner) = owner else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        // Committed even though the caller answers with an error: reuse ends the session.
-        tx.commit().await.map_err(map)?;
-        Ok(RotateOutcome::Reused {
-            session_id: SessionId(session_id),
-            user_id: UserId(owner),
-        })
+        self.rotate_slow_path(r).await
+    }
+
+    /// One statement ([`ROTATE_WITH_OWNER`]): the rotation, its session's user and that user's
+    /// permissions. (Were the user missing, the join would return nothing although the rotation
+    /// committed; the slow path would then find the hash spent and revoke the session. A user is
+    /// only ever soft-deleted, and a hard delete takes its sessions along.)
+    async fn rotate_refresh_with_owner(
+        &self,
+        r: &RefreshRotation,
+    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        if let Some(row) = self.rotate_statement(ROTATE_WITH_OWNER.as_str(), r).await? {
+            let session = session_from_columns(&row, "session_id", "session_created_at")?;
+            let owner = SessionOwner {
+                user: user_from_row(&row, get(&row, "roles")?)?,
+                permissions: sorted(get(&row, "permissions")?),
+            };
+            return Ok((RotateOutcome::Rotated(session), Some(owner)));
+        }
+        Ok((self.rotate_slow_path(r).await?, None))
     }
 
     async fn revoke_session(
@@ -215,6 +226,55 @@ impl SessionStore for PostgresStore {
             .iter()
             .map(session_from_row)
             .collect()
+    }
+}
+
+impl PostgresStore {
+    /// Runs a rotation statement (`sql`: [`ROTATE`] or [`ROTATE_WITH_OWNER`]); its row when the
+    /// presented hash was current.
+    async fn rotate_statement(
+        &self,
+        sql: &'static str,
+        r: &RefreshRotation,
+    ) -> StoreResult<Option<PgRow>> {
+        sqlx::query(sql)
+            .bind(&r.presented.as_bytes()[..])
+            .bind(&r.next.as_bytes()[..])
+            .bind(r.now)
+            .bind(r.idle_expires_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)
+    }
+
+    /// A rotation that matched nothing: one transaction that looks the hash up among the spent
+    /// ones and revokes its session (`Reused`), or `Invalid`.
+    async fn rotate_slow_path(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
+        let presented = &r.presented.as_bytes()[..];
+        let mut tx = self.begin().await?;
+        let spent: Option<Uuid> = sqlx::query_scalar(SPENT_SESSION)
+            .bind(presented)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(session_id) = spent else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let owner: Option<Uuid> = sqlx::query_scalar(REVOKE_REUSED)
+            .bind(session_id)
+            .bind(r.now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(owner) = owner else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        // Committed even though the caller answers with an error: reuse ends the session.
+        tx.commit().await.map_err(map)?;
+        Ok(RotateOutcome::Reused {
+            session_id: SessionId(session_id),
+            user_id: UserId(owner),
+        })
     }
 }
 

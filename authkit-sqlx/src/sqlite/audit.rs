@@ -38,7 +38,7 @@ impl AuditStore for SqliteStore {
         }
         match self.batched(Write::Audit(events.to_vec())).await? {
             Done::Appended => Ok(()),
-            Done::Rotated(_) => Err(super::batch::stopped()),
+            Done::Rotated { .. } => Err(super::batch::stopped()),
         }
     }
 

@@ -9,7 +9,7 @@
 //! one `UPDATE`, every event in one `INSERT`, each atomic on its own (autocommit), then answers
 //! each caller. A failed statement fails the jobs it carried, and only them.
 
-use authkit_core::domain::AuditEvent;
+use authkit_core::domain::{AuditEvent, SessionOwner};
 use authkit_core::job_queue::JobQueue;
 use authkit_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::BEGIN_IMMEDIATE;
 use super::audit::{EVENTS_PER_INSERT, insert_events};
 use super::get;
-use super::sessions::{ROTATE_FROM, ROTATE_WITH};
+use super::sessions::{OWNERS, ROTATE_FROM, ROTATE_WITH, owner_from_row};
 use crate::error::map;
 
 /// Jobs waiting for the writer task before callers wait to queue.
@@ -43,18 +43,26 @@ pub(super) enum Write {
     Audit(Vec<AuditEvent>),
 }
 
-/// The values of one rotation (`rotate_refresh`): hashes as bytes, times in microseconds.
+/// The values of one rotation (`rotate_refresh`): hashes as bytes, times in microseconds, and
+/// whether the caller wants the session's owner too (`rotate_refresh_with_owner`).
 pub(super) struct Rotation {
     pub(super) presented: [u8; 32],
     pub(super) next: [u8; 32],
     pub(super) now: i64,
     pub(super) idle_expires_at: i64,
+    pub(super) with_owner: bool,
 }
 
 /// What a job's statements returned (sent once its batch committed).
 pub(super) enum Done {
-    /// The rows of [`Write::Rotate`].
-    Rotated(Vec<SqliteRow>),
+    /// What [`Write::Rotate`] returned.
+    Rotated {
+        /// The updated session's row, if one matched.
+        rows: Vec<SqliteRow>,
+        /// Its owner, when asked for and read ([`read_owners`]); `None` when the owner read
+        /// failed or found nothing, and the caller reads it again. (Boxed: a user is large.)
+        owner: Option<Box<SessionOwner>>,
+    },
     /// [`Write::Audit`] was written.
     Appended,
 }
@@ -143,6 +151,12 @@ async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Don
     } else {
         rotate_all(conn, &rotations).await
     };
+    let owners = match &rotated {
+        Ok(rows) if rotations.iter().any(|r| r.with_owner) && !rows.is_empty() => {
+            read_owners(conn, rows).await
+        }
+        _ => Vec::new(),
+    };
     let events: Vec<&AuditEvent> = jobs
         .iter()
         .filter_map(|j| match &j.write {
@@ -158,14 +172,26 @@ async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Don
     };
     jobs.iter()
         .map(|job| match (&job.write, &mut rotated, &appended) {
-            (Write::Rotate(Rotation { next, .. }), Ok(rows), _) => {
+            (
+                Write::Rotate(Rotation {
+                    next, with_owner, ..
+                }),
+                Ok(rows),
+                _,
+            ) => {
                 // A job's row is the one that now holds its `next` hash (random, unique).
                 let mine = rows
                     .iter()
                     .position(|(hash, _)| hash.as_slice() == next.as_slice());
-                Ok(Done::Rotated(
-                    mine.map(|i| rows.swap_remove(i).1).into_iter().collect(),
-                ))
+                let row = mine.map(|i| rows.swap_remove(i).1);
+                let owner = match &row {
+                    Some(row) if *with_owner => owner_of(row, &owners).map(Box::new),
+                    _ => None,
+                };
+                Ok(Done::Rotated {
+                    rows: row.into_iter().collect(),
+                    owner,
+                })
             }
             (Write::Rotate(_), Err(error), _) => Err(same(error)),
             (Write::Audit(_), _, Ok(())) => Ok(Done::Appended),
@@ -204,6 +230,43 @@ async fn rotate_all(
     rows.into_iter()
         .map(|row| Ok((get::<Vec<u8>>(&row, "refresh_hash")?, row)))
         .collect()
+}
+
+/// The owners of the sessions of `rotated` rows, in one statement ([`OWNERS`]): each user with
+/// its permissions, by user id. Empty when the read fails: the callers then read their owner
+/// themselves (`rotate_refresh_with_owner`), and a lasting failure is reported there.
+async fn read_owners(
+    conn: &mut SqliteConnection,
+    rotated: &[(Vec<u8>, SqliteRow)],
+) -> Vec<(String, SessionOwner)> {
+    let mut ids: Vec<String> = rotated
+        .iter()
+        .filter_map(|(_, row)| get::<String>(row, "user_id").ok())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let Ok(ids) = serde_json::to_string(&ids) else {
+        return Vec::new();
+    };
+    let Ok(rows) = sqlx::query(OWNERS.as_str())
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+    else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|row| Some((get::<String>(row, "id").ok()?, owner_from_row(row).ok()?)))
+        .collect()
+}
+
+/// The owner of the session in `row`, among `owners`.
+fn owner_of(row: &SqliteRow, owners: &[(String, SessionOwner)]) -> Option<SessionOwner> {
+    let user_id = get::<String>(row, "user_id").ok()?;
+    owners
+        .iter()
+        .find(|(id, _)| *id == user_id)
+        .map(|(_, owner)| owner.clone())
 }
 
 /// Every event of a batch, in order: one multi-row `INSERT` (autocommit), or several in one
@@ -247,7 +310,7 @@ mod tests {
     use authkit_core::domain::{
         Email, NewSession, NewUser, PasswordHash, QueuedMail, SessionId, TokenHash, UserId,
     };
-    use authkit_core::ports::{AuditStore, SessionStore, UserStore};
+    use authkit_core::ports::{AuditStore, RoleStore, SessionStore, UserStore};
     use serde_json::json;
     use time::OffsetDateTime;
     use time::macros::datetime;
@@ -302,6 +365,7 @@ mod tests {
             next: *TokenHash::of(next).as_bytes(),
             now: micros(T0).unwrap(),
             idle_expires_at: micros(T0 + time::Duration::days(1)).unwrap(),
+            with_owner: false,
         })
     }
 
@@ -320,7 +384,7 @@ mod tests {
 
     fn rows(done: &Done) -> usize {
         match done {
-            Done::Rotated(rows) => rows.len(),
+            Done::Rotated { rows, .. } => rows.len(),
             Done::Appended => usize::MAX,
         }
     }
@@ -368,6 +432,68 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(events, 2);
+    }
+
+    /// A rotation that asks for its owner gets it from the batch itself (one `OWNERS` read),
+    /// as `user_by_id` and `permissions_of` read it; one that does not ask gets none.
+    #[tokio::test]
+    async fn a_batch_reads_the_owners_of_rotations_that_ask() {
+        let (store, session, _dir) = store_with_session().await;
+        let second = store
+            .create_session(&NewSession {
+                id: SessionId::new_v7(T0),
+                user_id: store.session(session).await.unwrap().unwrap().user_id,
+                refresh_hash: TokenHash::of("another"),
+                now: T0,
+                expires_at: T0 + time::Duration::days(1),
+                idle_expires_at: T0 + time::Duration::days(1),
+                remember_me: false,
+                ip: None,
+                user_agent: None,
+            })
+            .await
+            .unwrap();
+        let admin = authkit_core::domain::AdminPatch {
+            roles: Some(vec!["admin".to_owned()]),
+            ..Default::default()
+        };
+        store
+            .admin_update_user(second.user_id, &admin, T0)
+            .await
+            .unwrap();
+        let with_owner = match rotate("first", "second") {
+            Write::Rotate(r) => Write::Rotate(Rotation {
+                with_owner: true,
+                ..r
+            }),
+            Write::Audit(_) => unreachable!(),
+        };
+        let jobs = [
+            Job::new(with_owner).0,
+            Job::new(rotate("another", "next")).0,
+        ];
+        let results = write(&mut store.writer().acquire().await.unwrap(), &jobs).await;
+        let mut results = results.into_iter().map(Result::unwrap);
+        let user_id = second.user_id;
+        let expected = SessionOwner {
+            user: store.user_by_id(user_id).await.unwrap().unwrap(),
+            permissions: store.permissions_of(&["admin".to_owned()]).await.unwrap(),
+        };
+        assert!(!expected.permissions.is_empty());
+        match results.next().unwrap() {
+            Done::Rotated { rows, owner } => {
+                assert_eq!(rows.len(), 1);
+                assert_eq!(owner.map(|o| *o), Some(expected));
+            }
+            Done::Appended => panic!("a rotation"),
+        }
+        match results.next().unwrap() {
+            Done::Rotated { rows, owner } => {
+                assert_eq!(rows.len(), 1);
+                assert_eq!(owner, None, "not asked for");
+            }
+            Done::Appended => panic!("a rotation"),
+        }
     }
 
     /// A failed statement fails the jobs it carried and writes nothing of them; the other

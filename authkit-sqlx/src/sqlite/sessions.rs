@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, User, UserId,
+    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, SessionOwner, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
@@ -14,7 +14,7 @@ use super::batch::{Done, Rotation, Write};
 use super::users::{USER_SELECT_COLUMNS, roles_of, user_from_row};
 use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
 use crate::error::map;
-use crate::rows::ip;
+use crate::rows::{corrupt, ip, sorted};
 
 macro_rules! session_columns {
     () => {
@@ -67,6 +67,18 @@ pub(super) const ROTATE_FROM: &str = concat!(
      RETURNING refresh_hash, ",
     session_columns!()
 );
+/// The owners of rotated sessions (`batch::read_owners`): each user whose id is in the JSON array
+/// `?1`, with the permissions of its roles as a JSON array (`permissions`), as `user_by_id` and
+/// `permissions_of` read them.
+pub(super) static OWNERS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {USER_SELECT_COLUMNS}, \
+         (SELECT json_group_array(DISTINCT p.permission) FROM authkit_role_permissions p \
+          WHERE p.role_name IN (SELECT r.role_name FROM authkit_user_roles r \
+          WHERE r.user_id = u.id)) AS permissions \
+         FROM authkit_users u WHERE u.id IN (SELECT value FROM json_each(?1))"
+    )
+});
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = ?1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = coalesce(revoked_at, ?2) \
                              WHERE id = ?1 RETURNING user_id";
@@ -151,48 +163,22 @@ impl SessionStore for SqliteStore {
     /// hash cannot become current again (a next hash is new), and a spent record only goes with
     /// its session, so the slow path finds what a transaction around both would have found.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
-        let presented = &r.presented.as_bytes()[..];
-        let now = micros(r.now)?;
-        // Written with whatever rotations and audit events queued up meanwhile (`batch`).
-        let rotated = match self
-            .batched(Write::Rotate(Rotation {
-                presented: *r.presented.as_bytes(),
-                next: *r.next.as_bytes(),
-                now,
-                idle_expires_at: micros(r.idle_expires_at)?,
-            }))
-            .await?
-        {
-            Done::Rotated(rows) => rows,
-            Done::Appended => return Err(super::batch::stopped()),
-        };
-        if let Some(row) = rotated.first() {
-            return Ok(RotateOutcome::Rotated(session_from_row(row)?));
+        Ok(self.rotate(r, false).await?.0)
+    }
+
+    /// The rotation's batch also reads the owners of the sessions it rotated, in one statement
+    /// ([`OWNERS`]); when that read failed, the owner is read here as the default does.
+    async fn rotate_refresh_with_owner(
+        &self,
+        r: &RefreshRotation,
+    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        match self.rotate(r, true).await? {
+            (RotateOutcome::Rotated(session), None) => {
+                let owner = self.session_owner(session.user_id).await?;
+                Ok((RotateOutcome::Rotated(session), owner))
+            }
+            done => Ok(done),
         }
-        let mut tx = self.begin().await?;
-        let spent: Option<String> = sqlx::query_scalar(SPENT_SESSION)
-            .bind(presented)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map)?;
-        let Some(session_id) = spent else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        let owner: Option<String> = sqlx::query_scalar(REVOKE_REUSED)
-            .bind(&session_id)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map)?;
-        let Some(owner) = owner else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        // Committed even though the caller answers with an error: reuse ends the session.
-        tx.commit().await.map_err(map)?;
-        Ok(RotateOutcome::Reused {
-            session_id: SessionId(parse_uuid("session_id", &session_id)?),
-            user_id: UserId(parse_uuid("user_id", &owner)?),
-        })
     }
 
     async fn revoke_session(
@@ -232,6 +218,71 @@ impl SessionStore for SqliteStore {
             .map(session_from_row)
             .collect()
     }
+}
+
+impl SqliteStore {
+    /// `rotate_refresh`, and the session's owner when `with_owner` and the batch read it.
+    async fn rotate(
+        &self,
+        r: &RefreshRotation,
+        with_owner: bool,
+    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        let presented = &r.presented.as_bytes()[..];
+        let now = micros(r.now)?;
+        // Written with whatever rotations and audit events queued up meanwhile (`batch`).
+        let (rotated, owner) = match self
+            .batched(Write::Rotate(Rotation {
+                presented: *r.presented.as_bytes(),
+                next: *r.next.as_bytes(),
+                now,
+                idle_expires_at: micros(r.idle_expires_at)?,
+                with_owner,
+            }))
+            .await?
+        {
+            Done::Rotated { rows, owner } => (rows, owner.map(|o| *o)),
+            Done::Appended => return Err(super::batch::stopped()),
+        };
+        if let Some(row) = rotated.first() {
+            return Ok((RotateOutcome::Rotated(session_from_row(row)?), owner));
+        }
+        let mut tx = self.begin().await?;
+        let spent: Option<String> = sqlx::query_scalar(SPENT_SESSION)
+            .bind(presented)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(session_id) = spent else {
+            return Ok((RotateOutcome::Invalid, None));
+        };
+        let owner: Option<String> = sqlx::query_scalar(REVOKE_REUSED)
+            .bind(&session_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(owner) = owner else {
+            return Ok((RotateOutcome::Invalid, None));
+        };
+        // Committed even though the caller answers with an error: reuse ends the session.
+        tx.commit().await.map_err(map)?;
+        let reused = RotateOutcome::Reused {
+            session_id: SessionId(parse_uuid("session_id", &session_id)?),
+            user_id: UserId(parse_uuid("user_id", &owner)?),
+        };
+        Ok((reused, None))
+    }
+}
+
+/// A session's owner from an [`OWNERS`] row.
+pub(super) fn owner_from_row(row: &SqliteRow) -> StoreResult<SessionOwner> {
+    let permissions: String = get(row, "permissions")?;
+    let permissions: Vec<String> = serde_json::from_str(&permissions)
+        .map_err(|e| corrupt("permissions", Some(Box::new(e))))?;
+    Ok(SessionOwner {
+        user: user_from_row(row, roles_of(row)?)?,
+        permissions: sorted(permissions),
+    })
 }
 
 fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
