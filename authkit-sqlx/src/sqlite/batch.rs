@@ -5,9 +5,10 @@
 //! thread, and each loan of the writer pool a further one (sqlx pings a connection when it comes
 //! back). Measured under load, the writer connection was busy a quarter of the time and held the
 //! rest waiting on those hand-offs, so refreshes queued behind it. Here one task takes the writer
-//! for everything that queued up meanwhile and writes it in two statements: every rotation in
-//! one `UPDATE`, every event in one `INSERT`, each atomic on its own (autocommit), then answers
-//! each caller. A failed statement fails the jobs it carried, and only them.
+//! for everything that queued up meanwhile and writes it in few statements: every rotation in
+//! one `UPDATE` (and one read of the owners the rotations ask for), answered at once, then every
+//! event in one `INSERT`; each statement is atomic on its own (autocommit). A failed statement
+//! fails the jobs it carried, and only them.
 
 use authkit_core::domain::{AuditEvent, SessionOwner};
 use authkit_core::job_queue::JobQueue;
@@ -123,10 +124,7 @@ async fn write_batches(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
             }
         };
         for loan in 1..=BATCHES_PER_LOAN {
-            let results = write(&mut conn, &jobs).await;
-            for (job, result) in jobs.drain(..).zip(results) {
-                let _ = job.answer.send(result);
-            }
+            write(&mut conn, std::mem::take(&mut jobs)).await;
             if loan == BATCHES_PER_LOAN || rx.is_empty() {
                 break;
             }
@@ -135,49 +133,46 @@ async fn write_batches(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Runs a batch on the writer: every rotation in one `UPDATE`, every audit event in one
-/// `INSERT`, each statement atomic on its own (autocommit). Returns each job's result, in
-/// order; a failed statement fails the jobs it carried.
-async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Done>> {
+/// Runs a batch on the writer: every rotation in one `UPDATE` (and the owners the rotations
+/// ask for in one read), then every audit event in one `INSERT`, each statement atomic on its
+/// own (autocommit). Answers each job as soon as its statement is done (the rotations before
+/// the events are written); a failed statement fails the jobs it carried.
+async fn write(conn: &mut SqliteConnection, jobs: Vec<Job>) {
+    let (rotations, appends): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|job| matches!(job.write, Write::Rotate(_)));
+    if !rotations.is_empty() {
+        rotate_jobs(conn, rotations).await;
+    }
+    if !appends.is_empty() {
+        append_jobs(conn, appends).await;
+    }
+}
+
+/// The rotations of a batch: one `UPDATE` ([`rotate_all`]), the owners asked for
+/// ([`read_owners`]), then each job's answer.
+async fn rotate_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
     let rotations: Vec<&Rotation> = jobs
         .iter()
-        .filter_map(|j| match &j.write {
+        .filter_map(|job| match &job.write {
             Write::Rotate(rotation) => Some(rotation),
             Write::Audit(_) => None,
         })
         .collect();
-    let mut rotated = if rotations.is_empty() {
-        Ok(Vec::new())
-    } else {
-        rotate_all(conn, &rotations).await
-    };
+    let mut rotated = rotate_all(conn, &rotations).await;
     let owners = match &rotated {
         Ok(rows) if rotations.iter().any(|r| r.with_owner) && !rows.is_empty() => {
             read_owners(conn, rows).await
         }
         _ => Vec::new(),
     };
-    let events: Vec<&AuditEvent> = jobs
-        .iter()
-        .filter_map(|j| match &j.write {
-            Write::Audit(events) => Some(events.iter()),
-            Write::Rotate(_) => None,
-        })
-        .flatten()
-        .collect();
-    let appended = if events.is_empty() {
-        Ok(())
-    } else {
-        append_all(conn, &events).await
-    };
-    jobs.iter()
-        .map(|job| match (&job.write, &mut rotated, &appended) {
+    for job in jobs {
+        let result = match (&job.write, &mut rotated) {
             (
                 Write::Rotate(Rotation {
                     next, with_owner, ..
                 }),
                 Ok(rows),
-                _,
             ) => {
                 // A job's row is the one that now holds its `next` hash (random, unique).
                 let mine = rows
@@ -193,11 +188,36 @@ async fn write(conn: &mut SqliteConnection, jobs: &[Job]) -> Vec<StoreResult<Don
                     owner,
                 })
             }
-            (Write::Rotate(_), Err(error), _) => Err(same(error)),
-            (Write::Audit(_), _, Ok(())) => Ok(Done::Appended),
-            (Write::Audit(_), _, Err(error)) => Err(same(error)),
+            (_, Err(error)) => Err(same(error)),
+            (Write::Audit(_), Ok(_)) => Err(stopped()),
+        };
+        let _ = job.answer.send(result);
+    }
+}
+
+/// The audit events of a batch, in order, in one `INSERT` ([`append_all`]), then each job's
+/// answer.
+async fn append_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
+    let events: Vec<&AuditEvent> = jobs
+        .iter()
+        .filter_map(|job| match &job.write {
+            Write::Audit(events) => Some(events.iter()),
+            Write::Rotate(_) => None,
         })
-        .collect()
+        .flatten()
+        .collect();
+    let appended = if events.is_empty() {
+        Ok(())
+    } else {
+        append_all(conn, &events).await
+    };
+    for job in jobs {
+        let result = match &appended {
+            Ok(()) => Ok(Done::Appended),
+            Err(error) => Err(same(error)),
+        };
+        let _ = job.answer.send(result);
+    }
 }
 
 /// Every rotation of a batch in one conditional `UPDATE … FROM (VALUES …) … RETURNING`
@@ -382,6 +402,20 @@ mod tests {
         }])
     }
 
+    /// Writes `writes` as one batch on the store's writer; each job's answer, in order.
+    async fn run(
+        store: &SqliteStore,
+        writes: impl IntoIterator<Item = Write>,
+    ) -> Vec<StoreResult<Done>> {
+        let (jobs, answers): (Vec<Job>, Vec<_>) = writes.into_iter().map(Job::new).unzip();
+        write(&mut store.writer().acquire().await.unwrap(), jobs).await;
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        results
+    }
+
     fn rows(done: &Done) -> usize {
         match done {
             Done::Rotated { rows, .. } => rows.len(),
@@ -402,8 +436,7 @@ mod tests {
             audit(uuid::Uuid::now_v7()),
             audit(uuid::Uuid::now_v7()),
         ];
-        let jobs: Vec<Job> = writes.into_iter().map(|w| Job::new(w).0).collect();
-        let done: Vec<usize> = write(&mut store.writer().acquire().await.unwrap(), &jobs)
+        let done: Vec<usize> = run(&store, writes)
             .await
             .into_iter()
             .map(|r| rows(&r.unwrap()))
@@ -468,11 +501,7 @@ mod tests {
             }),
             Write::Audit(_) => unreachable!(),
         };
-        let jobs = [
-            Job::new(with_owner).0,
-            Job::new(rotate("another", "next")).0,
-        ];
-        let results = write(&mut store.writer().acquire().await.unwrap(), &jobs).await;
+        let results = run(&store, vec![with_owner, rotate("another", "next")]).await;
         let mut results = results.into_iter().map(Result::unwrap);
         let user_id = second.user_id;
         let expected = SessionOwner {
@@ -511,8 +540,7 @@ mod tests {
             rotate("first", "second"),
             audit(taken),
         ];
-        let jobs: Vec<Job> = writes.into_iter().map(|w| Job::new(w).0).collect();
-        let results = write(&mut store.writer().acquire().await.unwrap(), &jobs).await;
+        let results = run(&store, writes).await;
         assert!(results[0].is_err() && results[2].is_err());
         assert_eq!(rows(results[1].as_ref().unwrap()), 1);
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
