@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{AuditEvent, AuditQuery, Page, UserId};
-use authkit_core::ports::{AuditStore, StoreResult};
+use authkit_core::ports::{AuditStore, StoreError, StoreResult};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::{Sqlite, SqliteRow};
 
@@ -11,13 +11,13 @@ use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::{ip, json, json_text};
 
-/// The multi-row `INSERT` of `append_audits`, up to `VALUES`.
-const APPEND: &str = "INSERT INTO authkit_audit_events \
-                      (id, at, event, user_id, actor_id, ip, user_agent, detail) ";
-/// Events per `INSERT`: 8 bind parameters each, and SQLite allows at most 32766 in one
-/// statement. Only the one-event `INSERT` (`append_audit`) stays prepared on the connection:
-/// one prepared statement per batch size would crowd the others out of its statement cache.
-pub(super) const EVENTS_PER_INSERT: usize = 32766 / 8;
+/// The `INSERT` of `append_audits`: every event of the JSON array `?1` ([`events_json`]), in
+/// order. One parameter whatever the number of events, so one statement text, which stays
+/// prepared on the writer, and no bind-parameter limit.
+pub(super) const APPEND: &str = "INSERT INTO authkit_audit_events \
+     (id, at, event, user_id, actor_id, ip, user_agent, detail) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+     value ->> 6, value ->> 7 FROM json_each(?1) ORDER BY key";
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
                        FROM authkit_audit_events WHERE user_id = ?1 \
                        ORDER BY at DESC, id DESC LIMIT ?2";
@@ -83,24 +83,25 @@ impl AuditStore for SqliteStore {
     }
 }
 
-/// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
-pub(super) fn insert_events(events: &[&AuditEvent]) -> StoreResult<QueryBuilder<Sqlite>> {
+/// The parameter of [`APPEND`]: `events` as a JSON array of rows, each the array of the
+/// columns' values (times in microseconds, `detail` as its JSON text).
+pub(super) fn events_json(events: &[&AuditEvent]) -> StoreResult<String> {
     let rows = events
         .iter()
-        .map(|e| Ok((e, micros(e.at)?, json_text(&e.detail)?)))
+        .map(|e| {
+            Ok((
+                uuid_text(e.id),
+                micros(e.at)?,
+                e.event.as_str(),
+                e.user_id.map(|u| uuid_text(u.as_uuid())),
+                e.actor_id.map(|u| uuid_text(u.as_uuid())),
+                e.ip.map(|a| a.to_string()),
+                e.user_agent.as_deref(),
+                json_text(&e.detail)?,
+            ))
+        })
         .collect::<StoreResult<Vec<_>>>()?;
-    let mut sql = QueryBuilder::new(APPEND);
-    sql.push_values(rows, |mut row, (e, at, detail)| {
-        row.push_bind(uuid_text(e.id))
-            .push_bind(at)
-            .push_bind(e.event.as_str())
-            .push_bind(e.user_id.map(|u| uuid_text(u.as_uuid())))
-            .push_bind(e.actor_id.map(|u| uuid_text(u.as_uuid())))
-            .push_bind(e.ip.map(|a| a.to_string()))
-            .push_bind(e.user_agent.as_deref())
-            .push_bind(detail);
-    });
-    Ok(sql)
+    serde_json::to_string(&rows).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 fn event_from_row(row: &SqliteRow) -> StoreResult<AuditEvent> {

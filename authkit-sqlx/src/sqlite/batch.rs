@@ -14,11 +14,10 @@ use authkit_core::domain::{AuditEvent, SessionOwner};
 use authkit_core::job_queue::JobQueue;
 use authkit_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::BEGIN_IMMEDIATE;
-use super::audit::{EVENTS_PER_INSERT, insert_events};
+use super::audit::{APPEND, events_json};
 use super::get;
 use super::sessions::{OWNERS, ROTATE_FROM, ROTATE_WITH, owner_from_row};
 use crate::error::map;
@@ -231,22 +230,27 @@ async fn rotate_all(
     conn: &mut SqliteConnection,
     rotations: &[&Rotation],
 ) -> StoreResult<Vec<(Vec<u8>, SqliteRow)>> {
+    // The `VALUES` rows, padded to a power of two with rows that match no session (an empty
+    // hash; a stored hash has 32 bytes), so that a few statement texts serve every batch size
+    // and stay prepared on the writer (preparing the `UPDATE` with its trigger costs about as
+    // much as running it).
+    let padded = rotations.len().next_power_of_two();
+    let values = rotations
+        .iter()
+        .map(|r| (&r.presented[..], &r.next[..], r.now, r.idle_expires_at))
+        .chain(std::iter::repeat((&[][..], &[][..], 0, 0)))
+        .take(padded);
     let mut sql = QueryBuilder::<Sqlite>::new(ROTATE_WITH);
-    sql.push_values(rotations, |mut row, r| {
-        row.push_bind(r.presented.to_vec())
-            .push_bind(r.next.to_vec())
-            .push_bind(r.now)
-            .push_bind(r.idle_expires_at);
+    sql.push_values(values, |mut row, (presented, next, now, idle)| {
+        row.push_bind(presented.to_vec())
+            .push_bind(next.to_vec())
+            .push_bind(now)
+            .push_bind(idle);
     });
     sql.push(ROTATE_FROM);
     // `fetch_all`: stepping an autocommit statement to its end reports a failed commit (see
-    // `rotate_refresh`). One batch size, one statement text: only the single one stays prepared.
-    let rows = sql
-        .build()
-        .persistent(rotations.len() == 1)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map)?;
+    // `rotate_refresh`).
+    let rows = sql.build().fetch_all(&mut *conn).await.map_err(map)?;
     rows.into_iter()
         .map(|row| Ok((get::<Vec<u8>>(&row, "refresh_hash")?, row)))
         .collect()
@@ -289,28 +293,14 @@ fn owner_of(row: &SqliteRow, owners: &[(String, SessionOwner)]) -> Option<Sessio
         .map(|(_, owner)| owner.clone())
 }
 
-/// Every event of a batch, in order: one multi-row `INSERT` (autocommit), or several in one
-/// transaction past the bind-parameter limit.
+/// Every event of a batch, in order, in one `INSERT` ([`APPEND`], autocommit).
 async fn append_all(conn: &mut SqliteConnection, events: &[&AuditEvent]) -> StoreResult<()> {
-    if events.len() <= EVENTS_PER_INSERT {
-        insert_events(events)?
-            .build()
-            .persistent(events.len() == 1)
-            .execute(&mut *conn)
-            .await
-            .map_err(map)?;
-        return Ok(());
-    }
-    let mut tx = conn.begin_with(BEGIN_IMMEDIATE).await.map_err(map)?;
-    for chunk in events.chunks(EVENTS_PER_INSERT) {
-        insert_events(chunk)?
-            .build()
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-    }
-    tx.commit().await.map_err(map)
+    sqlx::query(APPEND)
+        .bind(events_json(events)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(map)?;
+    Ok(())
 }
 
 /// A copy of a batch's error for each of its jobs (the source as text).
