@@ -514,6 +514,24 @@ impl TestApp {
         }
     }
 
+    /// Waits until the outbox holds nothing queued or being sent: every email queued so far has
+    /// reached the mailer (or was dropped), so [`TestApp::emails`] is complete. Panics after
+    /// [`EMAIL_DEADLINE`].
+    pub async fn wait_for_outbox_idle(&self) {
+        let deadline = Instant::now() + EMAIL_DEADLINE;
+        loop {
+            let counts = self.kit.store().outbox_counts().await.unwrap();
+            if counts.queued == 0 && counts.processing == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the outbox still held {counts:?} after {EMAIL_DEADLINE:?}"
+            );
+            tokio::time::sleep(EMAIL_POLL).await;
+        }
+    }
+
     /// The newest email of `kind` to `to`, waiting for the first one.
     pub async fn email_to(&self, to: &str, kind: EmailKind) -> OutgoingEmail {
         let mut all = self.wait_for_emails(to, kind, 1).await;
