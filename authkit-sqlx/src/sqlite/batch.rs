@@ -318,7 +318,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use authkit_core::domain::{
-        Email, NewSession, NewUser, PasswordHash, QueuedMail, SessionId, TokenHash, UserId,
+        Email, NewSession, NewUser, PasswordHash, QueuedMail, Session, SessionId, TokenHash, UserId,
     };
     use authkit_core::ports::{AuditStore, RoleStore, SessionStore, UserStore};
     use serde_json::json;
@@ -352,11 +352,17 @@ mod tests {
             )
             .await
             .unwrap();
-        let session = store
+        let session = add_session(&store, user.id, "first").await;
+        (store, session.id, dir)
+    }
+
+    /// A session of `user` for a day from `T0`, whose refresh hash is `TokenHash::of(token)`.
+    async fn add_session(store: &SqliteStore, user: UserId, token: &str) -> Session {
+        store
             .create_session(&NewSession {
                 id: SessionId::new_v7(T0),
-                user_id: user.id,
-                refresh_hash: TokenHash::of("first"),
+                user_id: user,
+                refresh_hash: TokenHash::of(token),
                 now: T0,
                 expires_at: T0 + time::Duration::days(1),
                 idle_expires_at: T0 + time::Duration::days(1),
@@ -365,8 +371,7 @@ mod tests {
                 user_agent: None,
             })
             .await
-            .unwrap();
-        (store, session.id, dir)
+            .unwrap()
     }
 
     fn rotate(presented: &str, next: &str) -> Write {
@@ -462,20 +467,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_reads_the_owners_of_rotations_that_ask() {
         let (store, session, _dir) = store_with_session().await;
-        let second = store
-            .create_session(&NewSession {
-                id: SessionId::new_v7(T0),
-                user_id: store.session(session).await.unwrap().unwrap().user_id,
-                refresh_hash: TokenHash::of("another"),
-                now: T0,
-                expires_at: T0 + time::Duration::days(1),
-                idle_expires_at: T0 + time::Duration::days(1),
-                remember_me: false,
-                ip: None,
-                user_agent: None,
-            })
-            .await
-            .unwrap();
+        let user = store.session(session).await.unwrap().unwrap().user_id;
+        let second = add_session(&store, user, "another").await;
         let admin = authkit_core::domain::AdminPatch {
             roles: Some(vec!["admin".to_owned()]),
             ..Default::default()
