@@ -171,7 +171,7 @@ impl SessionStore for PostgresStore {
         self.rotate_slow_path(r).await
     }
 
-    /// One statement ([`ROTATE_WITH_OWNER`]): the rotation, its session's user and that user's
+    /// One statement (`ROTATE_WITH_OWNER`): the rotation, its session's user and that user's
     /// permissions. (Were the user missing, the join would return nothing although the rotation
     /// committed; the slow path would then find the hash spent and revoke the session. A user is
     /// only ever soft-deleted, and a hard delete takes its sessions along.)

@@ -167,7 +167,7 @@ impl SessionStore for SqliteStore {
     }
 
     /// The rotation's batch also reads the owners of the sessions it rotated, in one statement
-    /// ([`OWNERS`]); when that read failed, the owner is read here as the default does.
+    /// (`OWNERS`); when that read failed, the owner is read here as the default does.
     async fn rotate_refresh_with_owner(
         &self,
         r: &RefreshRotation,
