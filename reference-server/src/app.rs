@@ -444,7 +444,7 @@ async fn log_request(request: Request, next: Next) -> Response {
 /// keys (every [`ServerConfig::key_reload_interval`], see [`crate::keys`]).
 ///
 /// With `AUTHKIT_METRICS_BIND` ([`App::metrics_bind`]), first binds that address and serves
-/// `/metrics` there until the same shutdown ([`serve_with_metrics`]).
+/// `/metrics` there until the same shutdown ([`serve_with_metrics`]), with the same limits.
 pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -484,9 +484,15 @@ where
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(address = %addr, "metrics listening on http://{addr}/metrics");
             }
-            Some(tokio::spawn(serve_metrics(listener, router, async move {
-                let _ = metrics_stopped.await;
-            })))
+            let limits = (app.header_read_timeout, grace);
+            Some(tokio::spawn(serve_router(
+                listener,
+                router,
+                limits,
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            )))
         }
         _ => None,
     };
@@ -494,7 +500,8 @@ where
         shutdown.await;
         let _ = stop_metrics.send(());
     };
-    let result = serve_http(listener, app, shutdown).await;
+    let limits = (app.header_read_timeout, grace);
+    serve_router(listener, app.router, limits, shutdown).await;
     if let Some(task) = key_reloader {
         task.abort();
     }
@@ -507,24 +514,17 @@ where
     if tokio::time::timeout(grace, worker).await.is_err() {
         tracing::warn!("the email worker did not stop in time; its message is sent again later");
     }
-    result
+    Ok(())
 }
 
-/// The `/metrics` listener: plain HTTP/1 until `shutdown`, then in-flight scrapes finish.
-async fn serve_metrics<F>(listener: TcpListener, router: Router, shutdown: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    if let Err(error) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %error, "the metrics listener failed");
-    }
-}
-
-async fn serve_http<F>(listener: TcpListener, app: App, shutdown: F) -> Result<(), ServerError>
-where
+/// Serves `router` on `listener` (the main one, or the `/metrics` one) until `shutdown`, with
+/// the limits of [`serve`]: `(header_read_timeout, grace)`.
+async fn serve_router<F>(
+    listener: TcpListener,
+    router: Router,
+    (header_read_timeout, grace): (Duration, Duration),
+    shutdown: F,
+) where
     F: Future<Output = ()> + Send + 'static,
 {
     use hyper::service::Service as _;
@@ -534,7 +534,7 @@ where
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(app.header_read_timeout)
+        .header_read_timeout(header_read_timeout)
         .max_header_size(MAX_REQUEST_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -551,7 +551,7 @@ where
         };
         // Small responses go out at once rather than waiting on Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let router = TowerToHyperService::new(app.router.clone());
+        let router = TowerToHyperService::new(router.clone());
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let mut request = request.map(axum::body::Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
@@ -566,14 +566,12 @@ where
     }
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
-    let grace = app.shutdown_grace;
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(grace = ?grace, "in-flight requests did not finish in time; stopping anyway");
     }
-    Ok(())
 }
 
 /// An `accept` failure. Per-connection errors (the client gave up) are ignored; others (out of

@@ -965,8 +965,8 @@ pub struct ServerConfig {
     /// environment.
     pub shutdown_grace: Duration,
     /// How long a client has to send a request's headers, from the moment the connection is
-    /// idle (so it also closes idle keep-alive connections) (10 s). Not read from the
-    /// environment.
+    /// idle (so it also closes idle keep-alive connections) (10 s), on the main and on the
+    /// `/metrics` listener. Not read from the environment.
     pub header_read_timeout: Duration,
     /// How often a running server reads the signing keys from the database, so that a key
     /// added by `rotate-keys` (on any instance) is published without a restart (60 s). Not

@@ -582,3 +582,36 @@ async fn metrics_bind_serves_metrics_on_its_own_listener_only() {
         "the metrics listener is closed"
     );
 }
+
+/// The `/metrics` listener closes a connection that sends no request head within
+/// `ServerConfig::header_read_timeout`, as the main one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_closes_idle_connections() {
+    use tokio::io::AsyncReadExt as _;
+    let _turn = TURN.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&sqlite_url(&dir));
+    config.header_read_timeout = Duration::from_millis(300);
+    let server = Split::start(config).await;
+    let addr = server.metrics.strip_prefix("http://").unwrap().to_owned();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = idle.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the metrics listener closes a connection that sends nothing"
+    );
+    let _ = server.stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), server.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
