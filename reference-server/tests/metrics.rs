@@ -522,6 +522,16 @@ impl Split {
             task,
         }
     }
+
+    /// Sends the shutdown signal and waits (at most 20 s) until both listeners stopped.
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -567,15 +577,11 @@ async fn metrics_bind_serves_metrics_on_its_own_listener_only() {
     assert_eq!(other.status(), StatusCode::NOT_FOUND, "only /metrics there");
 
     // Both listeners stop with the shutdown signal.
-    let _ = server.stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), server.task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let metrics = server.metrics.clone();
+    server.shutdown().await;
     assert!(
         client()
-            .get(format!("{}/metrics", server.metrics))
+            .get(format!("{metrics}/metrics"))
             .send()
             .await
             .is_err(),
@@ -608,10 +614,5 @@ async fn the_metrics_listener_closes_idle_connections() {
         closed.is_ok(),
         "the metrics listener closes a connection that sends nothing"
     );
-    let _ = server.stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), server.task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.shutdown().await;
 }
