@@ -18,13 +18,13 @@ use std::sync::{Arc, PoisonError, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::{Algorithm, Header};
 use secrecy::{ExposeSecret, SecretBox};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use super::AccessClaims;
+use super::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::domain::{RandomError, StoredSigningKey, random_bytes};
 
 /// The shortest HS256 secret accepted (RFC 8725 §3.5: at least the output size).
@@ -188,7 +188,12 @@ fn newest_first(keys: &[StoredSigningKey]) -> Vec<usize> {
 pub struct JwtKeys {
     pub(crate) algorithm: Algorithm,
     pub(crate) active_kid: String,
-    pub(crate) encoding: EncodingKey,
+    /// The active key, ready to sign (built once: an Ed25519 key parsed per token would cost a
+    /// second scalar multiplication for every signature).
+    pub(crate) signer: Signer,
+    /// The base64url of the header every token of the active key carries (`alg`, `typ`,
+    /// `kid`), followed by the `.` that ends it.
+    pub(crate) header: String,
     pub(crate) verifiers: HashMap<String, Verifier>,
     jwks: serde_json::Value,
     next_change: Option<OffsetDateTime>,
@@ -234,10 +239,18 @@ impl fmt::Debug for JwtKeys {
     }
 }
 
-/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410), followed by the 32-byte seed.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+/// The first part of every token signed with the key `kid`: the base64url of its JSON header,
+/// then `.`.
+fn encoded_header(algorithm: Algorithm, kid: &str) -> String {
+    let mut header = Header::new(algorithm);
+    header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+    header.kid = Some(kid.to_owned());
+    // A header of strings and an enum always serializes.
+    let json = serde_json::to_vec(&header).unwrap_or_default();
+    let mut encoded = URL_SAFE_NO_PAD.encode(json);
+    encoded.push('.');
+    encoded
+}
 
 impl JwtKeys {
     /// HS256 with a shared secret of at least 32 bytes. Nothing is published in the JWKS.
@@ -251,11 +264,12 @@ impl JwtKeys {
         // Any key length is accepted by HMAC (RFC 2104), so this cannot fail.
         let mac = Hmac::<Sha256>::new_from_slice(bytes).map_err(|_| KeyError::SecretTooShort)?;
         let mut verifiers = HashMap::new();
-        verifiers.insert(kid.clone(), Verifier::Hs256(mac));
+        verifiers.insert(kid.clone(), Verifier::Hs256(mac.clone()));
         Ok(Self {
             algorithm: Algorithm::HS256,
+            header: encoded_header(Algorithm::HS256, &kid),
             active_kid: kid,
-            encoding: EncodingKey::from_secret(bytes),
+            signer: Signer::Hs256(mac),
             verifiers,
             jwks: json!({ "keys": [] }),
             next_change: None,
@@ -318,14 +332,13 @@ impl JwtKeys {
                 "kty": "OKP", "crv": "Ed25519", "x": x, "kid": key.kid, "alg": "EdDSA", "use": "sig",
             }));
         }
-        let mut der = Vec::with_capacity(48);
-        der.extend_from_slice(&ED25519_PKCS8_PREFIX);
-        der.extend_from_slice(signer.seed.expose_secret());
-        let encoding = EncodingKey::from_ed_der(&der);
         Self {
             algorithm: Algorithm::EdDSA,
             active_kid: signer.kid.clone(),
-            encoding,
+            header: encoded_header(Algorithm::EdDSA, &signer.kid),
+            signer: Signer::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                signer.seed.expose_secret(),
+            )),
             verifiers,
             jwks: json!({ "keys": published }),
             next_change,
@@ -383,6 +396,29 @@ pub(crate) enum Verifier {
     Hs256(Hmac<Sha256>),
     /// EdDSA: an Ed25519 public key.
     Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+/// The signing half of the active key.
+pub(crate) enum Signer {
+    /// HS256: HMAC-SHA256 keyed with the secret, cloned for each token.
+    Hs256(Hmac<Sha256>),
+    /// EdDSA: an Ed25519 private key (zeroized when dropped).
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl Signer {
+    /// This key's signature of `message`, base64url-encoded.
+    pub(crate) fn sign(&self, message: &[u8]) -> String {
+        match self {
+            Self::Hs256(mac) => {
+                URL_SAFE_NO_PAD.encode(mac.clone().chain_update(message).finalize().into_bytes())
+            }
+            Self::Ed25519(key) => {
+                use ed25519_dalek::Signer as _;
+                URL_SAFE_NO_PAD.encode(key.sign(message).to_bytes())
+            }
+        }
+    }
 }
 
 impl Verifier {

@@ -16,7 +16,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Header, decode_header, encode};
+use jsonwebtoken::decode_header;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -52,6 +52,18 @@ pub struct AccessClaims {
     /// The session's authorization version when the token was issued; a role change raises
     /// it, and tokens of an older version are refused.
     pub av: i64,
+}
+
+/// `claims` as a token of `keys`' active key.
+fn sign_with(keys: &JwtKeys, claims: &impl Serialize) -> Result<String, serde_json::Error> {
+    let payload = serde_json::to_vec(claims)?;
+    let mut token = String::with_capacity(keys.header.len() + payload.len() * 4 / 3 + 100);
+    token.push_str(&keys.header);
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let signature = keys.signer.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&signature);
+    Ok(token)
 }
 
 /// Why a token was refused (only ever logged at debug level; clients see `unauthorized`).
@@ -135,13 +147,10 @@ impl TokenCodec {
         Ok(())
     }
 
-    /// Signs `claims` with the active key.
-    pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
-        let keys = self.keys();
-        let mut header = Header::new(keys.algorithm);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(keys.active_kid.clone());
-        encode(&header, claims, &keys.encoding)
+    /// Signs `claims` with the active key: the key's header (encoded once per key set), the
+    /// claims, and the signature, each base64url-encoded (RFC 7515 compact serialization).
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, serde_json::Error> {
+        sign_with(&self.keys(), claims)
     }
 
     /// Verifies a token at `now`: exactly three base64url parts; a header of this codec's
@@ -296,14 +305,66 @@ mod tests {
         }
     }
 
+    /// Tokens are standard JWS: jsonwebtoken's own `decode` (an independent implementation)
+    /// accepts them with the published Ed25519 key or the HS256 secret, and the header is
+    /// exactly `typ`, `alg` and `kid`.
+    #[test]
+    fn tokens_verify_with_an_independent_jwt_library() {
+        use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+        let now = datetime!(2026-01-01 0:00 UTC);
+        let t = now.unix_timestamp();
+        let validation = |alg| {
+            let mut v = Validation::new(alg);
+            v.set_issuer(&["https://issuer.test"]);
+            v.set_audience(&["authkit"]);
+            v.validate_exp = false;
+            v
+        };
+
+        let codec = ed();
+        let keys = codec.keys();
+        let x = keys.jwks()["keys"][0]["x"].as_str().unwrap().to_owned();
+        let token = codec.sign(&claims(t)).unwrap();
+        let decoded = decode::<AccessClaims>(
+            &token,
+            &DecodingKey::from_ed_components(&x).unwrap(),
+            &validation(Algorithm::EdDSA),
+        )
+        .unwrap();
+        assert_eq!(decoded.claims, claims(t));
+        assert_eq!(decoded.header.typ.as_deref(), Some(ACCESS_TOKEN_TYP));
+        assert_eq!(decoded.header.kid.as_deref(), Some(keys.active_kid()));
+        let header = URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({ "typ": "at+jwt", "alg": "EdDSA", "kid": keys.active_kid() })
+        );
+
+        let token = hs().sign(&claims(t)).unwrap();
+        let decoded = decode::<AccessClaims>(
+            &token,
+            &DecodingKey::from_secret(&[7u8; 32]),
+            &validation(Algorithm::HS256),
+        )
+        .unwrap();
+        assert_eq!(decoded.claims, claims(t));
+        assert!(
+            decode::<AccessClaims>(
+                &token,
+                &DecodingKey::from_secret(&[8u8; 32]),
+                &validation(Algorithm::HS256),
+            )
+            .is_err()
+        );
+    }
+
     /// Signs arbitrary claims JSON with the codec's own key and header, as a forger holding the
     /// key could: what the claim checks must refuse on their own.
     fn signed_json(codec: &TokenCodec, claims: &serde_json::Value) -> String {
-        let keys = codec.keys();
-        let mut header = Header::new(keys.algorithm);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(keys.active_kid.clone());
-        encode(&header, claims, &keys.encoding).unwrap()
+        sign_with(&codec.keys(), claims).unwrap()
     }
 
     #[test]
