@@ -79,6 +79,11 @@ pub(crate) mod sqlite {
             description: "refresh_spent_trigger",
             sql: include_str!("../migrations/sqlite/0005_refresh_spent_trigger.sql"),
         },
+        Migration {
+            version: 6,
+            description: "spent_tokens_without_session_index",
+            sql: include_str!("../migrations/sqlite/0006_spent_tokens_without_session_index.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (

@@ -110,7 +110,8 @@ mod sqlite {
                 (2, "rbac".to_owned()),
                 (3, "outbox".to_owned()),
                 (4, "limits".to_owned()),
-                (5, "refresh_spent_trigger".to_owned())
+                (5, "refresh_spent_trigger".to_owned()),
+                (6, "spent_tokens_without_session_index".to_owned())
             ]
         );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
@@ -188,9 +189,9 @@ mod sqlite {
         db.cleanup().await;
     }
 
-    /// A database at version 4 holding a session upgrades to version 5 (the trigger that
-    /// records a replaced refresh hash as spent): the session rotates, and the hash it rotated
-    /// away is then spent.
+    /// A database at version 4 holding a session upgrades to version 6 (5: the trigger that
+    /// records a replaced refresh hash as spent; 6: no index of spent hashes by session): the
+    /// session rotates, and the hash it rotated away is then spent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn upgrade_from_version_4_rotates_sessions() {
         use authkit_core::domain::{RefreshRotation, RotateOutcome, SessionId, TokenHash};
@@ -239,7 +240,19 @@ mod sqlite {
         .execute(store.pool())
         .await
         .unwrap();
-        store.migrate().await.expect("upgrade to version 5");
+        store.migrate().await.expect("upgrade to version 6");
+        let indexes: Vec<String> = authkit_sqlx::sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'authkit_spent_refresh_tokens' ORDER BY name",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            indexes,
+            ["sqlite_autoindex_authkit_spent_refresh_tokens_1"],
+            "version 6 leaves spent hashes with their primary key only"
+        );
         let rotation = |presented: TokenHash, next: &str| RefreshRotation {
             presented,
             next: TokenHash::of(next),
