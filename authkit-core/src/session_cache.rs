@@ -27,9 +27,9 @@ use time::OffsetDateTime;
 use crate::domain::{
     AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
     NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
-    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role, RotateOutcome, Session,
-    SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials,
-    UserId, UserQuery, UserStatus,
+    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshedSession,
+    Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey, TokenHash,
+    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
     AttemptDecision, AuditStore, KeyStore, LoginThrottle, LoginThrottleStore, OneTimeTokenStore,
@@ -278,6 +278,15 @@ impl SessionStore for SessionCache {
     ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
         let result = self.inner.rotate_refresh_with_owner(rotation).await;
         self.forget_rotated(result.as_ref().map(|(outcome, _)| outcome));
+        result
+    }
+    async fn rotate_refresh_audited(
+        &self,
+        rotation: &RefreshRotation,
+        audit: &RefreshAudit,
+    ) -> StoreResult<RefreshedSession> {
+        let result = self.inner.rotate_refresh_audited(rotation, audit).await;
+        self.forget_rotated(result.as_ref().map(|refreshed| &refreshed.outcome));
         result
     }
     async fn revoke_session(

@@ -214,6 +214,7 @@ macro_rules! store_suite {
             concurrent_rotations_rotate_exactly_once,
             rotate_refresh_with_owner_reads_the_owner,
             concurrent_rotations_with_owner_return_each_owner,
+            rotate_refresh_audited_appends_the_event_once,
             consume_token_is_single_use,
             consume_token_checks_purpose,
             consume_token_refuses_expired,

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use authkit_core::domain::{
     ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
-    ProfilePatch, QueuedMail, RefreshRotation, RotateOutcome, Session, SessionId, SessionOwner,
-    StoredSigningKey, TokenHash, TokenPurpose, User, UserId, UserStatus,
+    ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RotateOutcome, Session, SessionId,
+    SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserId, UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -1032,6 +1032,84 @@ pub async fn concurrent_rotations_with_owner_return_each_owner(store: Arc<dyn St
     while let Some(joined) = tasks.join_next().await {
         joined.expect("task");
     }
+}
+
+/// `rotate_refresh_audited` rotates and reads the owner as `rotate_refresh_with_owner` does.
+/// When it says the event was appended, the store holds exactly `audit.event(session, user)`
+/// for the rotated session, once; a store that did not append it holds no such event. A spent
+/// or unknown hash appends nothing and says so.
+pub async fn rotate_refresh_audited_appends_the_event_once(store: Arc<dyn Store>) {
+    let u = store
+        .create_user(
+            &new_user(&email("audited"), &["user", "admin"], T0),
+            &QueuedMail::none(),
+        )
+        .await
+        .expect("create_user");
+    let h1 = token_hash("h1");
+    let s = session(&store, u.id, h1).await;
+    let t1 = T0 + Duration::hours(1);
+    let audit = |n: u128| RefreshAudit {
+        id: uuid::Uuid::from_u128(0x018c_0000_0000_7000_8000_0000_0000_0000 + n),
+        at: t1,
+        ip: Some("192.0.2.1".parse().unwrap()),
+        user_agent: Some("suite".to_owned()),
+    };
+    let r = rotation(h1, token_hash("h2"), t1);
+    let refreshed = store.rotate_refresh_audited(&r, &audit(1)).await.unwrap();
+    let after = rotated(refreshed.outcome, "current hash");
+    assert_eq!(
+        after,
+        stored(&store, s.id).await,
+        "Rotated carries the stored session"
+    );
+    let expected = SessionOwner {
+        user: store.user_by_id(u.id).await.unwrap().expect("the user"),
+        permissions: store.permissions_of(&u.roles).await.unwrap(),
+    };
+    assert_eq!(
+        refreshed.owner,
+        Some(expected),
+        "the owner, as rotate_refresh_with_owner"
+    );
+    let events = store.audit_of_user(u.id, 10).await.unwrap();
+    if refreshed.audited {
+        assert_eq!(
+            events,
+            [audit(1).event(s.id, u.id)],
+            "exactly the event, once"
+        );
+    } else {
+        assert_eq!(events, [], "not appended: the caller appends it");
+    }
+
+    let reused = store.rotate_refresh_audited(&r, &audit(2)).await.unwrap();
+    assert_eq!(
+        (reused.outcome, reused.owner, reused.audited),
+        (
+            RotateOutcome::Reused {
+                session_id: s.id,
+                user_id: u.id
+            },
+            None,
+            false
+        ),
+        "a spent hash: reuse, nothing appended"
+    );
+    let unknown = rotation(token_hash("unknown"), token_hash("next"), t1);
+    let invalid = store
+        .rotate_refresh_audited(&unknown, &audit(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (invalid.outcome, invalid.audited),
+        (RotateOutcome::Invalid, false)
+    );
+    assert_eq!(
+        store.audit_of_user(u.id, 10).await.unwrap(),
+        events,
+        "neither appended an event"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

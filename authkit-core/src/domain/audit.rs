@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::UserId;
+use super::{SessionId, UserId};
 
 /// The kinds of event authkit records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,4 +104,36 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     /// Free-form, secret-free detail (e.g. the failure reason).
     pub detail: serde_json::Value,
+}
+
+/// The audit event of a refresh as far as it is known before the rotation: the rotated session
+/// completes it ([`RefreshAudit::event`]). A store that writes it together with the rotation
+/// takes it in [`crate::ports::SessionStore::rotate_refresh_audited`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshAudit {
+    /// Event id (UUIDv7).
+    pub id: Uuid,
+    /// When it happened (the rotation's `now`).
+    pub at: OffsetDateTime,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
+impl RefreshAudit {
+    /// The event of the rotation of `session`, owned by `user`: [`AuditKind::Refresh`], by and
+    /// about the owner, with the session's id as `detail.session_id`.
+    pub fn event(&self, session: SessionId, user: UserId) -> AuditEvent {
+        AuditEvent {
+            id: self.id,
+            at: self.at,
+            event: AuditKind::Refresh.as_str().to_owned(),
+            user_id: Some(user),
+            actor_id: Some(user),
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+            detail: serde_json::json!({ "session_id": session.to_string() }),
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod session;
 mod token;
 mod user;
 
-pub use audit::{AuditEvent, AuditKind};
+pub use audit::{AuditEvent, AuditKind, RefreshAudit};
 pub use email::{Email, EmailError, MAX_EMAIL_LEN};
 pub use ids::{EmailId, SessionId, UserId, new_v7};
 pub use keys::StoredSigningKey;
@@ -25,7 +25,9 @@ pub use outbox::{
 pub use page::{AuditQuery, Page, UserQuery};
 pub use password::{MIN_PASSWORD_FLOOR, Password, PasswordHash, PasswordPolicy};
 pub use role::{ADMIN_ROLE, ALL_PERMISSIONS, Role, USER_ROLE};
-pub use session::{NewSession, RefreshRotation, RotateOutcome, Session, SessionOwner};
+pub use session::{
+    NewSession, RefreshRotation, RefreshedSession, RotateOutcome, Session, SessionOwner,
+};
 pub use token::{
     NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, TOKEN_BYTES, TokenHash, TokenPurpose,
     random_bytes,

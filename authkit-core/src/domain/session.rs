@@ -109,3 +109,16 @@ pub struct SessionOwner {
     /// them.
     pub permissions: Vec<String>,
 }
+
+/// What [`crate::ports::SessionStore::rotate_refresh_audited`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshedSession {
+    /// The rotation's outcome.
+    pub outcome: RotateOutcome,
+    /// The session's owner when it rotated (as
+    /// [`crate::ports::SessionStore::rotate_refresh_with_owner`] reads it).
+    pub owner: Option<SessionOwner>,
+    /// Whether the store appended the refresh's audit event with the rotation; when `false`
+    /// (it did not rotate, or the store does not write both at once) the caller appends it.
+    pub audited: bool,
+}

@@ -21,9 +21,9 @@ use time::OffsetDateTime;
 use crate::domain::{
     AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
     NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
-    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshRotation, Role, RotateOutcome, Session,
-    SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserCredentials,
-    UserId, UserQuery, UserStatus,
+    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshedSession,
+    Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey, TokenHash,
+    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 
 /// A boxed error source.
@@ -222,6 +222,27 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
             RotateOutcome::Reused { .. } | RotateOutcome::Invalid => None,
         };
         Ok((outcome, owner))
+    }
+
+    /// What every `POST /refresh` writes, in as few writes as the store can:
+    /// [`Self::rotate_refresh_with_owner`] and, when the token rotated, the refresh's audit
+    /// event (`audit.event(session.id, session.user_id)`) appended with the rotation, before this returns
+    /// (`audited: true`). A store that appends it must append exactly that event, once, and only
+    /// for a rotation that happened. The default only rotates (`audited: false`) and the caller
+    /// appends the event itself; a store whose writes queue for one writer (SQLite) should write
+    /// both in one turn of it.
+    async fn rotate_refresh_audited(
+        &self,
+        rotation: &RefreshRotation,
+        audit: &RefreshAudit,
+    ) -> StoreResult<RefreshedSession> {
+        let _ = audit;
+        let (outcome, owner) = self.rotate_refresh_with_owner(rotation).await?;
+        Ok(RefreshedSession {
+            outcome,
+            owner,
+            audited: false,
+        })
     }
 
     /// The user with this id (as [`UserStore::user_by_id`]) and its permissions (as

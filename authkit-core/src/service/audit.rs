@@ -108,7 +108,6 @@ impl AuthKit {
         actor_id: Option<UserId>,
         detail: Value,
     ) {
-        crate::metrics::audit_event(kind);
         let now = self.inner.clock.now();
         let event = AuditEvent {
             id: new_v7(now),
@@ -120,18 +119,31 @@ impl AuthKit {
             user_agent: ctx.user_agent_truncated(),
             detail,
         };
-        tracing::info!(
-            target: "authkit::audit",
-            event = event.event,
-            user_id = user_id.map(|u| u.to_string()),
-            actor_id = actor_id.map(|u| u.to_string()),
-            ip = ctx.ip.map(|ip| ip.to_string()),
-            detail = %event.detail,
-        );
+        self.record(kind, event).await;
+    }
+
+    /// Emits `event` (of `kind`) and appends it through the kit's audit writer.
+    pub(crate) async fn record(&self, kind: AuditKind, event: AuditEvent) {
+        self.announce(kind, &event);
         self.inner
             .audit_writer
             .append(&self.inner.store, event)
             .await;
+    }
+
+    /// Emits `event` (of `kind`) as a `tracing` event (target `authkit::audit`) and counts it,
+    /// without appending it: for an event a store appended with the change it records
+    /// ([`crate::ports::SessionStore::rotate_refresh_audited`]).
+    pub(crate) fn announce(&self, kind: AuditKind, event: &AuditEvent) {
+        crate::metrics::audit_event(kind);
+        tracing::info!(
+            target: "authkit::audit",
+            event = event.event,
+            user_id = event.user_id.map(|u| u.to_string()),
+            actor_id = event.actor_id.map(|u| u.to_string()),
+            ip = event.ip.map(|ip| ip.to_string()),
+            detail = %event.detail,
+        );
     }
 }
 

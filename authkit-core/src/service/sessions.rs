@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, NewSession, OpaqueToken, RefreshRotation, RotateOutcome, Session, SessionId,
-    SessionOwner, TokenHash, User, UserStatus,
+    AuditKind, NewSession, OpaqueToken, RefreshAudit, RefreshRotation, RefreshedSession,
+    RotateOutcome, Session, SessionId, SessionOwner, TokenHash, User, UserStatus, new_v7,
 };
 use crate::error::{Error, Result};
 use crate::jwt::AccessClaims;
@@ -116,15 +116,28 @@ impl AuthKit {
         }
         let now = self.inner.clock.now();
         let next = OpaqueToken::generate()?;
-        let (outcome, owner) = self
+        let audit = RefreshAudit {
+            id: new_v7(now),
+            at: now,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent_truncated(),
+        };
+        let RefreshedSession {
+            outcome,
+            owner,
+            audited,
+        } = self
             .inner
             .store
-            .rotate_refresh_with_owner(&RefreshRotation {
-                presented: TokenHash::of(refresh_token),
-                next: next.hash(),
-                now,
-                idle_expires_at: now + self.inner.config.session_idle_ttl,
-            })
+            .rotate_refresh_audited(
+                &RefreshRotation {
+                    presented: TokenHash::of(refresh_token),
+                    next: next.hash(),
+                    now,
+                    idle_expires_at: now + self.inner.config.session_idle_ttl,
+                },
+                &audit,
+            )
             .await?;
         let session = match outcome {
             RotateOutcome::Rotated(session) => session,
@@ -147,6 +160,15 @@ impl AuthKit {
                 return Err(Error::InvalidToken);
             }
         };
+        // The refresh happened: its event is recorded even when the owner turns out to be gone
+        // (disabled or deleted right after the rotation, which their transactions would
+        // otherwise have prevented by revoking the session).
+        let event = audit.event(session.id, session.user_id);
+        if audited {
+            self.announce(AuditKind::Refresh, &event);
+        } else {
+            self.record(AuditKind::Refresh, event).await;
+        }
         let (user, perms) = match owner {
             Some(SessionOwner { user, permissions })
                 if user.deleted_at.is_none() && user.status == UserStatus::Active =>
@@ -164,13 +186,6 @@ impl AuthKit {
         };
         let pair = self.token_pair(user, perms, &session, next, now)?;
         metrics::refresh(RefreshOutcome::Ok);
-        self.audit(
-            ctx,
-            AuditKind::Refresh,
-            Some(pair.user.id),
-            json!({ "session_id": session.id.to_string() }),
-        )
-        .await;
         Ok(pair)
     }
 

@@ -6,11 +6,12 @@
 //! back). Measured under load, the writer connection was busy a quarter of the time and held the
 //! rest waiting on those hand-offs, so refreshes queued behind it. Here one task takes the writer
 //! for everything that queued up meanwhile and writes it in few statements: every rotation in
-//! one `UPDATE` (and one read of the owners the rotations ask for), answered at once, then every
-//! event in one `INSERT`; each statement is atomic on its own (autocommit). A failed statement
-//! fails the jobs it carried, and only them.
+//! one `UPDATE` (and one read of the owners the rotations ask for), then every event in one
+//! `INSERT`, the audit events of the refreshes that rotated included
+//! (`rotate_refresh_audited`), so that a refresh waits for the writer once; each statement is
+//! atomic on its own (autocommit). A failed statement fails the jobs it carried, and only them.
 
-use authkit_core::domain::{AuditEvent, SessionOwner};
+use authkit_core::domain::{AuditEvent, RefreshAudit, SessionId, SessionOwner, UserId};
 use authkit_core::job_queue::JobQueue;
 use authkit_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -18,8 +19,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{APPEND, events_json};
-use super::get;
 use super::sessions::{OWNERS, ROTATE_FROM, ROTATE_WITH, owner_from_row};
+use super::{get, uuid_at};
 use crate::error::map;
 
 /// Jobs waiting for the writer task before callers wait to queue.
@@ -43,14 +44,16 @@ pub(super) enum Write {
     Audit(Vec<AuditEvent>),
 }
 
-/// The values of one rotation (`rotate_refresh`): hashes as bytes, times in microseconds, and
-/// whether the caller wants the session's owner too (`rotate_refresh_with_owner`).
+/// The values of one rotation (`rotate_refresh`): hashes as bytes, times in microseconds,
+/// whether the caller wants the session's owner too (`rotate_refresh_with_owner`), and the audit
+/// event to append when it rotates (`rotate_refresh_audited`).
 pub(super) struct Rotation {
     pub(super) presented: [u8; 32],
     pub(super) next: [u8; 32],
     pub(super) now: i64,
     pub(super) idle_expires_at: i64,
     pub(super) with_owner: bool,
+    pub(super) audit: Option<RefreshAudit>,
 }
 
 /// What a job's statements returned (sent once its batch committed).
@@ -62,6 +65,9 @@ pub(super) enum Done {
         /// Its owner, when asked for and read ([`read_owners`]); `None` when the owner read
         /// failed or found nothing, and the caller reads it again. (Boxed: a user is large.)
         owner: Option<Box<SessionOwner>>,
+        /// Whether the rotation's audit event was appended (with the batch's events); when not,
+        /// the caller appends it.
+        audited: bool,
     },
     /// [`Write::Audit`] was written.
     Appended,
@@ -133,24 +139,38 @@ async fn write_batches(writer: SqlitePool, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Runs a batch on the writer: every rotation in one `UPDATE` (and the owners the rotations
-/// ask for in one read), then every audit event in one `INSERT`, each statement atomic on its
-/// own (autocommit). Answers each job as soon as its statement is done (the rotations before
-/// the events are written); a failed statement fails the jobs it carried.
+/// ask for in one read), then every audit event in one `INSERT`, the events of the rotations
+/// that carry one included, each statement atomic on its own (autocommit). Answers each job as
+/// soon as its statements are done (a rotation without an event before the events are written);
+/// a failed statement fails the jobs it carried (a rotation whose event was not written is
+/// answered as rotated but not audited).
 async fn write(conn: &mut SqliteConnection, jobs: Vec<Job>) {
     let (rotations, appends): (Vec<Job>, Vec<Job>) = jobs
         .into_iter()
         .partition(|job| matches!(job.write, Write::Rotate(_)));
-    if !rotations.is_empty() {
-        rotate_jobs(conn, rotations).await;
-    }
-    if !appends.is_empty() {
-        append_jobs(conn, appends).await;
+    let audited = if rotations.is_empty() {
+        Vec::new()
+    } else {
+        rotate_jobs(conn, rotations).await
+    };
+    if !appends.is_empty() || !audited.is_empty() {
+        append_jobs(conn, appends, audited).await;
     }
 }
 
+/// A rotation that happened and carries an audit event: answered once the event is written
+/// ([`append_jobs`]).
+struct AuditedRotation {
+    answer: oneshot::Sender<StoreResult<Done>>,
+    row: SqliteRow,
+    owner: Option<Box<SessionOwner>>,
+    event: AuditEvent,
+}
+
 /// The rotations of a batch: one `UPDATE` ([`rotate_all`]), the owners asked for
-/// ([`read_owners`]), then each job's answer.
-async fn rotate_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
+/// ([`read_owners`]), then each job's answer, but for the rotations whose audit event is still
+/// to be written: those are returned, with their events.
+async fn rotate_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) -> Vec<AuditedRotation> {
     let rotations: Vec<&Rotation> = jobs
         .iter()
         .filter_map(|job| match &job.write {
@@ -165,11 +185,15 @@ async fn rotate_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
         }
         _ => Vec::new(),
     };
+    let mut audited = Vec::new();
     for job in jobs {
         let result = match (&job.write, &mut rotated) {
             (
                 Write::Rotate(Rotation {
-                    next, with_owner, ..
+                    next,
+                    with_owner,
+                    audit,
+                    ..
                 }),
                 Ok(rows),
             ) => {
@@ -182,21 +206,49 @@ async fn rotate_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
                     Some(row) if *with_owner => owner_of(row, &owners).map(Box::new),
                     _ => None,
                 };
-                Ok(Done::Rotated {
-                    rows: row.into_iter().collect(),
-                    owner,
-                })
+                match (row, audit.as_ref().map(|audit| (audit, &job.answer))) {
+                    (Some(row), Some((audit, _))) => match refresh_event(audit, &row) {
+                        Some(event) => {
+                            audited.push(AuditedRotation {
+                                answer: job.answer,
+                                row,
+                                owner,
+                                event,
+                            });
+                            continue;
+                        }
+                        None => Ok(Done::Rotated {
+                            rows: vec![row],
+                            owner,
+                            audited: false,
+                        }),
+                    },
+                    (row, _) => Ok(Done::Rotated {
+                        rows: row.into_iter().collect(),
+                        owner,
+                        audited: false,
+                    }),
+                }
             }
             (_, Err(error)) => Err(same(error)),
             (Write::Audit(_), Ok(_)) => Err(stopped()),
         };
         let _ = job.answer.send(result);
     }
+    audited
 }
 
-/// The audit events of a batch, in order, in one `INSERT` ([`append_all`]), then each job's
-/// answer.
-async fn append_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
+/// The audit event of the refresh that rotated the session of `row`; `None` when the row's
+/// ids do not read (the caller then fails on them too).
+fn refresh_event(audit: &RefreshAudit, row: &SqliteRow) -> Option<AuditEvent> {
+    let session = SessionId(uuid_at(row, "id").ok()?);
+    let user = UserId(uuid_at(row, "user_id").ok()?);
+    Some(audit.event(session, user))
+}
+
+/// The audit events of a batch in one `INSERT` ([`append_all`]): the events of the `jobs`, in
+/// order, then those of the `rotations` that carry one; then each one's answer.
+async fn append_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>, rotations: Vec<AuditedRotation>) {
     let events: Vec<&AuditEvent> = jobs
         .iter()
         .filter_map(|job| match &job.write {
@@ -204,6 +256,7 @@ async fn append_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
             Write::Rotate(_) => None,
         })
         .flatten()
+        .chain(rotations.iter().map(|rotation| &rotation.event))
         .collect();
     let appended = if events.is_empty() {
         Ok(())
@@ -216,6 +269,13 @@ async fn append_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) {
             Err(error) => Err(same(error)),
         };
         let _ = job.answer.send(result);
+    }
+    for rotation in rotations {
+        let _ = rotation.answer.send(Ok(Done::Rotated {
+            rows: vec![rotation.row],
+            owner: rotation.owner,
+            audited: appended.is_ok(),
+        }));
     }
 }
 
@@ -318,7 +378,8 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use authkit_core::domain::{
-        Email, NewSession, NewUser, PasswordHash, QueuedMail, Session, SessionId, TokenHash, UserId,
+        Email, NewSession, NewUser, PasswordHash, QueuedMail, RefreshAudit, Session, SessionId,
+        TokenHash, UserId,
     };
     use authkit_core::ports::{AuditStore, RoleStore, SessionStore, UserStore};
     use serde_json::json;
@@ -381,7 +442,29 @@ mod tests {
             now: micros(T0).unwrap(),
             idle_expires_at: micros(T0 + time::Duration::days(1)).unwrap(),
             with_owner: false,
+            audit: None,
         })
+    }
+
+    /// [`rotate`] with the refresh audit event `id`.
+    fn rotate_audited(presented: &str, next: &str, id: uuid::Uuid) -> Write {
+        match rotate(presented, next) {
+            Write::Rotate(r) => Write::Rotate(Rotation {
+                audit: Some(RefreshAudit {
+                    id,
+                    at: T0,
+                    ip: Some("192.0.2.7".parse().unwrap()),
+                    user_agent: Some("batch-test".to_owned()),
+                }),
+                ..r
+            }),
+            Write::Audit(_) => unreachable!(),
+        }
+    }
+
+    /// Whether a rotation's answer says its audit event was written.
+    fn audited(done: &Done) -> bool {
+        matches!(done, Done::Rotated { audited: true, .. })
     }
 
     fn audit(id: uuid::Uuid) -> Write {
@@ -493,19 +576,129 @@ mod tests {
         };
         assert!(!expected.permissions.is_empty());
         match results.next().unwrap() {
-            Done::Rotated { rows, owner } => {
+            Done::Rotated { rows, owner, .. } => {
                 assert_eq!(rows.len(), 1);
                 assert_eq!(owner.map(|o| *o), Some(expected));
             }
             Done::Appended => panic!("a rotation"),
         }
         match results.next().unwrap() {
-            Done::Rotated { rows, owner } => {
+            Done::Rotated { rows, owner, .. } => {
                 assert_eq!(rows.len(), 1);
                 assert_eq!(owner, None, "not asked for");
             }
             Done::Appended => panic!("a rotation"),
         }
+    }
+
+    /// A rotation that carries its refresh's audit event is answered once that event is written,
+    /// in the batch's `INSERT` with the other events: the event of the session it rotated, by and
+    /// about its owner. A rotation that matched nothing writes no event.
+    #[tokio::test]
+    async fn a_rotation_carrying_its_event_is_answered_with_it_written() {
+        let (store, session, _dir) = store_with_session().await;
+        let user = store.session(session).await.unwrap().unwrap().user_id;
+        let refresh = uuid::Uuid::now_v7();
+        let other = uuid::Uuid::now_v7();
+        let results = run(
+            &store,
+            [
+                rotate_audited("first", "second", refresh),
+                audit(other),
+                rotate_audited("unknown", "never", uuid::Uuid::now_v7()),
+            ],
+        )
+        .await;
+        let results: Vec<Done> = results.into_iter().map(Result::unwrap).collect();
+        assert_eq!(rows(&results[0]), 1);
+        assert!(audited(&results[0]));
+        assert_eq!((rows(&results[2]), audited(&results[2])), (0, false));
+        let events = store.audit_of_user(user, 10).await.unwrap();
+        assert_eq!(events.len(), 1, "one event of the user: the refresh");
+        let expected = RefreshAudit {
+            id: refresh,
+            at: T0,
+            ip: Some("192.0.2.7".parse().unwrap()),
+            user_agent: Some("batch-test".to_owned()),
+        }
+        .event(session, user);
+        assert_eq!(events[0], expected);
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            count, 2,
+            "the refresh and the other event, nothing for the unknown token"
+        );
+    }
+
+    /// Through the store, `rotate_refresh_audited` writes the event with the rotation (the
+    /// default would leave it to the caller).
+    #[tokio::test]
+    async fn the_store_appends_a_refresh_event_with_its_rotation() {
+        let (store, session, _dir) = store_with_session().await;
+        let user = store.session(session).await.unwrap().unwrap().user_id;
+        let audit = RefreshAudit {
+            id: uuid::Uuid::now_v7(),
+            at: T0,
+            ip: None,
+            user_agent: None,
+        };
+        let refreshed = store
+            .rotate_refresh_audited(
+                &authkit_core::domain::RefreshRotation {
+                    presented: TokenHash::of("first"),
+                    next: TokenHash::of("second"),
+                    now: T0,
+                    idle_expires_at: T0 + time::Duration::days(1),
+                },
+                &audit,
+            )
+            .await
+            .unwrap();
+        assert!(refreshed.audited);
+        assert_eq!(refreshed.owner.map(|o| o.user.id), Some(user));
+        assert_eq!(
+            store.audit_of_user(user, 10).await.unwrap(),
+            [audit.event(session, user)]
+        );
+    }
+
+    /// When the batch's `INSERT` fails, a rotation that carried its event has still rotated: it
+    /// is answered as rotated and not audited (its caller appends the event), and the events'
+    /// own jobs fail.
+    #[tokio::test]
+    async fn a_failed_insert_leaves_the_rotation_done_but_not_audited() {
+        let (store, session, _dir) = store_with_session().await;
+        let taken = uuid::Uuid::now_v7();
+        let Write::Audit(events) = audit(taken) else {
+            unreachable!()
+        };
+        store.append_audits(&events).await.unwrap();
+        let results = run(
+            &store,
+            [
+                rotate_audited("first", "second", uuid::Uuid::now_v7()),
+                audit(taken),
+            ],
+        )
+        .await;
+        let rotated = results[0].as_ref().unwrap();
+        assert_eq!((rows(rotated), audited(rotated)), (1, false));
+        assert!(results[1].is_err());
+        let hash: Vec<u8> =
+            sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
+                .bind(crate::sqlite::uuid_text(session.as_uuid()))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(hash, TokenHash::of("second").as_bytes());
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "only the event written before the batch");
     }
 
     /// A failed statement fails the jobs it carried and writes nothing of them; the other

@@ -4,7 +4,8 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, SessionOwner, User, UserId,
+    NewSession, RefreshAudit, RefreshRotation, RefreshedSession, RotateOutcome, Session, SessionId,
+    SessionOwner, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
@@ -163,7 +164,7 @@ impl SessionStore for SqliteStore {
     /// hash cannot become current again (a next hash is new), and a spent record only goes with
     /// its session, so the slow path finds what a transaction around both would have found.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
-        Ok(self.rotate(r, false).await?.0)
+        Ok(self.rotate(r, false, None).await?.outcome)
     }
 
     /// The rotation's batch also reads the owners of the sessions it rotated, in one statement
@@ -172,13 +173,18 @@ impl SessionStore for SqliteStore {
         &self,
         r: &RefreshRotation,
     ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
-        match self.rotate(r, true).await? {
-            (RotateOutcome::Rotated(session), None) => {
-                let owner = self.session_owner(session.user_id).await?;
-                Ok((RotateOutcome::Rotated(session), owner))
-            }
-            done => Ok(done),
-        }
+        let refreshed = self.rotate(r, true, None).await?;
+        Ok((refreshed.outcome, refreshed.owner))
+    }
+
+    /// The rotation, its owner and its audit event in one turn of the writer: the event goes in
+    /// the batch's `INSERT`, after the `UPDATE` that rotated (`batch`).
+    async fn rotate_refresh_audited(
+        &self,
+        r: &RefreshRotation,
+        audit: &RefreshAudit,
+    ) -> StoreResult<RefreshedSession> {
+        self.rotate(r, true, Some(audit)).await
     }
 
     async fn revoke_session(
@@ -221,31 +227,52 @@ impl SessionStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// `rotate_refresh`, and the session's owner when `with_owner` and the batch read it.
+    /// `rotate_refresh`; with the session's owner when `with_owner` (read by the batch, or
+    /// here when that read failed), and its audit event appended by the batch when `audit`.
     async fn rotate(
         &self,
         r: &RefreshRotation,
         with_owner: bool,
-    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        audit: Option<&RefreshAudit>,
+    ) -> StoreResult<RefreshedSession> {
         let presented = &r.presented.as_bytes()[..];
         let now = micros(r.now)?;
         // Written with whatever rotations and audit events queued up meanwhile (`batch`).
-        let (rotated, owner) = match self
+        let (rotated, owner, audited) = match self
             .batched(Write::Rotate(Rotation {
                 presented: *r.presented.as_bytes(),
                 next: *r.next.as_bytes(),
                 now,
                 idle_expires_at: micros(r.idle_expires_at)?,
                 with_owner,
+                audit: audit.cloned(),
             }))
             .await?
         {
-            Done::Rotated { rows, owner } => (rows, owner.map(|o| *o)),
+            Done::Rotated {
+                rows,
+                owner,
+                audited,
+            } => (rows, owner.map(|o| *o), audited),
             Done::Appended => return Err(super::batch::stopped()),
         };
         if let Some(row) = rotated.first() {
-            return Ok((RotateOutcome::Rotated(session_from_row(row)?), owner));
+            let session = session_from_row(row)?;
+            let owner = match owner {
+                None if with_owner => self.session_owner(session.user_id).await?,
+                owner => owner,
+            };
+            return Ok(RefreshedSession {
+                outcome: RotateOutcome::Rotated(session),
+                owner,
+                audited,
+            });
         }
+        let not_rotated = |outcome| RefreshedSession {
+            outcome,
+            owner: None,
+            audited: false,
+        };
         let mut tx = self.begin().await?;
         let spent: Option<String> = sqlx::query_scalar(SPENT_SESSION)
             .bind(presented)
@@ -253,7 +280,7 @@ impl SqliteStore {
             .await
             .map_err(map)?;
         let Some(session_id) = spent else {
-            return Ok((RotateOutcome::Invalid, None));
+            return Ok(not_rotated(RotateOutcome::Invalid));
         };
         let owner: Option<String> = sqlx::query_scalar(REVOKE_REUSED)
             .bind(&session_id)
@@ -262,7 +289,7 @@ impl SqliteStore {
             .await
             .map_err(map)?;
         let Some(owner) = owner else {
-            return Ok((RotateOutcome::Invalid, None));
+            return Ok(not_rotated(RotateOutcome::Invalid));
         };
         // Committed even though the caller answers with an error: reuse ends the session.
         tx.commit().await.map_err(map)?;
@@ -270,7 +297,7 @@ impl SqliteStore {
             session_id: SessionId(parse_uuid("session_id", &session_id)?),
             user_id: UserId(parse_uuid("user_id", &owner)?),
         };
-        Ok((reused, None))
+        Ok(not_rotated(reused))
     }
 }
 
