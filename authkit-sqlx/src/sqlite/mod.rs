@@ -8,6 +8,7 @@
 
 mod audit;
 mod batch;
+mod checkpoint;
 mod keys;
 mod limits;
 mod outbox;
@@ -58,12 +59,16 @@ pub struct SqliteStore {
     writer: Option<SqlitePool>,
     /// Rotations and audit events, written in batches through the writer ([`batch`]).
     batcher: Arc<batch::Batcher>,
+    /// Checkpoints from a reader in the background ([`checkpoint`]); `None` for a store built
+    /// on a pool of the host's ([`SqliteStore::from_pool`]), which keeps SQLite's own.
+    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl SqliteStore {
     /// Opens a pool on `url` (e.g. `sqlite://data/authkit.db`), creating the file when missing,
     /// with the WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy timeout, up to
-    /// 4 reading connections plus 1 writing connection, and a 5 s acquire timeout.
+    /// 4 reading connections plus 1 writing connection, and a 5 s acquire timeout. The log is
+    /// checkpointed in the background, from a reader, while writes happen ([`checkpoint`]).
     ///
     /// An in-memory URL (`sqlite::memory:`, `mode=memory`) gets a single connection that is
     /// never closed: with several, each connection could see its own database.
@@ -95,13 +100,17 @@ impl SqliteStore {
         let writer = pool
             .clone()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+            ))
             .await?;
         let readers = pool
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
             .await?;
         Ok(Self {
+            checkpointer: Some(Arc::new(checkpoint::Checkpointer::start(readers.clone()))),
             pool: readers,
             writer: Some(writer),
             batcher: Arc::default(),
@@ -115,6 +124,7 @@ impl SqliteStore {
             pool,
             writer: None,
             batcher: Arc::default(),
+            checkpointer: None,
         }
     }
 
@@ -123,8 +133,11 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// The pool of writes.
+    /// The pool of writes (and the checkpointer is told that a write is coming).
     fn writer(&self) -> &SqlitePool {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.wrote();
+        }
         self.writer.as_ref().unwrap_or(&self.pool)
     }
 
