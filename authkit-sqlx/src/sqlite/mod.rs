@@ -68,7 +68,8 @@ impl SqliteStore {
     /// Opens a pool on `url` (e.g. `sqlite://data/authkit.db`), creating the file when missing,
     /// with the WAL journal, `synchronous = NORMAL`, foreign keys on, a 5 s busy timeout, up to
     /// 4 reading connections plus 1 writing connection, and a 5 s acquire timeout. The log is
-    /// checkpointed in the background, from a reader, while writes happen ([`checkpoint`]).
+    /// checkpointed in the background, from a reader, while writes happen (the crate README,
+    /// "Connections").
     ///
     /// An in-memory URL (`sqlite::memory:`, `mode=memory`) gets a single connection that is
     /// never closed: with several, each connection could see its own database.
