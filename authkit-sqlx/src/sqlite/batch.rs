@@ -206,8 +206,8 @@ async fn rotate_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>) -> Vec<Audited
                     Some(row) if *with_owner => owner_of(row, &owners).map(Box::new),
                     _ => None,
                 };
-                match (row, audit.as_ref().map(|audit| (audit, &job.answer))) {
-                    (Some(row), Some((audit, _))) => match refresh_event(audit, &row) {
+                match (row, audit) {
+                    (Some(row), Some(audit)) => match refresh_event(audit, &row) {
                         Some(event) => {
                             audited.push(AuditedRotation {
                                 answer: job.answer,
