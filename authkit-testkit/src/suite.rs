@@ -943,19 +943,26 @@ pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
     );
 }
 
-/// `rotate_refresh_with_owner` rotates as `rotate_refresh` does and, when it rotated, returns
-/// the session's user as `user_by_id` reads it and that user's permissions as `permissions_of`
-/// returns them; a spent or unknown hash has no owner.
-pub async fn rotate_refresh_with_owner_reads_the_owner(store: Arc<dyn Store>) {
+/// A user holding `user` and `admin` (so with permissions) and a session of it whose refresh
+/// hash is returned.
+async fn admin_with_session(store: &Arc<dyn Store>, name: &str) -> (User, Session, TokenHash) {
     let u = store
         .create_user(
-            &new_user(&email("owner"), &["user", "admin"], T0),
+            &new_user(&email(name), &["user", "admin"], T0),
             &QueuedMail::none(),
         )
         .await
         .expect("create_user");
     let h1 = token_hash("h1");
-    let s = session(&store, u.id, h1).await;
+    let s = session(store, u.id, h1).await;
+    (u, s, h1)
+}
+
+/// `rotate_refresh_with_owner` rotates as `rotate_refresh` does and, when it rotated, returns
+/// the session's user as `user_by_id` reads it and that user's permissions as `permissions_of`
+/// returns them; a spent or unknown hash has no owner.
+pub async fn rotate_refresh_with_owner_reads_the_owner(store: Arc<dyn Store>) {
+    let (u, s, h1) = admin_with_session(&store, "owner").await;
     let t1 = T0 + Duration::hours(1);
     let r = rotation(h1, token_hash("h2"), t1);
     let (outcome, owner) = store.rotate_refresh_with_owner(&r).await.unwrap();
@@ -1039,15 +1046,7 @@ pub async fn concurrent_rotations_with_owner_return_each_owner(store: Arc<dyn St
 /// for the rotated session, once; a store that did not append it holds no such event. A spent
 /// or unknown hash appends nothing and says so.
 pub async fn rotate_refresh_audited_appends_the_event_once(store: Arc<dyn Store>) {
-    let u = store
-        .create_user(
-            &new_user(&email("audited"), &["user", "admin"], T0),
-            &QueuedMail::none(),
-        )
-        .await
-        .expect("create_user");
-    let h1 = token_hash("h1");
-    let s = session(&store, u.id, h1).await;
+    let (u, s, h1) = admin_with_session(&store, "audited").await;
     let t1 = T0 + Duration::hours(1);
     let audit = |n: u128| RefreshAudit {
         id: uuid::Uuid::from_u128(0x018c_0000_0000_7000_8000_0000_0000_0000 + n),

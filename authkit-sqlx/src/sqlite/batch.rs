@@ -480,6 +480,23 @@ mod tests {
         }])
     }
 
+    /// The current refresh hash of the session `id`.
+    async fn current_hash(store: &SqliteStore, id: SessionId) -> Vec<u8> {
+        sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
+            .bind(crate::sqlite::uuid_text(id.as_uuid()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// The number of rows of `table` (a name written in the test).
+    async fn rows_in(store: &SqliteStore, table: &'static str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
     /// Writes `writes` as one batch on the store's writer; each job's answer, in order.
     async fn run(
         store: &SqliteStore,
@@ -525,23 +542,12 @@ mod tests {
             "one of the two rotations of one token wins"
         );
         assert_eq!(done[2..], [0, usize::MAX, usize::MAX]);
-        let hash: Vec<u8> =
-            sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
-                .bind(crate::sqlite::uuid_text(first.as_uuid()))
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let hash = current_hash(&store, first).await;
         let winner = if done[0] == 1 { "second" } else { "other" };
         assert_eq!(hash, TokenHash::of(winner).as_bytes());
-        let spent: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_spent_refresh_tokens")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let spent = rows_in(&store, "authkit_spent_refresh_tokens").await;
         assert_eq!(spent, 1);
-        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let events = rows_in(&store, "authkit_audit_events").await;
         assert_eq!(events, 2);
     }
 
@@ -623,10 +629,7 @@ mod tests {
         }
         .event(session, user);
         assert_eq!(events[0], expected);
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let count = rows_in(&store, "authkit_audit_events").await;
         assert_eq!(
             count, 2,
             "the refresh and the other event, nothing for the unknown token"
@@ -687,17 +690,9 @@ mod tests {
         let rotated = results[0].as_ref().unwrap();
         assert_eq!((rows(rotated), audited(rotated)), (1, false));
         assert!(results[1].is_err());
-        let hash: Vec<u8> =
-            sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
-                .bind(crate::sqlite::uuid_text(session.as_uuid()))
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let hash = current_hash(&store, session).await;
         assert_eq!(hash, TokenHash::of("second").as_bytes());
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let count = rows_in(&store, "authkit_audit_events").await;
         assert_eq!(count, 1, "only the event written before the batch");
     }
 
@@ -719,17 +714,9 @@ mod tests {
         let results = run(&store, writes).await;
         assert!(results[0].is_err() && results[2].is_err());
         assert_eq!(rows(results[1].as_ref().unwrap()), 1);
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let count = rows_in(&store, "authkit_audit_events").await;
         assert_eq!(count, 1, "the failed INSERT wrote none of its events");
-        let hash: Vec<u8> =
-            sqlx::query_scalar("SELECT refresh_hash FROM authkit_sessions WHERE id = ?1")
-                .bind(crate::sqlite::uuid_text(session.as_uuid()))
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let hash = current_hash(&store, session).await;
         assert_eq!(hash, TokenHash::of("second").as_bytes());
     }
 
@@ -786,10 +773,7 @@ mod tests {
         }
         drop(tx);
         writer.await.unwrap();
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM authkit_audit_events")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let count = rows_in(&store, "authkit_audit_events").await;
         assert_eq!(count, i64::try_from(n).unwrap());
     }
 }
