@@ -502,10 +502,12 @@ def render(r: dict) -> str:
     else:
         small, big = str(cfg.get("small_users")), str(cfg.get("scale_users"))
         pgv = scale.get("postgres-version")
-        w(f"For each backend and size: a fresh database, `authkit-bench seed` ({small} or {big} users, "
-          f"all with the same password), `create-admin`, a fresh server, then login as "
+        w(f"For each backend: two fresh databases, `authkit-bench seed` ({small} and {big} users, "
+          f"all with the same password), `create-admin`, a server on each, then login as "
           f"user{{N/2}}@bench.test (c=8), refresh (c=32), me (c=32) and the first admin page "
-          f"(`?limit=50`, c=8), each {cfg.get('scale_duration')} after the warm-up. "
+          f"(`?limit=50`, c=8), each {cfg.get('scale_duration')} after the warm-up, each phase on "
+          f"the small database and right after on the big one (so that a ratio compares figures "
+          f"taken seconds apart). "
           f"Cost ratio = (req/s with {small}) ÷ (req/s with {big}): the time per request with the big "
           "table relative to the small one (target ≤ 1.20)." + (f" PostgreSQL {pgv} (scripts/pg: fsync off)." if pgv else ""))
         w("")
