@@ -462,6 +462,18 @@ mod tests {
         }
     }
 
+    /// [`store_with_session`] with one audit event already appended; a batch that appends an
+    /// event with the same id (the one returned) then fails its `INSERT`.
+    async fn store_with_event_written() -> (SqliteStore, SessionId, uuid::Uuid, tempfile::TempDir) {
+        let (store, session, dir) = store_with_session().await;
+        let taken = uuid::Uuid::now_v7();
+        let Write::Audit(events) = audit(taken) else {
+            unreachable!()
+        };
+        store.append_audits(&events).await.unwrap();
+        (store, session, taken, dir)
+    }
+
     /// Whether a rotation's answer says its audit event was written.
     fn audited(done: &Done) -> bool {
         matches!(done, Done::Rotated { audited: true, .. })
@@ -673,12 +685,7 @@ mod tests {
     /// own jobs fail.
     #[tokio::test]
     async fn a_failed_insert_leaves_the_rotation_done_but_not_audited() {
-        let (store, session, _dir) = store_with_session().await;
-        let taken = uuid::Uuid::now_v7();
-        let Write::Audit(events) = audit(taken) else {
-            unreachable!()
-        };
-        store.append_audits(&events).await.unwrap();
+        let (store, session, taken, _dir) = store_with_event_written().await;
         let results = run(
             &store,
             [
@@ -700,12 +707,7 @@ mod tests {
     /// statement of the batch is not affected.
     #[tokio::test]
     async fn a_failed_statement_fails_its_jobs_only() {
-        let (store, session, _dir) = store_with_session().await;
-        let taken = uuid::Uuid::now_v7();
-        let Write::Audit(events) = audit(taken) else {
-            unreachable!()
-        };
-        store.append_audits(&events).await.unwrap();
+        let (store, session, taken, _dir) = store_with_event_written().await;
         let writes = [
             audit(uuid::Uuid::now_v7()),
             rotate("first", "second"),
