@@ -226,8 +226,8 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
 
     /// What every `POST /refresh` writes, in as few writes as the store can:
     /// [`Self::rotate_refresh_with_owner`] and, when the token rotated, the refresh's audit
-    /// event (`audit.event(session.id, session.user_id)`) appended with the rotation, before this returns
-    /// (`audited: true`). A store that appends it must append exactly that event, once, and only
+    /// event (`audit.event(session.id, session.user_id)`) appended with the rotation, before
+    /// this returns (`audited: true`). A store that appends it must append exactly that event, once, and only
     /// for a rotation that happened. The default only rotates (`audited: false`) and the caller
     /// appends the event itself; a store whose writes queue for one writer (SQLite) should write
     /// both in one turn of it.

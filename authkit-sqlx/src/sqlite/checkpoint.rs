@@ -103,6 +103,7 @@ mod tests {
         assert_eq!(threshold, i64::from(WRITER_AUTOCHECKPOINT));
         // Everything so far in the file, the log emptied (retried while the background task
         // holds the checkpoint lock).
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (busy,): (i64,) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(store.writer())
@@ -111,6 +112,7 @@ mod tests {
             if busy == 0 {
                 break;
             }
+            assert!(Instant::now() < deadline, "the log never emptied");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let before = std::fs::metadata(&file).unwrap().len();
