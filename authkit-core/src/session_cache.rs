@@ -308,6 +308,11 @@ impl SessionStore for SessionCache {
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
         self.inner.sessions_of(user).await
     }
+
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+        // Only ended sessions go, and a cached one is checked for that on every use.
+        self.inner.purge_sessions(ended_before).await
+    }
 }
 
 #[async_trait]

@@ -124,6 +124,10 @@ impl SessionStore for HangingStore {
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
         self.0.sessions_of(user).await
     }
+
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+        self.0.purge_sessions(ended_before).await
+    }
 }
 
 #[async_trait]

@@ -532,3 +532,96 @@ async fn every_change_writes_its_email_in_the_same_store_call() {
         assert_eq!(n, want, "{expected:?} in {sent:?}");
     }
 }
+
+/// A session revoked now, with a spent refresh hash: rotated once, then revoked.
+async fn ended_session(k: &Kit, email: &str) -> authkit_core::domain::SessionId {
+    use authkit_core::domain::{NewSession, RefreshRotation, SessionId, TokenHash};
+    use authkit_core::ports::SessionStore;
+    let user = k
+        .kit
+        .register(
+            &RequestContext::default(),
+            RegisterInput {
+                email: Email::parse(email).unwrap(),
+                password: Password::new(PASSWORD),
+                display_name: None,
+                locale: None,
+            },
+        )
+        .await
+        .unwrap();
+    let now = k.clock.now();
+    let first = TokenHash::of(&format!("{email} first"));
+    let session = k
+        .store
+        .create_session(&NewSession {
+            id: SessionId::new_v7(now),
+            user_id: user.id,
+            refresh_hash: first,
+            now,
+            expires_at: now + Duration::days(30),
+            idle_expires_at: now + Duration::days(14),
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+        })
+        .await
+        .unwrap();
+    k.store
+        .rotate_refresh(&RefreshRotation {
+            presented: first,
+            next: TokenHash::of(&format!("{email} next")),
+            now,
+            idle_expires_at: now + Duration::days(14),
+        })
+        .await
+        .unwrap();
+    assert!(
+        k.store
+            .revoke_session(user.id, session.id, now)
+            .await
+            .unwrap()
+    );
+    session.id
+}
+
+#[tokio::test]
+async fn purge_sessions_keeps_ended_sessions_for_the_retention() {
+    use authkit_core::ports::SessionStore;
+    use authkit_core::service::SESSION_RETENTION;
+    let k = kit();
+    let id = ended_session(&k, "ada@example.com").await;
+    k.clock.advance(SESSION_RETENTION);
+    assert_eq!(k.kit.purge_sessions(k.clock.now()).await.unwrap(), 0);
+    assert!(k.store.session(id).await.unwrap().is_some());
+    k.clock.advance(Duration::microseconds(1));
+    assert_eq!(k.kit.purge_sessions(k.clock.now()).await.unwrap(), 1);
+    assert_eq!(k.store.session(id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_worker_purges_ended_sessions() {
+    use authkit_core::ports::SessionStore;
+    use authkit_core::service::SESSION_RETENTION;
+    let k = kit();
+    let id = ended_session(&k, "ada@example.com").await;
+    k.clock.advance(SESSION_RETENTION + Duration::minutes(1));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(k.kit.clone().run_email_worker(async move {
+        let _ = stopped.await;
+    }));
+    // The worker's first pass runs the hourly maintenance.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
+    while k.store.session(id).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not purge the ended session"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(StdDuration::from_secs(5), worker)
+        .await
+        .expect("the worker did not stop")
+        .unwrap();
+}

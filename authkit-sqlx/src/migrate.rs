@@ -84,6 +84,11 @@ pub(crate) mod sqlite {
             description: "spent_tokens_without_session_index",
             sql: include_str!("../migrations/sqlite/0006_spent_tokens_without_session_index.sql"),
         },
+        Migration {
+            version: 7,
+            description: "spent_tokens_without_session_key",
+            sql: include_str!("../migrations/sqlite/0007_spent_tokens_without_session_key.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (

@@ -211,6 +211,7 @@ macro_rules! store_suite {
             rotate_refresh_invalid_after_idle_expiry,
             rotate_refresh_caps_idle_at_absolute_expiry,
             rotate_refresh_spent_hashes_stay_with_their_session,
+            purge_sessions_deletes_ended_sessions_only,
             concurrent_rotations_rotate_exactly_once,
             rotate_refresh_with_owner_reads_the_owner,
             concurrent_rotations_with_owner_return_each_owner,

@@ -904,6 +904,119 @@ pub async fn rotate_refresh_spent_hashes_stay_with_their_session(store: Arc<dyn 
     );
 }
 
+/// `purge_sessions` deletes the sessions that ended before its time (strictly): revoked, past
+/// their idle expiry or past their absolute expiry; a spent hash of a deleted session is then
+/// unknown (`Invalid`, where it was `Reused`). A live session stays with its spent hashes.
+pub async fn purge_sessions_deletes_ended_sessions_only(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let rotated_at = T0 + Duration::minutes(1);
+    // Four sessions, each rotated once at `rotated_at`, so each has one spent hash.
+    let open = async |expires_at: OffsetDateTime, idle_expires_at: OffsetDateTime| {
+        let [first, next] = [token_hash("first"), token_hash("next")];
+        let s = store
+            .create_session(&NewSession {
+                expires_at,
+                idle_expires_at,
+                ..new_session(u.id, first, T0)
+            })
+            .await
+            .expect("create_session");
+        let r = RefreshRotation {
+            idle_expires_at,
+            ..rotation(first, next, rotated_at)
+        };
+        rotated(store.rotate_refresh(&r).await.unwrap(), "first rotation");
+        (s.id, first)
+    };
+    let (live, live_spent) = open(T0 + Duration::days(30), T0 + Duration::days(14)).await;
+    let (revoked, revoked_spent) = open(T0 + Duration::days(30), T0 + Duration::days(14)).await;
+    let (idle, idle_spent) = open(T0 + Duration::days(30), T0 + Duration::hours(2)).await;
+    let (expired, expired_spent) = open(T0 + Duration::days(1), T0 + Duration::days(1)).await;
+    let revoked_at = T0 + Duration::hours(1);
+    assert!(
+        store
+            .revoke_session(u.id, revoked, revoked_at)
+            .await
+            .unwrap()
+    );
+    let reuse = async |hash: TokenHash, at: OffsetDateTime| {
+        store
+            .rotate_refresh(&rotation(hash, token_hash("reuse"), at))
+            .await
+            .unwrap()
+    };
+    let listed = async || {
+        let mut ids: Vec<SessionId> = store
+            .sessions_of(u.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    assert_eq!(
+        store.purge_sessions(revoked_at).await.unwrap(),
+        0,
+        "revoked at the time given is not before it"
+    );
+    assert_eq!(
+        reuse(revoked_spent, T0 + Duration::hours(3)).await,
+        RotateOutcome::Reused {
+            session_id: revoked,
+            user_id: u.id
+        },
+        "before the purge, the revoked session's spent hash is known"
+    );
+    assert_eq!(
+        store.purge_sessions(T0 + Duration::hours(3)).await.unwrap(),
+        2,
+        "the revoked session and the idle one"
+    );
+    assert_eq!(store.session(revoked).await.unwrap(), None);
+    assert_eq!(store.session(idle).await.unwrap(), None);
+    let mut kept = vec![live, expired];
+    kept.sort();
+    assert_eq!(
+        listed().await,
+        kept,
+        "the live session and the expired one stay"
+    );
+    for (hash, what) in [(revoked_spent, "revoked"), (idle_spent, "idle")] {
+        assert_eq!(
+            reuse(hash, T0 + Duration::hours(4)).await,
+            RotateOutcome::Invalid,
+            "the {what} session's spent hash went with it"
+        );
+    }
+
+    let later = T0 + Duration::days(2);
+    assert_eq!(
+        store.purge_sessions(later).await.unwrap(),
+        1,
+        "the session past its absolute expiry"
+    );
+    assert_eq!(store.session(expired).await.unwrap(), None);
+    assert_eq!(reuse(expired_spent, later).await, RotateOutcome::Invalid);
+    assert_eq!(
+        store.purge_sessions(later).await.unwrap(),
+        0,
+        "nothing left to purge"
+    );
+
+    assert_eq!(listed().await, [live]);
+    assert_eq!(
+        reuse(live_spent, later).await,
+        RotateOutcome::Reused {
+            session_id: live,
+            user_id: u.id
+        },
+        "a live session keeps its spent hashes, however old"
+    );
+}
+
 /// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find the
 /// hash spent (`Reused`, never `Invalid`), so the session ends up revoked.
 pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {

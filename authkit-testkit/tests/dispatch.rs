@@ -501,6 +501,10 @@ mod broken {
         async fn sessions_of(&self, u: UserId) -> StoreResult<Vec<Session>> {
             self.inner.sessions_of(u).await
         }
+
+        async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+            self.inner.purge_sessions(ended_before).await
+        }
     }
 
     #[async_trait]

@@ -111,7 +111,8 @@ mod sqlite {
                 (3, "outbox".to_owned()),
                 (4, "limits".to_owned()),
                 (5, "refresh_spent_trigger".to_owned()),
-                (6, "spent_tokens_without_session_index".to_owned())
+                (6, "spent_tokens_without_session_index".to_owned()),
+                (7, "spent_tokens_without_session_key".to_owned())
             ]
         );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
@@ -189,8 +190,9 @@ mod sqlite {
         db.cleanup().await;
     }
 
-    /// A database at version 4 holding a session upgrades to version 6 (5: the trigger that
-    /// records a replaced refresh hash as spent; 6: no index of spent hashes by session): the
+    /// A database at version 4 holding a session and a spent hash upgrades to version 7 (5: the
+    /// trigger that records a replaced refresh hash as spent; 6: no index of spent hashes by
+    /// session; 7: no foreign key from them to their session): the spent hash is kept, the
     /// session rotates, and the hash it rotated away is then spent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn upgrade_from_version_4_rotates_sessions() {
@@ -240,7 +242,23 @@ mod sqlite {
         .execute(store.pool())
         .await
         .unwrap();
-        store.migrate().await.expect("upgrade to version 6");
+        let older = TokenHash::of("older");
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) VALUES (?1, ?2)",
+        )
+        .bind(&older.as_bytes()[..])
+        .bind(sid.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.migrate().await.expect("upgrade to version 7");
+        let foreign_keys: i64 = authkit_sqlx::sqlx::query_scalar(
+            "SELECT count(*) FROM pragma_foreign_key_list('authkit_spent_refresh_tokens')",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(foreign_keys, 0, "version 7 drops the foreign key");
         let indexes: Vec<String> = authkit_sqlx::sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'index' \
              AND tbl_name = 'authkit_spent_refresh_tokens' ORDER BY name",
@@ -271,6 +289,70 @@ mod sqlite {
             },
             "the rotated-away hash is spent"
         );
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(older, "unused"))
+                .await
+                .unwrap(),
+            RotateOutcome::Reused {
+                session_id: sid,
+                user_id: id
+            },
+            "a hash spent before the upgrade is still spent"
+        );
+        db.cleanup().await;
+    }
+
+    /// A purge deletes ended sessions and their spent hashes, more of each than one statement
+    /// of it takes (1 000 sessions, 5 000 spent hashes), sweeps a spent hash whose session was
+    /// deleted by hand, and keeps a live session with its spent hashes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn purge_sessions_deletes_spent_hashes_in_slices() {
+        use authkit_core::ports::SessionStore;
+
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        let now = datetime!(2030-01-02 03:04:05 UTC);
+        let user = UserId::new_v7(now).to_string();
+        for sql in [
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES (?1, 'purge@example.com', 'h', 0, 0)",
+            // 1 200 sessions that expired long ago, 6 000 spent hashes of theirs.
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
+             INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) \
+             SELECT printf('ended-%d', i), ?1, randomblob(32), 0, 0, 1, 1 FROM n",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000) \
+             INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+             SELECT randomblob(32), printf('ended-%d', 1 + i % 1200) FROM n",
+            // A live session (until 2100) with 3 spent hashes, and a hash of no session.
+            "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) \
+             VALUES ('live', ?1, randomblob(32), 0, 0, 4102444800000000, 4102444800000000)",
+            "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) VALUES \
+             (randomblob(32), 'live'), (randomblob(32), 'live'), (randomblob(32), 'live'), \
+             (randomblob(32), 'gone')",
+        ] {
+            authkit_sqlx::sqlx::query(sql)
+                .bind(&user)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.purge_sessions(now).await.unwrap(), 1200);
+        let spent: Vec<(String, i64)> = authkit_sqlx::sqlx::query_as(
+            "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens GROUP BY session_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(spent, [("live".to_owned(), 3)]);
+        let sessions: Vec<String> =
+            authkit_sqlx::sqlx::query_scalar("SELECT id FROM authkit_sessions")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(sessions, ["live"]);
         db.cleanup().await;
     }
 
@@ -375,6 +457,62 @@ mod postgres {
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Postgres).await });
+
+    /// A purge deletes ended sessions, more than one statement of it takes (1 200), and their
+    /// spent hashes with them (`ON DELETE CASCADE`), and keeps a live session with its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_sessions_deletes_spent_hashes() {
+        use authkit_core::ports::SessionStore;
+
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        let store = db.postgres().unwrap().clone();
+        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
+        let user = uuid::Uuid::now_v7();
+        for sql in [
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES ($1, 'purge@example.com', 'h', now(), now())",
+            "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) \
+             SELECT md5('ended' || i)::uuid, $1, sha256(('r' || i)::bytea), \
+             'epoch', 'epoch', 'epoch', 'epoch' FROM generate_series(1, 1200) i",
+            "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+             SELECT sha256(('s' || i)::bytea), md5('ended' || (1 + i % 1200))::uuid \
+             FROM generate_series(1, 6000) i",
+            "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) \
+             VALUES (md5('live')::uuid, $1, sha256('live'::bytea), now(), now(), \
+             '2100-01-01', '2100-01-01')",
+            "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+             SELECT sha256(('live' || i)::bytea), md5('live')::uuid FROM generate_series(1, 3) i",
+        ] {
+            authkit_sqlx::sqlx::query(sql)
+                .bind(user)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.purge_sessions(now).await.unwrap(), 1200);
+        let spent: Vec<(uuid::Uuid, i64)> = authkit_sqlx::sqlx::query_as(
+            "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens GROUP BY session_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let live: uuid::Uuid = authkit_sqlx::sqlx::query_scalar("SELECT md5('live')::uuid")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(spent, [(live, 3)]);
+        let sessions: i64 =
+            authkit_sqlx::sqlx::query_scalar("SELECT count(*) FROM authkit_sessions")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(sessions, 1);
+        db.cleanup().await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pool_stats_follow_the_pool() {

@@ -72,7 +72,11 @@ impl AuthKit {
     /// Runs the delivery worker until `shutdown` completes: delivers what is due, then waits
     /// for new mail from this instance or for the poll interval (messages queued by other
     /// instances, retries coming due). Store errors are logged and retried at the next poll.
-    /// A message being sent when `shutdown` completes is finished first.
+    /// A message being sent when `shutdown` completes is finished first. Once an hour (and at
+    /// start) it also purges what is kept for a while only: delivered messages past the
+    /// outbox retention, full rate-limit buckets and old failed-password counts
+    /// ([`AuthKit::purge_limits`]), and sessions ended for longer than
+    /// [`crate::service::SESSION_RETENTION`] ([`AuthKit::purge_sessions`]).
     ///
     /// Run exactly this in the background of every instance that should send email; several
     /// instances on one database share the work without sending a message twice.
@@ -111,6 +115,9 @@ impl AuthKit {
                     tracing::warn!(target: "authkit::mail", error = %e, "purging the outbox failed");
                 }
                 self.purge_limits(now).await;
+                if let Err(e) = self.purge_sessions(now).await {
+                    tracing::warn!(target: "authkit::sessions", error = %e, "purging ended sessions failed");
+                }
             }
             let wakeup = self.inner.outbox_wakeup.notified();
             tokio::select! {

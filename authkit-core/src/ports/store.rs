@@ -271,6 +271,15 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
     /// Every session of `user`, revoked and expired ones included (the caller filters with
     /// [`Session::is_live`]), newest first.
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>>;
+
+    /// Deletes every session that ended before `ended_before` (strictly): revoked before it,
+    /// or whose absolute or idle expiry is before it; with it go the spent refresh hashes of
+    /// each. Returns how many sessions it deleted. A session live at `ended_before` is never
+    /// deleted, nor are its spent hashes, whatever their age. A spent hash of a deleted session
+    /// is then unknown ([`RotateOutcome::Invalid`] instead of `Reused`): its session is over
+    /// either way. What [`crate::AuthKit::purge_sessions`] runs every hour, so that a
+    /// database does not keep every refresh token it ever rotated.
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Single-use tokens for email verification and password reset.

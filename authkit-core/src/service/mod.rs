@@ -15,7 +15,7 @@ pub(crate) use audit::AuditWriter;
 pub use principal::Principal;
 pub(crate) use profile::display_name as profile_display_name;
 pub use profile::{EXPORT_AUDIT_LIMIT, MAX_DISPLAY_NAME, ProfileUpdate, UserExport};
-pub use sessions::TokenPair;
+pub use sessions::{SESSION_RETENTION, TokenPair};
 
 use std::net::IpAddr;
 

@@ -610,6 +610,22 @@ impl SessionStore for MemoryStore {
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
         Ok(out)
     }
+
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+        let mut s = self.state();
+        let before = s.sessions.len();
+        s.sessions.retain(|_, (x, _)| {
+            !(x.revoked_at.is_some_and(|at| at < ended_before)
+                || x.expires_at < ended_before
+                || x.idle_expires_at < ended_before)
+        });
+        let deleted = before - s.sessions.len();
+        let State {
+            sessions, spent, ..
+        } = &mut *s;
+        spent.retain(|_, id| sessions.contains_key(id));
+        Ok(deleted as u64)
+    }
 }
 
 #[async_trait]

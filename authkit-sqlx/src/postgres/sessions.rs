@@ -98,6 +98,13 @@ const REVOKE: &str = "UPDATE authkit_sessions SET revoked_at = $3 \
                       WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL";
 const REVOKE_ALL: &str =
     "UPDATE authkit_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+/// Sessions (at most `$2`) that ended before `$1` (`purge_sessions`); their spent hashes go
+/// with them (`ON DELETE CASCADE`, by the index of spent hashes by session).
+const PURGE_SESSIONS: &str = "DELETE FROM authkit_sessions WHERE id IN (SELECT id \
+     FROM authkit_sessions WHERE revoked_at < $1 OR expires_at < $1 OR idle_expires_at < $1 \
+     LIMIT $2)";
+/// Sessions deleted per statement of a purge: each statement is short, not the whole purge.
+const PURGE_SLICE: i64 = 1_000;
 const SESSIONS_OF: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -226,6 +233,23 @@ impl SessionStore for PostgresStore {
             .iter()
             .map(session_from_row)
             .collect()
+    }
+
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(PURGE_SESSIONS)
+                .bind(ended_before)
+                .bind(PURGE_SLICE)
+                .execute(&self.pool)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            deleted += n;
+            if n < PURGE_SLICE.unsigned_abs() {
+                return Ok(deleted);
+            }
+        }
     }
 }
 

@@ -87,6 +87,24 @@ const REVOKE: &str = "UPDATE authkit_sessions SET revoked_at = ?3 \
                       WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL";
 const REVOKE_ALL: &str =
     "UPDATE authkit_sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL";
+/// Sessions (at most `?2`) that ended before `?1` (`purge_sessions`). The trigger of version 5
+/// fires only on updates, and spent hashes have no foreign key (version 7): the sweep below
+/// takes them.
+const PURGE_SESSIONS: &str = "DELETE FROM authkit_sessions WHERE id IN (SELECT id \
+     FROM authkit_sessions WHERE revoked_at < ?1 OR expires_at < ?1 OR idle_expires_at < ?1 \
+     LIMIT ?2)";
+/// The last rowid of the next slice of at most `?2` spent hashes after rowid `?1`.
+const SPENT_SLICE_END: &str = "SELECT max(rowid) FROM (SELECT rowid FROM \
+     authkit_spent_refresh_tokens WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)";
+/// The spent hashes of rowids `?1` (excluded) to `?2` whose session is gone.
+const SWEEP_SPENT: &str = "DELETE FROM authkit_spent_refresh_tokens \
+     WHERE rowid > ?1 AND rowid <= ?2 \
+     AND NOT EXISTS (SELECT 1 FROM authkit_sessions s WHERE s.id = session_id)";
+/// Sessions deleted per statement of a purge: each statement holds the writer for
+/// milliseconds, not for the whole purge.
+const PURGE_SLICE: i64 = 1_000;
+/// Spent hashes read per statement of a purge's sweep (likewise).
+const SWEEP_SLICE: i64 = 5_000;
 const SESSIONS_OF: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -223,6 +241,51 @@ impl SessionStore for SqliteStore {
             .iter()
             .map(session_from_row)
             .collect()
+    }
+
+    /// Deletes the ended sessions in slices, then, when it deleted any, sweeps the whole table
+    /// of spent hashes in slices of rowids for hashes whose session is gone (those of this
+    /// purge, and any left by a sweep that failed or by a session deleted by hand). Spent hashes
+    /// have no index by session (versions 6 and 7: it would cost every refresh a page), so a
+    /// sweep reads the table once, in rowid order.
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+        let before = micros(ended_before)?;
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(PURGE_SESSIONS)
+                .bind(before)
+                .bind(PURGE_SLICE)
+                .execute(self.writer())
+                .await
+                .map_err(map)?
+                .rows_affected();
+            deleted += n;
+            if n < PURGE_SLICE.unsigned_abs() {
+                break;
+            }
+        }
+        if deleted == 0 {
+            return Ok(0);
+        }
+        let mut after = 0_i64;
+        loop {
+            let end: Option<i64> = sqlx::query_scalar(SPENT_SLICE_END)
+                .bind(after)
+                .bind(SWEEP_SLICE)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map)?;
+            let Some(end) = end else {
+                return Ok(deleted);
+            };
+            sqlx::query(SWEEP_SPENT)
+                .bind(after)
+                .bind(end)
+                .execute(self.writer())
+                .await
+                .map_err(map)?;
+            after = end;
+        }
     }
 }
 

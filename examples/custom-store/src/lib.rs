@@ -342,6 +342,15 @@ impl<S: SessionStore> SessionStore for LoggingStore<S> {
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
         logged("sessions_of", user, self.inner.sessions_of(user)).await
     }
+
+    async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
+        logged(
+            "purge_sessions",
+            ended_before,
+            self.inner.purge_sessions(ended_before),
+        )
+        .await
+    }
 }
 
 #[async_trait]
