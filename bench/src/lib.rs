@@ -6,10 +6,13 @@
 //! - [`seed`]: bulk-inserts users into an authkit database (SQLite or PostgreSQL) with plain SQL,
 //!   all with one real argon2id hash of one password (`authkit-bench seed`), so that load tests
 //!   can log any of them in.
+//! - [`purge`]: what purging ended sessions costs on a large SQLite file, and how long other
+//!   writes wait meanwhile (`authkit-bench purge`).
 //!
 //! The criterion benchmarks of the in-process hot path (token verification, session check,
 //! permission check) are in `benches/hot_path.rs`; see `bench/README.md`.
 
+pub mod purge;
 pub mod seed;
 pub mod throughput;
 

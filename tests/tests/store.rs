@@ -304,7 +304,7 @@ mod sqlite {
     }
 
     /// A purge deletes ended sessions and their spent hashes, more of each than one statement
-    /// of it takes (1 000 sessions, 5 000 spent hashes), sweeps a spent hash whose session was
+    /// of it takes (500 sessions, 1 000 spent hashes), sweeps a spent hash whose session was
     /// deleted by hand, and keeps a live session with its spent hashes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn purge_sessions_deletes_spent_hashes_in_slices() {
