@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use authkit_core::config::OutboxConfig;
-use authkit_core::domain::{Email, EmailKind, Locale, OutboxCounts, OutboxStatus, Password};
+use authkit_core::domain::{Email, EmailKind, Locale, OutboxCounts, OutboxStatus, Password, User};
 use authkit_core::jwt::JwtKeys;
 use authkit_core::mail::{DeliveryReport, EmailTemplates};
 use authkit_core::ports::Clock;
@@ -63,7 +63,7 @@ fn kit() -> Kit {
     )
 }
 
-async fn register(kit: &AuthKit, email: &str, locale: Option<&str>) {
+async fn register(kit: &AuthKit, email: &str, locale: Option<&str>) -> User {
     kit.register(
         &RequestContext::default(),
         RegisterInput {
@@ -74,7 +74,33 @@ async fn register(kit: &AuthKit, email: &str, locale: Option<&str>) {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// [`AuthKit::run_email_worker`] in the background, until [`Worker::stop`].
+struct Worker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(kit: &AuthKit) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(kit.clone().run_email_worker(async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    /// Asks the worker to stop and waits (at most 5 s) until it has.
+    #[allow(clippy::expect_used, reason = "test helpers fail loudly")]
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(StdDuration::from_secs(5), self.task)
+            .await
+            .expect("the worker did not stop")
+            .unwrap();
+    }
 }
 
 async fn counts(kit: &AuthKit) -> OutboxCounts {
@@ -405,10 +431,7 @@ async fn the_worker_wakes_on_new_mail_and_stops_on_shutdown() {
         },
         EmailTemplates::new(),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(k.kit.clone().run_email_worker(async move {
-        let _ = stopped.await;
-    }));
+    let worker = Worker::start(&k.kit);
     // The first message may be delivered by the worker's first pass; the second can only be
     // delivered by the wake-up, the worker being asleep for an hour by then.
     for (n, email) in [(1, "ada@example.com"), (2, "bob@example.com")] {
@@ -422,11 +445,7 @@ async fn the_worker_wakes_on_new_mail_and_stops_on_shutdown() {
             tokio::time::sleep(StdDuration::from_millis(5)).await;
         }
     }
-    stop.send(()).unwrap();
-    tokio::time::timeout(StdDuration::from_secs(5), worker)
-        .await
-        .expect("the worker did not stop")
-        .unwrap();
+    worker.stop().await;
 }
 
 #[tokio::test]
@@ -537,19 +556,7 @@ async fn every_change_writes_its_email_in_the_same_store_call() {
 async fn ended_session(k: &Kit, email: &str) -> authkit_core::domain::SessionId {
     use authkit_core::domain::{NewSession, RefreshRotation, SessionId, TokenHash};
     use authkit_core::ports::SessionStore;
-    let user = k
-        .kit
-        .register(
-            &RequestContext::default(),
-            RegisterInput {
-                email: Email::parse(email).unwrap(),
-                password: Password::new(PASSWORD),
-                display_name: None,
-                locale: None,
-            },
-        )
-        .await
-        .unwrap();
+    let user = register(&k.kit, email, None).await;
     let now = k.clock.now();
     let first = TokenHash::of(&format!("{email} first"));
     let session = k
@@ -606,10 +613,7 @@ async fn the_worker_purges_ended_sessions() {
     let k = kit();
     let id = ended_session(&k, "ada@example.com").await;
     k.clock.advance(SESSION_RETENTION + Duration::minutes(1));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(k.kit.clone().run_email_worker(async move {
-        let _ = stopped.await;
-    }));
+    let worker = Worker::start(&k.kit);
     // The worker's first pass runs the hourly maintenance.
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
     while k.store.session(id).await.unwrap().is_some() {
@@ -619,9 +623,5 @@ async fn the_worker_purges_ended_sessions() {
         );
         tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
-    stop.send(()).unwrap();
-    tokio::time::timeout(StdDuration::from_secs(5), worker)
-        .await
-        .expect("the worker did not stop")
-        .unwrap();
+    worker.stop().await;
 }
