@@ -358,6 +358,10 @@ impl OneTimeTokenStore for SessionCache {
         )
         .await
     }
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+        // One-time tokens are not cached.
+        self.inner.purge_tokens(expired_before).await
+    }
 }
 
 #[async_trait]

@@ -169,6 +169,9 @@ impl OneTimeTokenStore for HangingStore {
             .reset_password_with_token(hash, new_hash, now, mail)
             .await
     }
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+        self.0.purge_tokens(expired_before).await
+    }
 }
 
 #[async_trait]

@@ -625,3 +625,65 @@ async fn the_worker_purges_ended_sessions() {
     }
     worker.stop().await;
 }
+
+/// A password-reset token of a new user, inserted now, expiring in 30 minutes.
+async fn reset_token(k: &Kit, email: &str) -> authkit_core::domain::NewOneTimeToken {
+    use authkit_core::domain::{NewOneTimeToken, TokenHash, TokenPurpose};
+    use authkit_core::ports::OneTimeTokenStore;
+    let user = register(&k.kit, email, None).await;
+    let now = k.clock.now();
+    let token = NewOneTimeToken {
+        hash: TokenHash::of(&format!("{email} reset")),
+        purpose: TokenPurpose::PasswordReset,
+        user_id: user.id,
+        email: user.email,
+        created_at: now,
+        expires_at: now + Duration::minutes(30),
+    };
+    k.store.insert_token(&token).await.unwrap();
+    token
+}
+
+/// Whether `token` is still stored (peeked at its creation, when it was usable).
+async fn token_kept(k: &Kit, token: &authkit_core::domain::NewOneTimeToken) -> bool {
+    use authkit_core::ports::OneTimeTokenStore;
+    k.store
+        .peek_token(&token.hash, token.purpose, token.created_at)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn purge_tokens_deletes_tokens_once_expired() {
+    let k = kit();
+    let token = reset_token(&k, "ada@example.com").await;
+    k.clock.advance(Duration::minutes(30));
+    assert_eq!(k.kit.purge_tokens(k.clock.now()).await.unwrap(), 0);
+    assert!(token_kept(&k, &token).await, "expiring now is not expired");
+    k.clock.advance(Duration::microseconds(1));
+    assert_eq!(
+        k.kit.purge_tokens(k.clock.now()).await.unwrap(),
+        1,
+        "the reset token, not the registration's verification token (24 h)"
+    );
+    assert!(!token_kept(&k, &token).await);
+}
+
+#[tokio::test]
+async fn the_worker_purges_expired_tokens() {
+    let k = kit();
+    let token = reset_token(&k, "ada@example.com").await;
+    k.clock.advance(Duration::minutes(31));
+    let worker = Worker::start(&k.kit);
+    // The worker's first pass runs the hourly maintenance.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
+    while token_kept(&k, &token).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not purge the expired token"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    worker.stop().await;
+}

@@ -221,6 +221,7 @@ macro_rules! store_suite {
             consume_token_refuses_expired,
             concurrent_consumes_succeed_once,
             duplicate_token_hash_conflicts,
+            purge_tokens_deletes_expired_tokens_only,
             peek_token_does_not_consume,
             verify_email_with_token_verifies_once,
             verify_email_with_token_checks_purpose_and_expiry,

@@ -1340,6 +1340,66 @@ pub async fn concurrent_consumes_succeed_once(store: Arc<dyn Store>) {
     assert_eq!(winners, 1, "exactly one concurrent consume succeeds");
 }
 
+/// `purge_tokens` deletes the tokens that expired before its time (strictly), used or not, and
+/// nothing else: a deleted token's hash can be inserted again, a kept one's still conflicts,
+/// and a kept unused token is still consumed.
+pub async fn purge_tokens_deletes_expired_tokens_only(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let insert = async |name: &str, expires_in: Duration| {
+        let token = NewOneTimeToken {
+            expires_at: T0 + expires_in,
+            ..new_token(&u, TokenPurpose::PasswordReset, token_hash(name))
+        };
+        store.insert_token(&token).await.expect("insert_token");
+        token
+    };
+    let early = insert("early", Duration::hours(1)).await;
+    let used = insert("used", Duration::hours(2)).await;
+    let late = insert("late", Duration::hours(3)).await;
+    let consumed = store
+        .consume_token(&used.hash, used.purpose, T0 + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(consumed.is_some(), "used once, early");
+    // Whether `token`'s hash is still stored: inserting it again conflicts. (When it is not,
+    // this inserts it anew, unused, with the same expiry.)
+    let present = async |token: &NewOneTimeToken| {
+        is_conflict(&store.insert_token(token).await, Conflict::Other)
+    };
+
+    assert_eq!(
+        store.purge_tokens(early.expires_at).await.unwrap(),
+        0,
+        "expiring at the time given is not expiring before it"
+    );
+    assert!(present(&early).await);
+    assert_eq!(
+        store.purge_tokens(T0 + Duration::hours(2)).await.unwrap(),
+        1,
+        "the token that expired first; the used one expires at the time given"
+    );
+    assert!(!present(&early).await, "its hash is free again");
+    assert!(present(&used).await && present(&late).await);
+    assert_eq!(
+        store.purge_tokens(late.expires_at).await.unwrap(),
+        2,
+        "the used token, and the one inserted again (expired as before)"
+    );
+    assert!(!present(&used).await, "a used token goes once expired");
+    assert!(present(&late).await);
+    let got = store
+        .consume_token(&late.hash, late.purpose, T0 + Duration::minutes(10))
+        .await
+        .unwrap()
+        .expect("the kept token is consumed");
+    assert_token(&got, &late);
+    assert_eq!(
+        store.purge_tokens(late.expires_at).await.unwrap(),
+        1,
+        "the used token's hash inserted again, and not the consumed one expiring then"
+    );
+}
+
 /// Inserting a token hash twice is `Conflict(Conflict::Other)`; the first token is unchanged.
 pub async fn duplicate_token_hash_conflicts(store: Arc<dyn Store>) {
     let u = user(&store).await;

@@ -597,6 +597,9 @@ mod broken {
                 .reset_password_with_token(hash, new_hash, now, mail)
                 .await
         }
+        async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+            self.inner.purge_tokens(expired_before).await
+        }
     }
 
     #[async_trait]

@@ -356,6 +356,46 @@ mod sqlite {
         db.cleanup().await;
     }
 
+    /// A purge of one-time tokens deletes more expired ones than one statement of it takes
+    /// (1 200, used or not, against 500), and keeps one that has not expired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn purge_tokens_deletes_in_slices() {
+        use authkit_core::ports::OneTimeTokenStore;
+
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        let now = datetime!(2030-01-02 03:04:05 UTC);
+        let user = UserId::new_v7(now).to_string();
+        for sql in [
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES (?1, 'purge@example.com', 'h', 0, 0)",
+            // 1 200 tokens that expired long ago, every other one used.
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
+             INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+             expires_at, used_at) \
+             SELECT randomblob(32), 'password_reset', ?1, 'purge@example.com', 0, 2, \
+             CASE WHEN i % 2 = 0 THEN 1 END FROM n",
+            // One that expires in 2100.
+            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+             expires_at) VALUES (X'01', 'verify_email', ?1, 'purge@example.com', 0, \
+             4102444800000000)",
+        ] {
+            authkit_sqlx::sqlx::query(sql)
+                .bind(&user)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.purge_tokens(now).await.unwrap(), 1200);
+        let left: Vec<Vec<u8>> =
+            authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_one_time_tokens")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, [vec![1_u8]]);
+        db.cleanup().await;
+    }
+
     /// UUIDs as text, timestamps as integer microseconds, pragmas as documented.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn representation_and_pragmas() {
@@ -511,6 +551,46 @@ mod postgres {
                 .await
                 .unwrap();
         assert_eq!(sessions, 1);
+        db.cleanup().await;
+    }
+
+    /// A purge of one-time tokens deletes more expired ones than one statement of it takes
+    /// (1 200, used or not, against 1 000), and keeps one that has not expired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_tokens_deletes_in_slices() {
+        use authkit_core::ports::OneTimeTokenStore;
+
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        let store = db.postgres().unwrap().clone();
+        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
+        let user = uuid::Uuid::now_v7();
+        for sql in [
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES ($1, 'purge@example.com', 'h', now(), now())",
+            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+             expires_at, used_at) \
+             SELECT sha256(('t' || i)::bytea), 'password_reset', $1, 'purge@example.com', \
+             'epoch', 'epoch', CASE WHEN i % 2 = 0 THEN 'epoch'::timestamptz END \
+             FROM generate_series(1, 1200) i",
+            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+             expires_at) VALUES ('\\x01', 'verify_email', $1, 'purge@example.com', now(), \
+             '2100-01-01')",
+        ] {
+            authkit_sqlx::sqlx::query(sql)
+                .bind(user)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.purge_tokens(now).await.unwrap(), 1200);
+        let left: Vec<Vec<u8>> =
+            authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_one_time_tokens")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, [vec![1_u8]]);
         db.cleanup().await;
     }
 

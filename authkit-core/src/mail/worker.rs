@@ -75,8 +75,9 @@ impl AuthKit {
     /// A message being sent when `shutdown` completes is finished first. Once an hour (and at
     /// start) it also purges what is kept for a while only: delivered messages past the
     /// outbox retention, full rate-limit buckets and old failed-password counts
-    /// ([`AuthKit::purge_limits`]), and sessions ended for longer than
-    /// [`crate::service::SESSION_RETENTION`] ([`AuthKit::purge_sessions`]).
+    /// ([`AuthKit::purge_limits`]), sessions ended for longer than
+    /// [`crate::service::SESSION_RETENTION`] ([`AuthKit::purge_sessions`]), and expired
+    /// verification and reset tokens ([`AuthKit::purge_tokens`]).
     ///
     /// Run exactly this in the background of every instance that should send email; several
     /// instances on one database share the work without sending a message twice.
@@ -117,6 +118,9 @@ impl AuthKit {
                 self.purge_limits(now).await;
                 if let Err(e) = self.purge_sessions(now).await {
                     tracing::warn!(target: "authkit::sessions", error = %e, "purging ended sessions failed");
+                }
+                if let Err(e) = self.purge_tokens(now).await {
+                    tracing::warn!(target: "authkit::tokens", error = %e, "purging expired one-time tokens failed");
                 }
             }
             let wakeup = self.inner.outbox_wakeup.notified();

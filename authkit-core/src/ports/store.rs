@@ -332,6 +332,13 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
         now: OffsetDateTime,
         mail: &QueuedMail,
     ) -> StoreResult<Option<User>>;
+
+    /// Deletes every token whose expiry is before `expired_before` (strictly), used or not, and
+    /// returns how many. A token still unexpired at `expired_before` is never deleted. An
+    /// expired or used token is refused either way (`invalid_token`), so a deleted one changes
+    /// no answer. What [`crate::AuthKit::purge_tokens`] runs every hour, so that a database
+    /// does not keep a row for every verification and reset email it ever sent.
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Roles and the permissions they grant. The built-in roles `admin` (every permission) and

@@ -11,6 +11,16 @@ use crate::service::RequestContext;
 pub(crate) const MAX_TOKEN_LEN: usize = 256;
 
 impl AuthKit {
+    /// Deletes the one-time tokens (email verification and password reset) that expired before
+    /// `now`, used or not ([`crate::ports::OneTimeTokenStore::purge_tokens`]); returns how
+    /// many. An expired token is refused like an unknown one (`invalid_token`), so none is kept
+    /// past its expiry; without this, every verification and reset email ever sent would keep
+    /// its row. The email worker ([`AuthKit::run_email_worker`]) runs it every hour; a host that
+    /// runs no worker can call it on its own schedule.
+    pub async fn purge_tokens(&self, now: time::OffsetDateTime) -> Result<u64> {
+        Ok(self.inner.store.purge_tokens(now).await?)
+    }
+
     /// Uses a verification token: single use, expiring, bound to the (user, email) pair it was
     /// sent for. Any refusal is `InvalidToken`.
     pub async fn verify_email(&self, ctx: &RequestContext, token: &str) -> Result<User> {

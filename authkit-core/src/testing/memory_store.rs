@@ -662,6 +662,13 @@ impl OneTimeTokenStore for MemoryStore {
             .map(|t| t.token.clone()))
     }
 
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+        let mut s = self.state();
+        let before = s.tokens.len();
+        s.tokens.retain(|_, t| t.token.expires_at >= expired_before);
+        Ok((before - s.tokens.len()) as u64)
+    }
+
     async fn verify_email_with_token(
         &self,
         hash: &TokenHash,

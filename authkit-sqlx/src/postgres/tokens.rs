@@ -42,6 +42,12 @@ const RESET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = $3, updat
                               ELSE email_verified END \
                               WHERE id = $1 AND deleted_at IS NULL";
 
+/// Tokens (at most `$2`) that expired before `$1`, used or not (`purge_tokens`).
+const PURGE_TOKENS: &str = "DELETE FROM authkit_one_time_tokens WHERE hash IN \
+                            (SELECT hash FROM authkit_one_time_tokens WHERE expires_at < $1 LIMIT $2)";
+/// Tokens deleted per statement of a purge.
+const PURGE_SLICE: i64 = 1_000;
+
 #[async_trait]
 impl OneTimeTokenStore for PostgresStore {
     async fn insert_token(&self, token: &NewOneTimeToken) -> StoreResult<()> {
@@ -166,6 +172,24 @@ impl OneTimeTokenStore for PostgresStore {
         let user = user_in(&mut tx, token.user_id).await?;
         tx.commit().await.map_err(map)?;
         Ok(Some(user))
+    }
+
+    /// Deletes in slices of 1 000, each statement a short transaction of its own.
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(PURGE_TOKENS)
+                .bind(expired_before)
+                .bind(PURGE_SLICE)
+                .execute(&self.pool)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            deleted += n;
+            if n < PURGE_SLICE.unsigned_abs() {
+                return Ok(deleted);
+            }
+        }
     }
 }
 

@@ -34,6 +34,12 @@ const RESET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = ?3, updat
                               email_verified = CASE WHEN email = ?2 THEN 1 ELSE email_verified END \
                               WHERE id = ?1 AND deleted_at IS NULL";
 
+/// Tokens (at most `?2`) that expired before `?1`, used or not (`purge_tokens`).
+const PURGE_TOKENS: &str = "DELETE FROM authkit_one_time_tokens WHERE hash IN \
+                            (SELECT hash FROM authkit_one_time_tokens WHERE expires_at < ?1 LIMIT ?2)";
+/// Tokens deleted per statement of a purge.
+const PURGE_SLICE: i64 = 500;
+
 #[async_trait]
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_token(&self, token: &NewOneTimeToken) -> StoreResult<()> {
@@ -145,6 +151,28 @@ impl OneTimeTokenStore for SqliteStore {
         let user = user_in(&mut tx, token.user_id).await?;
         tx.commit().await.map_err(map)?;
         Ok(Some(user))
+    }
+
+    /// Deletes in slices of 500, each statement on its own, so that the writer is held for
+    /// milliseconds at a time. Expiry has no index: each slice reads the table until it has
+    /// found its rows, and the table holds only the tokens of about the last day (lifetimes of
+    /// 24 h and 30 min by default; the hourly purge takes the expired ones).
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+        let before = micros(expired_before)?;
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(PURGE_TOKENS)
+                .bind(before)
+                .bind(PURGE_SLICE)
+                .execute(self.writer())
+                .await
+                .map_err(map)?
+                .rows_affected();
+            deleted += n;
+            if n < PURGE_SLICE.unsigned_abs() {
+                return Ok(deleted);
+            }
+        }
     }
 }
 

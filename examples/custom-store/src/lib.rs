@@ -401,6 +401,11 @@ impl<S: OneTimeTokenStore> OneTimeTokenStore for LoggingStore<S> {
             .reset_password_with_token(hash, new_hash, now, mail);
         logged("reset_password_with_token", NOTHING, call).await
     }
+
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
+        let call = self.inner.purge_tokens(expired_before);
+        logged("purge_tokens", expired_before, call).await
+    }
 }
 
 #[async_trait]
