@@ -65,6 +65,31 @@ impl PostgresStore {
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(map)
     }
+
+    /// Runs `delete` (a `DELETE` of at most `$2` rows older than `$1`) with `before` and
+    /// `slice` until a statement deletes fewer than `slice` rows; returns how many rows went in
+    /// all. Each statement is a short transaction of its own.
+    async fn delete_in_slices(
+        &self,
+        delete: &'static str,
+        before: time::OffsetDateTime,
+        slice: i64,
+    ) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(delete)
+                .bind(before)
+                .bind(slice)
+                .execute(&self.pool)
+                .await
+                .map_err(map)?
+                .rows_affected();
+            deleted += n;
+            if n < slice.unsigned_abs() {
+                return Ok(deleted);
+            }
+        }
+    }
 }
 
 #[async_trait]

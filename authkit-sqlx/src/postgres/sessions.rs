@@ -236,20 +236,8 @@ impl SessionStore for PostgresStore {
     }
 
     async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
-        let mut deleted = 0;
-        loop {
-            let n = sqlx::query(PURGE_SESSIONS)
-                .bind(ended_before)
-                .bind(PURGE_SLICE)
-                .execute(&self.pool)
-                .await
-                .map_err(map)?
-                .rows_affected();
-            deleted += n;
-            if n < PURGE_SLICE.unsigned_abs() {
-                return Ok(deleted);
-            }
-        }
+        self.delete_in_slices(PURGE_SESSIONS, ended_before, PURGE_SLICE)
+            .await
     }
 }
 

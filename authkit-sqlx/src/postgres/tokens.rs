@@ -176,20 +176,8 @@ impl OneTimeTokenStore for PostgresStore {
 
     /// Deletes in slices of 1 000, each statement a short transaction of its own.
     async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
-        let mut deleted = 0;
-        loop {
-            let n = sqlx::query(PURGE_TOKENS)
-                .bind(expired_before)
-                .bind(PURGE_SLICE)
-                .execute(&self.pool)
-                .await
-                .map_err(map)?
-                .rows_affected();
-            deleted += n;
-            if n < PURGE_SLICE.unsigned_abs() {
-                return Ok(deleted);
-            }
-        }
+        self.delete_in_slices(PURGE_TOKENS, expired_before, PURGE_SLICE)
+            .await
     }
 }
 

@@ -158,6 +158,31 @@ impl SqliteStore {
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.writer().begin_with(BEGIN_IMMEDIATE).await.map_err(map)
     }
+
+    /// Runs `delete` (a `DELETE` of at most `?2` rows older than `?1`) with `before` and
+    /// `slice` until a statement deletes fewer than `slice` rows; returns how many rows went in
+    /// all. Each statement commits on its own, so none holds the writer for long.
+    async fn delete_in_slices(
+        &self,
+        delete: &'static str,
+        before: i64,
+        slice: i64,
+    ) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(delete)
+                .bind(before)
+                .bind(slice)
+                .execute(self.writer())
+                .await
+                .map_err(map)?
+                .rows_affected();
+            deleted += n;
+            if n < slice.unsigned_abs() {
+                return Ok(deleted);
+            }
+        }
+    }
 }
 
 #[async_trait]

@@ -249,21 +249,9 @@ impl SessionStore for SqliteStore {
     /// have no index by session (versions 6 and 7: it would cost every refresh a page), so a
     /// sweep reads the table once, in rowid order.
     async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
-        let before = micros(ended_before)?;
-        let mut deleted = 0;
-        loop {
-            let n = sqlx::query(PURGE_SESSIONS)
-                .bind(before)
-                .bind(PURGE_SLICE)
-                .execute(self.writer())
-                .await
-                .map_err(map)?
-                .rows_affected();
-            deleted += n;
-            if n < PURGE_SLICE.unsigned_abs() {
-                break;
-            }
-        }
+        let deleted = self
+            .delete_in_slices(PURGE_SESSIONS, micros(ended_before)?, PURGE_SLICE)
+            .await?;
         if deleted == 0 {
             return Ok(0);
         }

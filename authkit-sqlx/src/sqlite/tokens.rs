@@ -158,21 +158,8 @@ impl OneTimeTokenStore for SqliteStore {
     /// found its rows, and the table holds only the tokens of about the last day (lifetimes of
     /// 24 h and 30 min by default; the hourly purge takes the expired ones).
     async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
-        let before = micros(expired_before)?;
-        let mut deleted = 0;
-        loop {
-            let n = sqlx::query(PURGE_TOKENS)
-                .bind(before)
-                .bind(PURGE_SLICE)
-                .execute(self.writer())
-                .await
-                .map_err(map)?
-                .rows_affected();
-            deleted += n;
-            if n < PURGE_SLICE.unsigned_abs() {
-                return Ok(deleted);
-            }
-        }
+        self.delete_in_slices(PURGE_TOKENS, micros(expired_before)?, PURGE_SLICE)
+            .await
     }
 }
 
