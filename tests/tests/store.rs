@@ -69,6 +69,22 @@ mod sqlite {
     use authkit_tests::db::{Backend, TestDb};
     use time::macros::datetime;
 
+    /// Inserts the user `user` (`purge@example.com`), then runs each of `sqls` on the store's
+    /// pool with `user` bound as `?1`.
+    #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+    async fn seed(store: &SqliteStore, user: &str, sqls: &[&'static str]) {
+        let insert_user = "INSERT INTO authkit_users \
+                           (id, email, password_hash, created_at, updated_at) \
+                           VALUES (?1, 'purge@example.com', 'h', 0, 0)";
+        for &sql in std::iter::once(&insert_user).chain(sqls) {
+            authkit_sqlx::sqlx::query(sql)
+                .bind(user)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    }
+
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Sqlite).await });
@@ -314,9 +330,10 @@ mod sqlite {
         let store = db.sqlite().unwrap().clone();
         let now = datetime!(2030-01-02 03:04:05 UTC);
         let user = UserId::new_v7(now).to_string();
-        for sql in [
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES (?1, 'purge@example.com', 'h', 0, 0)",
+        seed(
+            &store,
+            &user,
+            &[
             // 1 200 sessions that expired long ago, 6 000 spent hashes of theirs.
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
              INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
@@ -332,13 +349,9 @@ mod sqlite {
             "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) VALUES \
              (randomblob(32), 'live'), (randomblob(32), 'live'), (randomblob(32), 'live'), \
              (randomblob(32), 'gone')",
-        ] {
-            authkit_sqlx::sqlx::query(sql)
-                .bind(&user)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
+        ],
+        )
+        .await;
         assert_eq!(store.purge_sessions(now).await.unwrap(), 1200);
         let spent: Vec<(String, i64)> = authkit_sqlx::sqlx::query_as(
             "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens GROUP BY session_id",
@@ -366,26 +379,23 @@ mod sqlite {
         let store = db.sqlite().unwrap().clone();
         let now = datetime!(2030-01-02 03:04:05 UTC);
         let user = UserId::new_v7(now).to_string();
-        for sql in [
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES (?1, 'purge@example.com', 'h', 0, 0)",
-            // 1 200 tokens that expired long ago, every other one used.
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
+        seed(
+            &store,
+            &user,
+            &[
+                // 1 200 tokens that expired long ago, every other one used.
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
              INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at, used_at) \
              SELECT randomblob(32), 'password_reset', ?1, 'purge@example.com', 0, 2, \
              CASE WHEN i % 2 = 0 THEN 1 END FROM n",
-            // One that expires in 2100.
-            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+                // One that expires in 2100.
+                "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at) VALUES (X'01', 'verify_email', ?1, 'purge@example.com', 0, \
              4102444800000000)",
-        ] {
-            authkit_sqlx::sqlx::query(sql)
-                .bind(&user)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
+            ],
+        )
+        .await;
         assert_eq!(store.purge_tokens(now).await.unwrap(), 1200);
         let left: Vec<Vec<u8>> =
             authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_one_time_tokens")
@@ -494,6 +504,22 @@ mod postgres {
     use authkit_sqlx::sqlx::postgres::PgPoolOptions;
     use authkit_tests::db::{Backend, TestDb};
 
+    /// Inserts the user `user` (`purge@example.com`), then runs each of `sqls` on the store's
+    /// pool with `user` bound as `$1`.
+    #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+    async fn seed(store: &PostgresStore, user: uuid::Uuid, sqls: &[&'static str]) {
+        let insert_user = "INSERT INTO authkit_users \
+                           (id, email, password_hash, created_at, updated_at) \
+                           VALUES ($1, 'purge@example.com', 'h', now(), now())";
+        for &sql in std::iter::once(&insert_user).chain(sqls) {
+            authkit_sqlx::sqlx::query(sql)
+                .bind(user)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    }
+
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Postgres).await });
@@ -510,9 +536,10 @@ mod postgres {
         let store = db.postgres().unwrap().clone();
         let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
         let user = uuid::Uuid::now_v7();
-        for sql in [
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES ($1, 'purge@example.com', 'h', now(), now())",
+        seed(
+            &store,
+            user,
+            &[
             "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
              expires_at, idle_expires_at) \
              SELECT md5('ended' || i)::uuid, $1, sha256(('r' || i)::bytea), \
@@ -526,13 +553,9 @@ mod postgres {
              '2100-01-01', '2100-01-01')",
             "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
              SELECT sha256(('live' || i)::bytea), md5('live')::uuid FROM generate_series(1, 3) i",
-        ] {
-            authkit_sqlx::sqlx::query(sql)
-                .bind(user)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
+        ],
+        )
+        .await;
         assert_eq!(store.purge_sessions(now).await.unwrap(), 1200);
         let spent: Vec<(uuid::Uuid, i64)> = authkit_sqlx::sqlx::query_as(
             "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens GROUP BY session_id",
@@ -566,24 +589,21 @@ mod postgres {
         let store = db.postgres().unwrap().clone();
         let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
         let user = uuid::Uuid::now_v7();
-        for sql in [
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES ($1, 'purge@example.com', 'h', now(), now())",
-            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+        seed(
+            &store,
+            user,
+            &[
+                "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at, used_at) \
              SELECT sha256(('t' || i)::bytea), 'password_reset', $1, 'purge@example.com', \
              'epoch', 'epoch', CASE WHEN i % 2 = 0 THEN 'epoch'::timestamptz END \
              FROM generate_series(1, 1200) i",
-            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+                "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at) VALUES ('\\x01', 'verify_email', $1, 'purge@example.com', now(), \
              '2100-01-01')",
-        ] {
-            authkit_sqlx::sqlx::query(sql)
-                .bind(user)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
+            ],
+        )
+        .await;
         assert_eq!(store.purge_tokens(now).await.unwrap(), 1200);
         let left: Vec<Vec<u8>> =
             authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_one_time_tokens")
