@@ -28,6 +28,12 @@ pub struct AuthConfig {
     pub session_absolute_ttl: Duration,
     /// Absolute session lifetime without "remember me" (default 24 h).
     pub session_short_ttl: Duration,
+    /// How long an ended session (revoked, idle-expired or expired) is kept, with its spent
+    /// refresh hashes, before [`crate::AuthKit::purge_sessions`] deletes it (default
+    /// [`crate::service::SESSION_RETENTION`], 7 days; zero deletes it at the next purge).
+    /// Meanwhile a refresh token of it still reports reuse and the session shows in the
+    /// user's data export.
+    pub session_retention: Duration,
     /// Lifetime of email-verification tokens (default 24 h).
     pub verify_email_ttl: Duration,
     /// Lifetime of password-reset tokens (default 30 min).
@@ -162,6 +168,7 @@ impl Default for AuthConfig {
             session_idle_ttl: Duration::days(14),
             session_absolute_ttl: Duration::days(30),
             session_short_ttl: Duration::hours(24),
+            session_retention: crate::service::SESSION_RETENTION,
             verify_email_ttl: Duration::hours(24),
             password_reset_ttl: Duration::minutes(30),
             password_policy: PasswordPolicy::default(),
@@ -227,6 +234,9 @@ impl AuthConfig {
             || self.session_short_ttl <= Duration::ZERO
         {
             return err("session ttl", "must be positive");
+        }
+        if self.session_retention < Duration::ZERO {
+            return err("session_retention", "must not be negative");
         }
         if self.verify_email_ttl <= Duration::ZERO || self.verify_email_ttl > Duration::hours(24) {
             return err("verify_email_ttl", "must be between 1 s and 24 h");

@@ -687,3 +687,37 @@ async fn the_worker_purges_expired_tokens() {
     }
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn purge_sessions_follows_the_configured_retention() {
+    use authkit_core::ports::SessionStore;
+    let k = kit_with(
+        AuthConfig {
+            limits: authkit_core::config::LimitsConfig::off(),
+            session_retention: Duration::days(1),
+            ..AuthConfig::default()
+        },
+        EmailTemplates::new(),
+    );
+    let id = ended_session(&k, "ada@example.com").await;
+    k.clock.advance(Duration::days(1));
+    assert_eq!(k.kit.purge_sessions(k.clock.now()).await.unwrap(), 0);
+    assert!(k.store.session(id).await.unwrap().is_some());
+    k.clock.advance(Duration::microseconds(1));
+    assert_eq!(k.kit.purge_sessions(k.clock.now()).await.unwrap(), 1);
+    assert_eq!(k.store.session(id).await.unwrap(), None);
+}
+
+#[test]
+fn a_negative_session_retention_is_refused() {
+    let config = AuthConfig {
+        session_retention: Duration::seconds(-1),
+        ..AuthConfig::default()
+    };
+    assert_eq!(config.validate().unwrap_err().field, "session_retention");
+    let zero = AuthConfig {
+        session_retention: Duration::ZERO,
+        ..AuthConfig::default()
+    };
+    assert!(zero.validate().is_ok(), "zero: purged at the next pass");
+}

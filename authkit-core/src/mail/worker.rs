@@ -76,7 +76,7 @@ impl AuthKit {
     /// start) it also purges what is kept for a while only: delivered messages past the
     /// outbox retention, full rate-limit buckets and old failed-password counts
     /// ([`AuthKit::purge_limits`]), sessions ended for longer than
-    /// [`crate::service::SESSION_RETENTION`] ([`AuthKit::purge_sessions`]), and expired
+    /// [`crate::AuthConfig::session_retention`] ([`AuthKit::purge_sessions`]), and expired
     /// verification and reset tokens ([`AuthKit::purge_tokens`]).
     ///
     /// Run exactly this in the background of every instance that should send email; several

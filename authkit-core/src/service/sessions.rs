@@ -13,9 +13,10 @@ use crate::jwt::AccessClaims;
 use crate::metrics::{self, RefreshOutcome};
 use crate::service::{Principal, RequestContext};
 
-/// How long an ended session is kept before [`AuthKit::purge_sessions`] deletes it with its
-/// spent refresh hashes (7 days). Meanwhile a refresh token of it still reports reuse
-/// (`refresh_token_already_used`) and the session still shows in the user's data export.
+/// How long an ended session is kept by default before [`AuthKit::purge_sessions`] deletes it
+/// with its spent refresh hashes (7 days; [`crate::AuthConfig::session_retention`]). Meanwhile
+/// a refresh token of it still reports reuse (`refresh_token_already_used`) and the session
+/// still shows in the user's data export.
 pub const SESSION_RETENTION: time::Duration = time::Duration::days(7);
 
 /// An access token and a refresh token, as login and refresh return them.
@@ -36,8 +37,9 @@ pub struct TokenPair {
 }
 
 impl AuthKit {
-    /// Deletes the sessions that ended more than [`SESSION_RETENTION`] before `now` (revoked,
-    /// or past their absolute or idle expiry), with their spent refresh hashes
+    /// Deletes the sessions that ended more than [`crate::AuthConfig::session_retention`]
+    /// ([`SESSION_RETENTION`] by default) before `now` (revoked, or past their absolute or
+    /// idle expiry), with their spent refresh hashes
     /// ([`crate::ports::SessionStore::purge_sessions`]); returns how many. Without it every
     /// refresh token ever rotated stays in the database. The email worker
     /// ([`AuthKit::run_email_worker`]) runs it every hour; a host that runs no worker can call
@@ -46,7 +48,7 @@ impl AuthKit {
         Ok(self
             .inner
             .store
-            .purge_sessions(now - SESSION_RETENTION)
+            .purge_sessions(now - self.inner.config.session_retention)
             .await?)
     }
 
