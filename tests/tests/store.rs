@@ -69,20 +69,27 @@ mod sqlite {
     use authkit_tests::db::{Backend, TestDb};
     use time::macros::datetime;
 
-    /// Inserts the user `user` (`purge@example.com`), then runs each of `sqls` on the store's
-    /// pool with `user` bound as `?1`.
+    /// The time the purge tests purge at: long after every row they make as ended.
+    const PURGE_AT: time::OffsetDateTime = datetime!(2030-01-02 03:04:05 UTC);
+
+    /// A fresh SQLite database with one user (`purge@example.com`), after running each of
+    /// `sqls` on it with that user's id bound as `?1`.
     #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
-    async fn seed(store: &SqliteStore, user: &str, sqls: &[&'static str]) {
+    async fn seeded(sqls: &[&'static str]) -> (TestDb, SqliteStore) {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        let user = UserId::new_v7(PURGE_AT).to_string();
         let insert_user = "INSERT INTO authkit_users \
                            (id, email, password_hash, created_at, updated_at) \
                            VALUES (?1, 'purge@example.com', 'h', 0, 0)";
         for &sql in std::iter::once(&insert_user).chain(sqls) {
             authkit_sqlx::sqlx::query(sql)
-                .bind(user)
+                .bind(&user)
                 .execute(store.pool())
                 .await
                 .unwrap();
         }
+        (db, store)
     }
 
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
@@ -326,14 +333,7 @@ mod sqlite {
     async fn purge_sessions_deletes_spent_hashes_in_slices() {
         use authkit_core::ports::SessionStore;
 
-        let db = TestDb::new(Backend::Sqlite).await.unwrap();
-        let store = db.sqlite().unwrap().clone();
-        let now = datetime!(2030-01-02 03:04:05 UTC);
-        let user = UserId::new_v7(now).to_string();
-        seed(
-            &store,
-            &user,
-            &[
+        let (db, store) = seeded(&[
             // 1 200 sessions that expired long ago, 6 000 spent hashes of theirs.
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
              INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
@@ -349,10 +349,9 @@ mod sqlite {
             "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) VALUES \
              (randomblob(32), 'live'), (randomblob(32), 'live'), (randomblob(32), 'live'), \
              (randomblob(32), 'gone')",
-        ],
-        )
+        ])
         .await;
-        assert_eq!(store.purge_sessions(now).await.unwrap(), 1200);
+        assert_eq!(store.purge_sessions(PURGE_AT).await.unwrap(), 1200);
         let spent: Vec<(String, i64)> = authkit_sqlx::sqlx::query_as(
             "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens GROUP BY session_id",
         )
@@ -375,28 +374,20 @@ mod sqlite {
     async fn purge_tokens_deletes_in_slices() {
         use authkit_core::ports::OneTimeTokenStore;
 
-        let db = TestDb::new(Backend::Sqlite).await.unwrap();
-        let store = db.sqlite().unwrap().clone();
-        let now = datetime!(2030-01-02 03:04:05 UTC);
-        let user = UserId::new_v7(now).to_string();
-        seed(
-            &store,
-            &user,
-            &[
-                // 1 200 tokens that expired long ago, every other one used.
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
+        let (db, store) = seeded(&[
+            // 1 200 tokens that expired long ago, every other one used.
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
              INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at, used_at) \
              SELECT randomblob(32), 'password_reset', ?1, 'purge@example.com', 0, 2, \
              CASE WHEN i % 2 = 0 THEN 1 END FROM n",
-                // One that expires in 2100.
-                "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+            // One that expires in 2100.
+            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at) VALUES (X'01', 'verify_email', ?1, 'purge@example.com', 0, \
              4102444800000000)",
-            ],
-        )
+        ])
         .await;
-        assert_eq!(store.purge_tokens(now).await.unwrap(), 1200);
+        assert_eq!(store.purge_tokens(PURGE_AT).await.unwrap(), 1200);
         let left: Vec<Vec<u8>> =
             authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_one_time_tokens")
                 .fetch_all(store.pool())
@@ -504,10 +495,17 @@ mod postgres {
     use authkit_sqlx::sqlx::postgres::PgPoolOptions;
     use authkit_tests::db::{Backend, TestDb};
 
-    /// Inserts the user `user` (`purge@example.com`), then runs each of `sqls` on the store's
-    /// pool with `user` bound as `$1`.
+    /// The time the purge tests purge at: long after every row they make as ended.
+    const PURGE_AT: time::OffsetDateTime = time::macros::datetime!(2030-01-02 03:04:05 UTC);
+
+    /// A fresh PostgreSQL database (`None` when none is configured) with one user
+    /// (`purge@example.com`), after running each of `sqls` on it with that user's id bound as
+    /// `$1`.
     #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
-    async fn seed(store: &PostgresStore, user: uuid::Uuid, sqls: &[&'static str]) {
+    async fn seeded(sqls: &[&'static str]) -> Option<(TestDb, PostgresStore)> {
+        let db = TestDb::new(Backend::Postgres).await?;
+        let store = db.postgres().unwrap().clone();
+        let user = uuid::Uuid::now_v7();
         let insert_user = "INSERT INTO authkit_users \
                            (id, email, password_hash, created_at, updated_at) \
                            VALUES ($1, 'purge@example.com', 'h', now(), now())";
@@ -518,6 +516,7 @@ mod postgres {
                 .await
                 .unwrap();
         }
+        Some((db, store))
     }
 
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
@@ -530,16 +529,7 @@ mod postgres {
     async fn purge_sessions_deletes_spent_hashes() {
         use authkit_core::ports::SessionStore;
 
-        let Some(db) = TestDb::new(Backend::Postgres).await else {
-            return;
-        };
-        let store = db.postgres().unwrap().clone();
-        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
-        let user = uuid::Uuid::now_v7();
-        seed(
-            &store,
-            user,
-            &[
+        let Some((db, store)) = seeded(&[
             "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
              expires_at, idle_expires_at) \
              SELECT md5('ended' || i)::uuid, $1, sha256(('r' || i)::bytea), \
@@ -553,10 +543,12 @@ mod postgres {
              '2100-01-01', '2100-01-01')",
             "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
              SELECT sha256(('live' || i)::bytea), md5('live')::uuid FROM generate_series(1, 3) i",
-        ],
-        )
-        .await;
-        assert_eq!(store.purge_sessions(now).await.unwrap(), 1200);
+        ])
+        .await
+        else {
+            return;
+        };
+        assert_eq!(store.purge_sessions(PURGE_AT).await.unwrap(), 1200);
         let spent: Vec<(uuid::Uuid, i64)> = authkit_sqlx::sqlx::query_as(
             "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens GROUP BY session_id",
         )
@@ -583,28 +575,21 @@ mod postgres {
     async fn purge_tokens_deletes_in_slices() {
         use authkit_core::ports::OneTimeTokenStore;
 
-        let Some(db) = TestDb::new(Backend::Postgres).await else {
-            return;
-        };
-        let store = db.postgres().unwrap().clone();
-        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
-        let user = uuid::Uuid::now_v7();
-        seed(
-            &store,
-            user,
-            &[
-                "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+        let Some((db, store)) = seeded(&[
+            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at, used_at) \
              SELECT sha256(('t' || i)::bytea), 'password_reset', $1, 'purge@example.com', \
              'epoch', 'epoch', CASE WHEN i % 2 = 0 THEN 'epoch'::timestamptz END \
              FROM generate_series(1, 1200) i",
-                "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
+            "INSERT INTO authkit_one_time_tokens (hash, purpose, user_id, email, created_at, \
              expires_at) VALUES ('\\x01', 'verify_email', $1, 'purge@example.com', now(), \
              '2100-01-01')",
-            ],
-        )
-        .await;
-        assert_eq!(store.purge_tokens(now).await.unwrap(), 1200);
+        ])
+        .await
+        else {
+            return;
+        };
+        assert_eq!(store.purge_tokens(PURGE_AT).await.unwrap(), 1200);
         let left: Vec<Vec<u8>> =
             authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_one_time_tokens")
                 .fetch_all(store.pool())

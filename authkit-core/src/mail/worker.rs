@@ -112,16 +112,7 @@ impl AuthKit {
             let now = self.inner.clock.now();
             if now >= next_purge {
                 next_purge = now + Duration::hours(1);
-                if let Err(e) = self.inner.store.purge_outbox(now - config.retention).await {
-                    tracing::warn!(target: "authkit::mail", error = %e, "purging the outbox failed");
-                }
-                self.purge_limits(now).await;
-                if let Err(e) = self.purge_sessions(now).await {
-                    tracing::warn!(target: "authkit::sessions", error = %e, "purging ended sessions failed");
-                }
-                if let Err(e) = self.purge_tokens(now).await {
-                    tracing::warn!(target: "authkit::tokens", error = %e, "purging expired one-time tokens failed");
-                }
+                self.purge_kept_data(now).await;
             }
             let wakeup = self.inner.outbox_wakeup.notified();
             tokio::select! {
@@ -131,6 +122,22 @@ impl AuthKit {
                 () = wakeup => {}
                 () = tokio::time::sleep(poll) => {}
             }
+        }
+    }
+
+    /// The worker's hourly pass: each purge of what is kept for a while only, each failure
+    /// logged and left to the next pass.
+    async fn purge_kept_data(&self, now: time::OffsetDateTime) {
+        let retention = self.inner.config.outbox.retention;
+        if let Err(e) = self.inner.store.purge_outbox(now - retention).await {
+            tracing::warn!(target: "authkit::mail", error = %e, "purging the outbox failed");
+        }
+        self.purge_limits(now).await;
+        if let Err(e) = self.purge_sessions(now).await {
+            tracing::warn!(target: "authkit::sessions", error = %e, "purging ended sessions failed");
+        }
+        if let Err(e) = self.purge_tokens(now).await {
+            tracing::warn!(target: "authkit::tokens", error = %e, "purging expired one-time tokens failed");
         }
     }
 
