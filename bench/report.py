@@ -534,8 +534,11 @@ def render(r: dict) -> str:
         small, big = str(cfg.get("small_users")), str(cfg.get("scale_users"))
         pgv = scale.get("postgres-version")
         w(f"For each backend: two fresh databases, `authkit-bench seed` ({small} and {big} users, "
-          f"all with the same password), `create-admin`, a server on each, then login as "
-          f"user{{N/2}}@bench.test (c=8), refresh (c=32), me (c=32) and the first admin page "
+          f"all with the same password, each with one live session and 2 spent refresh hashes: "
+          f"`--sessions --spent-per-session 2`), `create-admin`, a server on each, then login as "
+          f"user{{N/2}}@bench.test (c=8), refresh of the seeded sessions (c=32; the run's tokens "
+          f"are those of up to 32,768 users evenly spread over the second half, taken first in, "
+          f"first out, so that the refreshes spread over the table), me (c=32) and the first admin page "
           f"(`?limit=50`, c=8), each {cfg.get('scale_duration')} after the warm-up, each phase on "
           f"the small database and right after on the big one (so that a ratio compares figures "
           f"taken seconds apart). "

@@ -1,7 +1,9 @@
 //! `authkit-bench`: measurement tools for authkit (see bench/README.md).
 //!
 //! - `authkit-bench hash-throughput [--seconds 10] [--workers N]`
-//! - `authkit-bench seed --database-url URL --users N --password PW [--admin-every K]`
+//! - `authkit-bench seed --database-url URL --users N --password PW [--admin-every K]
+//!   [--sessions [--spent-per-session S]]`
+//! - `authkit-bench session-tokens --from A --to B --count K`
 //! - `authkit-bench purge --database-url sqlite://FILE [--sessions N] [--spent M]`
 //!
 //! Each prints one line of JSON on standard output; progress and errors go to standard error.
@@ -10,7 +12,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use authkit_bench::purge::{PurgeOptions, purge};
-use authkit_bench::seed::{SeedOptions, seed};
+use authkit_bench::seed::{SeedOptions, seed, session_token, spread};
 use authkit_bench::throughput::hash_throughput;
 use clap::{Parser, Subcommand};
 
@@ -52,6 +54,26 @@ enum Command {
         /// Every K-th user (i % K == 0) also holds `admin`.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         admin_every: Option<u64>,
+        /// Every user also holds one live session, whose refresh token `session-tokens`
+        /// prints (anyone can compute it: benchmark databases only).
+        #[arg(long)]
+        sessions: bool,
+        /// Random spent refresh hashes per session (with --sessions).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+        spent_per_session: u32,
+    },
+    /// The refresh tokens of the sessions `seed --sessions` made, one per line: K users evenly
+    /// spread over A..=B (all of them when K is larger than the range). Prints no JSON.
+    SessionTokens {
+        /// The first user.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        from: u64,
+        /// The last user.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        to: u64,
+        /// How many tokens.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        count: u64,
     },
     /// Fills a new SQLite file with N sessions (every other one ended long ago) and M spent
     /// refresh hashes spread over them, then purges the ended ones while a probe writes
@@ -92,12 +114,16 @@ fn main() -> ExitCode {
             users,
             password,
             admin_every,
+            sessions,
+            spent_per_session,
         } => {
             let options = SeedOptions {
                 database_url,
                 users,
                 password,
                 admin_every,
+                sessions,
+                spent_per_session,
             };
             match runtime.block_on(seed(&options)) {
                 Ok(report) => {
@@ -111,6 +137,21 @@ fn main() -> ExitCode {
                 }
                 Err(e) => return fail(&e.to_string()),
             }
+        }
+        Command::SessionTokens { from, to, count } => {
+            if from > to {
+                return fail("--from must not be after --to");
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for i in spread(from, to, count) {
+                if writeln!(out, "{}", session_token(i)).is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            return match out.flush() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
         }
         Command::Purge {
             database_url,

@@ -10,10 +10,20 @@
 //! The rows are made by the database itself, `INSERT ... SELECT` over a recursive CTE (SQLite)
 //! or `generate_series` (PostgreSQL), [`CHUNK`] users per statement, one transaction per chunk
 //! (users and their roles together): no round trip per row.
+//!
+//! With [`SeedOptions::sessions`], every user also holds one live session, as the users of a
+//! deployment do: its id is UUIDv7-shaped like the user's, one year later ([`session_id`]), and
+//! its refresh token is [`session_token`], which anyone can compute (a benchmark database
+//! only), so that a load script can refresh sessions spread over the whole table. Each session
+//! can also come with [`SeedOptions::spent_per_session`] spent refresh hashes (random), the
+//! rotations it went through before.
 
 use std::time::{Duration, Instant};
 
-use authkit_core::domain::Password;
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use authkit_core::domain::{Password, TokenHash};
 use authkit_core::hashing::{Argon2Config, Argon2ConfigError, Argon2Hasher};
 use authkit_core::ports::{HashError, PasswordHasher};
 use authkit_core::uuid::Uuid;
@@ -29,6 +39,14 @@ pub const EPOCH_MS: i64 = 1_704_067_200_000;
 pub const CHUNK: u64 = 100_000;
 /// The largest number of users one call seeds.
 pub const MAX_USERS: u64 = 100_000_000;
+/// The largest [`SeedOptions::spent_per_session`].
+pub const MAX_SPENT_PER_SESSION: u32 = 100;
+/// How far a seeded session's id timestamp is after its user's: one year (365 days), in ms.
+pub const SESSION_ID_OFFSET_MS: i64 = 31_536_000_000;
+/// A seeded session's absolute and idle lifetimes from the seed: 30 and 14 days, in µs (the
+/// server's defaults for a remembered session).
+const SESSION_ABSOLUTE_MICROS: i64 = 30 * 86_400_000_000;
+const SESSION_IDLE_MICROS: i64 = 14 * 86_400_000_000;
 
 /// What to seed.
 #[derive(Debug, Clone)]
@@ -41,6 +59,11 @@ pub struct SeedOptions {
     pub password: String,
     /// Every K-th user (`i % K == 0`) also holds `admin`; `None`: nobody.
     pub admin_every: Option<u64>,
+    /// Every user also holds one live session whose refresh token is [`session_token`].
+    pub sessions: bool,
+    /// Random spent refresh hashes per seeded session (`0..=MAX_SPENT_PER_SESSION`; needs
+    /// `sessions` when not 0).
+    pub spent_per_session: u32,
 }
 
 /// What a seed did.
@@ -119,6 +142,58 @@ pub fn user_id(i: u64) -> Uuid {
     )
 }
 
+/// The id of user `i`'s seeded session: the shape of [`user_id`], with the timestamp
+/// [`SESSION_ID_OFFSET_MS`] later.
+pub fn session_id(i: u64) -> Uuid {
+    let ts = u128::from(EPOCH_MS.unsigned_abs() + SESSION_ID_OFFSET_MS.unsigned_abs() + i)
+        & 0xffff_ffff_ffff;
+    let i = u128::from(i);
+    Uuid::from_u128(
+        (ts << 80) | (0x7 << 76) | ((i % 4096) << 64) | (0x8 << 60) | (i & 0x0fff_ffff_ffff_ffff),
+    )
+}
+
+/// The refresh token of user `i`'s seeded session: the SHA-256 of `authkit-bench session {i}`
+/// in lowercase hex (64 characters; the server takes any string of up to 256). The session
+/// stores its SHA-256, as the server's own sessions do. Public by construction: seed only
+/// benchmark databases with sessions.
+pub fn session_token(i: u64) -> String {
+    let digest = TokenHash::of(&format!("authkit-bench session {i}"));
+    digest
+        .as_bytes()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
+/// `count` users evenly spread over `from..=to` (every one of them when `count` is larger than
+/// the range), ascending.
+pub fn spread(from: u64, to: u64, count: u64) -> impl Iterator<Item = u64> {
+    let range = to.saturating_sub(from).saturating_add(1);
+    let count = count.min(range);
+    (0..count).map(move |j| {
+        let offset = u128::from(j) * u128::from(range) / u128::from(count.max(1));
+        from + u64::try_from(offset).unwrap_or(0)
+    })
+}
+
+/// The stored hashes of the session tokens of users `lo..=hi`, one after the other (32 bytes
+/// each): one blob per chunk, which the SQL cuts with `substr`.
+fn session_hashes(lo: i64, hi: i64) -> Vec<u8> {
+    (lo..=hi)
+        .flat_map(|i| *TokenHash::of(&session_token(i.unsigned_abs())).as_bytes())
+        .collect()
+}
+
+/// Now, in microseconds since the Unix epoch (a seeded session is created now).
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// The database behind a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -149,6 +224,12 @@ pub async fn seed(options: &SeedOptions) -> Result<SeedReport, SeedError> {
     }
     if options.admin_every == Some(0) {
         return Err(SeedError::Options("--admin-every must be at least 1"));
+    }
+    if options.spent_per_session > MAX_SPENT_PER_SESSION {
+        return Err(SeedError::Options("--spent-per-session must be in 0..=100"));
+    }
+    if options.spent_per_session > 0 && !options.sessions {
+        return Err(SeedError::Options("--spent-per-session needs --sessions"));
     }
     match Backend::of(&options.database_url)? {
         Backend::Sqlite => {
@@ -232,8 +313,24 @@ macro_rules! sqlite_series {
 
 macro_rules! sqlite_id {
     () => {
-        "printf('%08x-%04x-7%03x-8%03x-%012x', ts >> 16, ts & 65535, i % 4096, \
-         (i >> 48) & 4095, i & 281474976710655)"
+        sqlite_id!("ts")
+    };
+    ($ts:literal) => {
+        concat!(
+            "printf('%08x-%04x-7%03x-8%03x-%012x', ",
+            $ts,
+            " >> 16, ",
+            $ts,
+            " & 65535, i % 4096, (i >> 48) & 4095, i & 281474976710655)"
+        )
+    };
+}
+
+/// The series of a chunk with the users' (`ts`) and their sessions' (`sts`) id timestamps.
+macro_rules! sqlite_session_series {
+    () => {
+        "WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2), \
+         u(i, ts, sts) AS (SELECT i, 1704067200000 + i, 1735603200000 + i FROM s) "
     };
 }
 
@@ -261,6 +358,26 @@ const SQLITE_GRANT_ADMIN: &str = concat!(
     ", 'admin' FROM u WHERE i % ?3 = 0"
 );
 
+/// ?3: the chunk's hashes ([`session_hashes`]); ?4 now, ?5 and ?6 the absolute and idle
+/// lifetimes (µs).
+const SQLITE_INSERT_SESSIONS: &str = concat!(
+    sqlite_session_series!(),
+    "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) SELECT ",
+    sqlite_id!("sts"),
+    ", ",
+    sqlite_id!(),
+    ", substr(?3, (i - ?1) * 32 + 1, 32), ?4, ?4, ?4 + ?5, ?4 + ?6, NULL, 1, NULL, NULL FROM u"
+);
+/// ?3: spent hashes per session.
+const SQLITE_INSERT_SPENT: &str = concat!(
+    sqlite_session_series!(),
+    ", k(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM k WHERE j < ?3) \
+     INSERT INTO authkit_spent_refresh_tokens (hash, session_id) SELECT randomblob(32), ",
+    sqlite_id!("sts"),
+    " FROM u, k"
+);
+
 async fn seed_sqlite(
     store: &SqliteStore,
     options: &SeedOptions,
@@ -280,6 +397,7 @@ async fn seed_sqlite(
         .execute(&mut *conn)
         .await?;
     let admin = admin_modulus(options);
+    let now = now_micros();
     let inserting = Instant::now();
     for (lo, hi) in chunks(options.users) {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -299,6 +417,25 @@ async fn seed_sqlite(
                 .bind(lo)
                 .bind(hi)
                 .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if options.sessions {
+            sqlx::query(SQLITE_INSERT_SESSIONS)
+                .bind(lo)
+                .bind(hi)
+                .bind(session_hashes(lo, hi))
+                .bind(now)
+                .bind(SESSION_ABSOLUTE_MICROS)
+                .bind(SESSION_IDLE_MICROS)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if options.spent_per_session > 0 {
+            sqlx::query(SQLITE_INSERT_SPENT)
+                .bind(lo)
+                .bind(hi)
+                .bind(i64::from(options.spent_per_session))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -329,8 +466,23 @@ macro_rules! pg_series {
 
 macro_rules! pg_id {
     () => {
-        "(lpad(to_hex(ts), 12, '0') || '7' || lpad(to_hex(i % 4096), 3, '0') || '8' \
-         || lpad(to_hex(i), 15, '0'))::uuid"
+        pg_id!("ts")
+    };
+    ($ts:literal) => {
+        concat!(
+            "(lpad(to_hex(",
+            $ts,
+            "), 12, '0') || '7' || lpad(to_hex(i % 4096), 3, '0') || '8' \
+             || lpad(to_hex(i), 15, '0'))::uuid"
+        )
+    };
+}
+
+/// [`pg_series`] with the sessions' id timestamps (`sts`) too.
+macro_rules! pg_session_series {
+    () => {
+        "FROM (SELECT i, 1704067200000::bigint + i AS ts, 1735603200000::bigint + i AS sts \
+         FROM generate_series($1::bigint, $2::bigint) AS i) AS s"
     };
 }
 
@@ -360,6 +512,32 @@ const PG_GRANT_ADMIN: &str = concat!(
     " WHERE i % $3 = 0"
 );
 
+/// $3: the chunk's hashes ([`session_hashes`]); $4 now, $5 and $6 the absolute and idle
+/// lifetimes (µs).
+const PG_INSERT_SESSIONS: &str = concat!(
+    "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) SELECT ",
+    pg_id!("sts"),
+    ", ",
+    pg_id!(),
+    ", substring($3::bytea from ((i - $1) * 32 + 1)::int for 32), \
+     timestamptz 'epoch' + $4::bigint * interval '1 microsecond', \
+     timestamptz 'epoch' + $4::bigint * interval '1 microsecond', \
+     timestamptz 'epoch' + ($4::bigint + $5::bigint) * interval '1 microsecond', \
+     timestamptz 'epoch' + ($4::bigint + $6::bigint) * interval '1 microsecond', \
+     NULL, true, NULL, NULL ",
+    pg_session_series!()
+);
+/// $3: spent hashes per session (random: two MD5s of `random()`).
+const PG_INSERT_SPENT: &str = concat!(
+    "INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+     SELECT decode(md5(random()::text) || md5(random()::text), 'hex'), ",
+    pg_id!("sts"),
+    " ",
+    pg_session_series!(),
+    ", generate_series(1, $3::int) AS j"
+);
+
 async fn seed_postgres(
     store: &PostgresStore,
     options: &SeedOptions,
@@ -374,6 +552,7 @@ async fn seed_postgres(
     }
     let hash = hash_once(&options.password).await?;
     let admin = admin_modulus(options);
+    let now = now_micros();
     let inserting = Instant::now();
     for (lo, hi) in chunks(options.users) {
         let mut tx = conn.begin().await?;
@@ -396,6 +575,25 @@ async fn seed_postgres(
                 .execute(&mut *tx)
                 .await?;
         }
+        if options.sessions {
+            sqlx::query(PG_INSERT_SESSIONS)
+                .bind(lo)
+                .bind(hi)
+                .bind(session_hashes(lo, hi))
+                .bind(now)
+                .bind(SESSION_ABSOLUTE_MICROS)
+                .bind(SESSION_IDLE_MICROS)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if options.spent_per_session > 0 {
+            sqlx::query(PG_INSERT_SPENT)
+                .bind(lo)
+                .bind(hi)
+                .bind(i32::try_from(options.spent_per_session).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         log_progress(hi, options.users, inserting);
     }
@@ -405,9 +603,12 @@ async fn seed_postgres(
     // (it took a fifth of the two cores from the first phases on the big table). A checkpoint
     // then writes the dirty pages out, for the same reason; it needs the `pg_checkpoint` role,
     // and without it the server's own checkpoints do it later.
-    sqlx::query("VACUUM (ANALYZE) authkit_users, authkit_user_roles")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "VACUUM (ANALYZE) authkit_users, authkit_user_roles, authkit_sessions, \
+         authkit_spent_refresh_tokens",
+    )
+    .execute(&mut *conn)
+    .await?;
     if let Err(e) = sqlx::query("CHECKPOINT").execute(&mut *conn).await {
         eprint_line(&format!("seed: no CHECKPOINT after the inserts ({e})"));
     }
@@ -435,6 +636,25 @@ mod tests {
         let b = user_id(4097);
         assert!(b > a);
         assert!(user_id(1_000_000) > user_id(999_999));
+    }
+
+    #[test]
+    fn session_ids_and_tokens() {
+        let a = session_id(1);
+        assert_eq!(a.get_version_num(), 7);
+        assert_eq!(a.to_string(), "01941a03-2001-7001-8000-000000000001");
+        assert!(session_id(2) > a);
+        assert_ne!(a, user_id(1));
+        let token = session_token(7);
+        assert_eq!(token.len(), 64);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(token, session_token(8));
+        assert_eq!(spread(1, 10, 5).collect::<Vec<_>>(), [1, 3, 5, 7, 9]);
+        assert_eq!(spread(4, 6, 10).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(spread(501, 1000, 500).count(), 500);
+        let hashes = session_hashes(7, 9);
+        assert_eq!(hashes.len(), 96);
+        assert_eq!(&hashes[..32], TokenHash::of(&token).as_bytes());
     }
 
     #[test]
