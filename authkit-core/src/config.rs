@@ -34,6 +34,11 @@ pub struct AuthConfig {
     /// Meanwhile a refresh token of it still reports reuse and the session shows in the
     /// user's data export.
     pub session_retention: Duration,
+    /// How long the audit log keeps an event before [`crate::AuthKit::purge_audit`] deletes
+    /// it; `None` (the default) keeps every event. The audit log grows by an event per login,
+    /// refresh and logout, so a deployment with a retention policy sets it (Keycloak's event
+    /// expiration); zero deletes every event at the next purge.
+    pub audit_retention: Option<Duration>,
     /// Lifetime of email-verification tokens (default 24 h).
     pub verify_email_ttl: Duration,
     /// Lifetime of password-reset tokens (default 30 min).
@@ -169,6 +174,7 @@ impl Default for AuthConfig {
             session_absolute_ttl: Duration::days(30),
             session_short_ttl: Duration::hours(24),
             session_retention: crate::service::SESSION_RETENTION,
+            audit_retention: None,
             verify_email_ttl: Duration::hours(24),
             password_reset_ttl: Duration::minutes(30),
             password_policy: PasswordPolicy::default(),
@@ -237,6 +243,9 @@ impl AuthConfig {
         }
         if self.session_retention < Duration::ZERO {
             return err("session_retention", "must not be negative");
+        }
+        if self.audit_retention.is_some_and(|r| r < Duration::ZERO) {
+            return err("audit_retention", "must not be negative");
         }
         if self.verify_email_ttl <= Duration::ZERO || self.verify_email_ttl > Duration::hours(24) {
             return err("verify_email_ttl", "must be between 1 s and 24 h");

@@ -397,6 +397,10 @@ impl AuditStore for SessionCache {
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
         self.inner.list_audit(query).await
     }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.purge_audit(before).await
+    }
 }
 
 #[async_trait]

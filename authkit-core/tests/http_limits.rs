@@ -204,6 +204,9 @@ impl AuditStore for HangingStore {
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
         self.0.list_audit(query).await
     }
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.0.purge_audit(before).await
+    }
 }
 
 #[async_trait]

@@ -721,3 +721,112 @@ fn a_negative_session_retention_is_refused() {
     };
     assert!(zero.validate().is_ok(), "zero: purged at the next pass");
 }
+
+/// The audit events about `user` in the store, once the kit's audit writer has appended at
+/// least one (it writes in the background; polled with a deadline).
+async fn audit_events_of(k: &Kit, user: &User) -> usize {
+    use authkit_core::ports::AuditStore;
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
+    loop {
+        let n = k.store.audit_of_user(user.id, 100).await.unwrap().len();
+        if n > 0 {
+            return n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit event was appended"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+}
+
+fn kit_with_audit_retention(retention: Option<Duration>) -> Kit {
+    kit_with(
+        AuthConfig {
+            limits: authkit_core::config::LimitsConfig::off(),
+            audit_retention: retention,
+            ..AuthConfig::default()
+        },
+        EmailTemplates::new(),
+    )
+}
+
+#[tokio::test]
+async fn purge_audit_keeps_every_event_without_a_retention() {
+    use authkit_core::ports::AuditStore;
+    let k = kit_with_audit_retention(None);
+    let user = register(&k.kit, "ada@example.com", None).await;
+    let events = audit_events_of(&k, &user).await;
+    k.clock.advance(Duration::days(3650));
+    assert_eq!(k.kit.purge_audit(k.clock.now()).await.unwrap(), 0);
+    assert_eq!(
+        k.store.audit_of_user(user.id, 100).await.unwrap().len(),
+        events
+    );
+}
+
+#[tokio::test]
+async fn purge_audit_follows_the_configured_retention() {
+    use authkit_core::ports::AuditStore;
+    let k = kit_with_audit_retention(Some(Duration::days(1)));
+    let user = register(&k.kit, "ada@example.com", None).await;
+    let events = audit_events_of(&k, &user).await;
+    k.clock.advance(Duration::days(1));
+    assert_eq!(
+        k.kit.purge_audit(k.clock.now()).await.unwrap(),
+        0,
+        "exactly one day old: kept"
+    );
+    k.clock.advance(Duration::microseconds(1));
+    assert_eq!(
+        k.kit.purge_audit(k.clock.now()).await.unwrap(),
+        events as u64
+    );
+    assert!(
+        k.store
+            .audit_of_user(user.id, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_worker_purges_old_audit_events() {
+    use authkit_core::ports::AuditStore;
+    let k = kit_with_audit_retention(Some(Duration::days(1)));
+    let user = register(&k.kit, "ada@example.com", None).await;
+    audit_events_of(&k, &user).await;
+    k.clock.advance(Duration::days(1) + Duration::minutes(1));
+    let worker = Worker::start(&k.kit);
+    // The worker's first pass runs the hourly maintenance.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
+    while !k
+        .store
+        .audit_of_user(user.id, 100)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not purge the old audit events"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    worker.stop().await;
+}
+
+#[test]
+fn a_negative_audit_retention_is_refused() {
+    let config = AuthConfig {
+        audit_retention: Some(Duration::seconds(-1)),
+        ..AuthConfig::default()
+    };
+    assert_eq!(config.validate().unwrap_err().field, "audit_retention");
+    let zero = AuthConfig {
+        audit_retention: Some(Duration::ZERO),
+        ..AuthConfig::default()
+    };
+    assert!(zero.validate().is_ok(), "zero: purged at the next pass");
+}

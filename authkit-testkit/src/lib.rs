@@ -247,6 +247,7 @@ macro_rules! store_suite {
             role_changes_raise_authz_version_of_holders_only,
             list_audit_orders_filters_and_pages,
             audit_events_round_trip_newest_first,
+            purge_audit_deletes_events_before_the_cutoff,
             append_audits_keeps_order_and_fields,
             append_audits_writes_a_large_batch_whole,
             signing_keys_round_trip_newest_first,

@@ -2686,6 +2686,67 @@ pub async fn builtin_role_permissions(store: Arc<dyn Store>) {
     );
 }
 
+/// `purge_audit` deletes the events whose `at` is strictly before the time given, the earlier
+/// ones of its own millisecond included, and keeps the others, which read back unchanged.
+/// (Events of 2001: no other check of the suite makes any that old.)
+pub async fn purge_audit_deletes_events_before_the_cutoff(store: Arc<dyn Store>) {
+    let subject = user(&store).await;
+    // Half-way through a millisecond, so that events 100 µs either side share it.
+    let cutoff = time::macros::datetime!(2001-02-03 04:05:06.000500 UTC);
+    let event = |at: OffsetDateTime, name: &str| AuditEvent {
+        id: authkit_core::domain::new_v7(at),
+        at,
+        event: name.to_owned(),
+        user_id: Some(subject.id),
+        actor_id: None,
+        ip: None,
+        user_agent: None,
+        detail: serde_json::json!({ "name": name }),
+    };
+    let old = event(cutoff - Duration::days(1), "old");
+    let just_before = event(cutoff - Duration::microseconds(100), "just_before");
+    let at_cutoff = event(cutoff, "at_cutoff");
+    let just_after = event(cutoff + Duration::microseconds(100), "just_after");
+    let later = event(cutoff + Duration::seconds(1), "later");
+    for e in [&at_cutoff, &later, &old, &just_after, &just_before] {
+        store.append_audit(e).await.expect("append_audit");
+    }
+    assert_eq!(
+        store.purge_audit(cutoff - Duration::days(2)).await.unwrap(),
+        0,
+        "nothing that old"
+    );
+    assert_eq!(
+        store.purge_audit(cutoff).await.unwrap(),
+        2,
+        "the old event and the earlier one of the cutoff's millisecond"
+    );
+    assert_eq!(
+        store.audit_of_user(subject.id, 10).await.unwrap(),
+        vec![later.clone(), just_after, at_cutoff],
+        "an event at the time given is not before it"
+    );
+    assert_eq!(
+        store.purge_audit(cutoff).await.unwrap(),
+        0,
+        "again: nothing"
+    );
+    assert_eq!(
+        store
+            .purge_audit(later.at + Duration::microseconds(1))
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(
+        store
+            .audit_of_user(subject.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Audit events read back exactly (ip, user agent, JSON detail), only the subject's, newest
 /// first (ties broken by id, descending), at most `limit`.
 pub async fn audit_events_round_trip_newest_first(store: Arc<dyn Store>) {

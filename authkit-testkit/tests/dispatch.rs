@@ -632,6 +632,9 @@ mod broken {
         async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
             self.inner.list_audit(q).await
         }
+        async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+            self.inner.purge_audit(before).await
+        }
     }
 
     #[async_trait]

@@ -4,7 +4,10 @@
 //! PostgreSQL when `AUTHKIT_TEST_POSTGRES_URL` is set) are real sessions: their tokens refresh
 //! through AuthKit, once, as their users.
 #![allow(missing_docs, reason = "an integration test")]
-#![allow(clippy::unwrap_used, reason = "the helpers of an integration test fail it")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers of an integration test fail it"
+)]
 
 use authkit_bench::seed::{
     SeedError, SeedOptions, seed, session_id, session_token, user_email, user_id,

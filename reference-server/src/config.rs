@@ -70,6 +70,8 @@ pub mod vars {
     /// How long a session read to authenticate a request is remembered, in milliseconds
     /// (0 = off).
     pub const SESSION_CACHE_TTL_MS: &str = "AUTHKIT_SESSION_CACHE_TTL_MS";
+    /// Days an audit event is kept before the hourly purge deletes it (unset: every event).
+    pub const AUDIT_RETENTION_DAYS: &str = "AUTHKIT_AUDIT_RETENTION_DAYS";
     /// The pepper of new password hashes: base64 of at least 32 random bytes (a secret).
     pub const PASSWORD_PEPPER: &str = "AUTHKIT_PASSWORD_PEPPER";
     /// The id of `AUTHKIT_PASSWORD_PEPPER`, written into each hash.
@@ -330,6 +332,16 @@ pub mod vars {
             "1000",
             "1000",
         ),
+        setting(
+            AUDIT_RETENTION_DAYS,
+            Kind::Integer,
+            "how long the audit log keeps an event; the email worker deletes older ones every \
+             hour. Every login, refresh and logout adds an event, so set it when the log must \
+             not grow without end (Keycloak's event expiration)",
+            "whole number of days, 1..36500",
+            "unset: every event is kept",
+            "\"\"",
+        ),
         secret(setting(
             PASSWORD_PEPPER,
             Kind::Text,
@@ -464,6 +476,9 @@ pub const DEFAULT_LOGIN_THROTTLE_FAILURES: u32 = 10;
 pub const DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR: u32 = 5;
 /// Default of `AUTHKIT_REQUEST_TIMEOUT_SECONDS`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest `AUTHKIT_AUDIT_RETENTION_DAYS`: a hundred years.
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
+
 /// Default of `AUTHKIT_SESSION_CACHE_TTL_MS` (core's default).
 pub const DEFAULT_SESSION_CACHE_TTL: Duration = Duration::from_millis(1000);
 /// Default of `AUTHKIT_PASSWORD_PEPPER_ID`.
@@ -937,6 +952,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// `AUTHKIT_SESSION_CACHE_TTL_MS` (zero = off): at most the access-token lifetime.
     pub session_cache_ttl: Duration,
+    /// `AUTHKIT_AUDIT_RETENTION_DAYS`; `None`: every audit event is kept.
+    pub audit_retention_days: Option<u32>,
     /// `AUTHKIT_REQUIRE_VERIFIED_EMAIL`.
     pub require_verified_email: bool,
     /// `AUTHKIT_LOG_FORMAT`; `None`: [`LogFormat::detect`].
@@ -1023,6 +1040,7 @@ impl fmt::Debug for ServerConfig {
             )
             .field("request_timeout", &self.request_timeout)
             .field("session_cache_ttl", &self.session_cache_ttl)
+            .field("audit_retention_days", &self.audit_retention_days)
             .field("outbox_max_attempts", &self.outbox_max_attempts)
             .field("outbox_retry", &self.outbox_retry)
             .field("argon2_memory_kib", &self.argon2.m_cost)
@@ -1073,6 +1091,7 @@ impl Default for ServerConfig {
             forgot_per_address_per_hour: DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             session_cache_ttl: DEFAULT_SESSION_CACHE_TTL,
+            audit_retention_days: None,
             require_verified_email: false,
             log_format: None,
             default_locale: Locale::english(),
@@ -1323,6 +1342,23 @@ impl ServerConfig {
             },
             None => defaults.session_cache_ttl,
         };
+        let audit_retention_days = match get(vars::AUDIT_RETENTION_DAYS)? {
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=MAX_AUDIT_RETENTION_DAYS).contains(&n) => Some(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::AUDIT_RETENTION_DAYS,
+                        value: v.clone(),
+                        problem: format!(
+                            "not a whole number of days between 1 and {MAX_AUDIT_RETENTION_DAYS}"
+                        ),
+                        fix: "use a number of days such as 365, or unset it to keep every \
+                              event",
+                    });
+                }
+            },
+            None => defaults.audit_retention_days,
+        };
         let argon2 = parse_argon2(&get, defaults.argon2)?;
         let require_verified_email = match get(vars::REQUIRE_VERIFIED_EMAIL)? {
             Some(v) => parse_bool(vars::REQUIRE_VERIFIED_EMAIL, &v)?,
@@ -1415,6 +1451,7 @@ impl ServerConfig {
             forgot_per_address_per_hour,
             request_timeout,
             session_cache_ttl,
+            audit_retention_days,
             require_verified_email,
             log_format,
             default_locale,
@@ -1523,6 +1560,9 @@ impl ServerConfig {
             cors_origins: self.cors_origins.clone(),
             request_timeout: self.request_timeout,
             session_cache_ttl: self.session_cache_ttl,
+            audit_retention: self
+                .audit_retention_days
+                .map(|days| authkit_core::time::Duration::days(i64::from(days))),
             outbox: OutboxConfig {
                 max_attempts: self.outbox_max_attempts,
                 retry_initial: retry,

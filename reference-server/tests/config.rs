@@ -258,6 +258,7 @@ fn limits_and_hashing_defaults() {
     assert_eq!(config.forgot_per_address_per_hour, 5);
     assert_eq!(config.request_timeout, Duration::from_secs(15));
     assert_eq!(config.session_cache_ttl, Duration::from_millis(1000));
+    assert_eq!(config.audit_retention_days, None);
     assert_eq!(config.argon2.m_cost, 19_456);
     assert_eq!(config.argon2.t_cost, 2);
     assert!(config.argon2.pepper.is_none());
@@ -274,6 +275,7 @@ fn limits_and_hashing_defaults() {
     assert!(auth.limits.trusted_proxies.is_empty());
     assert_eq!(auth.request_timeout, Duration::from_secs(15));
     assert_eq!(auth.session_cache_ttl, Duration::from_millis(1000));
+    assert_eq!(auth.audit_retention, None, "every audit event is kept");
 
     // PostgreSQL shares the counters by default; SQLite keeps them in memory.
     let pg = parse(&[(vars::DATABASE_URL, "postgres://u:p@db/auth")]).unwrap();
@@ -298,6 +300,7 @@ fn limits_variables_are_read_and_reach_core() {
         (vars::FORGOT_PER_ADDRESS_PER_HOUR, "20"),
         (vars::REQUEST_TIMEOUT_SECONDS, "30"),
         (vars::SESSION_CACHE_TTL_MS, "250"),
+        (vars::AUDIT_RETENTION_DAYS, " 90 "),
     ])
     .unwrap();
     assert_eq!(config.rate_limit_backend(), RateLimitBackend::Database);
@@ -327,6 +330,10 @@ fn limits_variables_are_read_and_reach_core() {
     assert_eq!(auth.cors_origins, config.cors_origins);
     assert_eq!(auth.request_timeout, Duration::from_secs(30));
     assert_eq!(auth.session_cache_ttl, Duration::from_millis(250));
+    assert_eq!(
+        auth.audit_retention,
+        Some(authkit_core::time::Duration::days(90))
+    );
     auth.validate().unwrap();
 
     let memory = parse(&[
@@ -376,6 +383,10 @@ fn bad_limits_values_name_the_variable_and_the_fix() {
         (vars::SESSION_CACHE_TTL_MS, "0.5"),
         (vars::SESSION_CACHE_TTL_MS, "1s"),
         (vars::SESSION_CACHE_TTL_MS, "900001"),
+        (vars::AUDIT_RETENTION_DAYS, "0"),
+        (vars::AUDIT_RETENTION_DAYS, "36501"),
+        (vars::AUDIT_RETENTION_DAYS, "-1"),
+        (vars::AUDIT_RETENTION_DAYS, "30d"),
         (vars::ARGON2_MEMORY_KIB, "lots"),
         (vars::ARGON2_MEMORY_KIB, "19455"),
         (vars::ARGON2_MEMORY_KIB, "4194305"),
@@ -924,6 +935,7 @@ fn bad_value(var: &str) -> Option<&'static str> {
         | vars::FORGOT_PER_ADDRESS_PER_HOUR
         | vars::REQUEST_TIMEOUT_SECONDS
         | vars::SESSION_CACHE_TTL_MS
+        | vars::AUDIT_RETENTION_DAYS
         | vars::ARGON2_MEMORY_KIB
         | vars::ARGON2_ITERATIONS
         | vars::OUTBOX_MAX_ATTEMPTS

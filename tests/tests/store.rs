@@ -397,6 +397,34 @@ mod sqlite {
         db.cleanup().await;
     }
 
+    /// A purge of the audit log deletes more old events than one statement of it takes (1 200
+    /// against 500), found on their UUIDv7 ids, and keeps one of 2100.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn purge_audit_deletes_in_slices() {
+        use authkit_core::ports::AuditStore;
+
+        let (db, store) = seeded(&[
+            // 1 200 events in 1970, at i ms, with the UUIDv7 id of that millisecond.
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) \
+             INSERT INTO authkit_audit_events (id, at, event, user_id) \
+             SELECT printf('%08x-%04x-7000-8000-%012x', i >> 16, i & 65535, i), i * 1000, \
+             'login_ok', ?1 FROM n",
+            // One on 2100-01-01 (4 102 444 800 000 ms).
+            "INSERT INTO authkit_audit_events (id, at, event, user_id) VALUES \
+             (printf('%08x-%04x-7000-8000-000000000001', 4102444800000 >> 16, \
+             4102444800000 & 65535), 4102444800000000, 'logout', ?1)",
+        ])
+        .await;
+        assert_eq!(store.purge_audit(PURGE_AT).await.unwrap(), 1200);
+        let left: Vec<String> =
+            authkit_sqlx::sqlx::query_scalar("SELECT event FROM authkit_audit_events")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, ["logout"]);
+        db.cleanup().await;
+    }
+
     /// UUIDs as text, timestamps as integer microseconds, pragmas as documented.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn representation_and_pragmas() {
@@ -596,6 +624,37 @@ mod postgres {
                 .await
                 .unwrap();
         assert_eq!(left, [vec![1_u8]]);
+        db.cleanup().await;
+    }
+
+    /// A purge of the audit log deletes more old events than one statement of it takes (1 200
+    /// against 1 000), found on their UUIDv7 ids, and keeps one of 2100.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_audit_deletes_in_slices() {
+        use authkit_core::ports::AuditStore;
+
+        let Some((db, store)) = seeded(&[
+            // 1 200 events in 1970, at i ms, with the UUIDv7 id of that millisecond.
+            "INSERT INTO authkit_audit_events (id, at, event, user_id) \
+             SELECT (lpad(to_hex(i), 12, '0') || '70008000' || lpad(to_hex(i), 12, '0'))::uuid, \
+             timestamptz 'epoch' + i * interval '1 millisecond', 'login_ok', $1 \
+             FROM generate_series(1, 1200) i",
+            // One on 2100-01-01 (4 102 444 800 000 ms).
+            "INSERT INTO authkit_audit_events (id, at, event, user_id) VALUES \
+             ((lpad(to_hex(4102444800000), 12, '0') || '70008000000000000001')::uuid, \
+             '2100-01-01T00:00:00Z', 'logout', $1)",
+        ])
+        .await
+        else {
+            return;
+        };
+        assert_eq!(store.purge_audit(PURGE_AT).await.unwrap(), 1200);
+        let left: Vec<String> =
+            authkit_sqlx::sqlx::query_scalar("SELECT event FROM authkit_audit_events")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, ["logout"]);
         db.cleanup().await;
     }
 

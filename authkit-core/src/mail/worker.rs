@@ -76,8 +76,9 @@ impl AuthKit {
     /// start) it also purges what is kept for a while only: delivered messages past the
     /// outbox retention, full rate-limit buckets and old failed-password counts
     /// ([`AuthKit::purge_limits`]), sessions ended for longer than
-    /// [`crate::AuthConfig::session_retention`] ([`AuthKit::purge_sessions`]), and expired
-    /// verification and reset tokens ([`AuthKit::purge_tokens`]).
+    /// [`crate::AuthConfig::session_retention`] ([`AuthKit::purge_sessions`]), expired
+    /// verification and reset tokens ([`AuthKit::purge_tokens`]), and audit events older than
+    /// [`crate::AuthConfig::audit_retention`] when it is set ([`AuthKit::purge_audit`]).
     ///
     /// Run exactly this in the background of every instance that should send email; several
     /// instances on one database share the work without sending a message twice.
@@ -138,6 +139,9 @@ impl AuthKit {
         }
         if let Err(e) = self.purge_tokens(now).await {
             tracing::warn!(target: "authkit::tokens", error = %e, "purging expired one-time tokens failed");
+        }
+        if let Err(e) = self.purge_audit(now).await {
+            tracing::warn!(target: "authkit::audit", error = %e, "purging old audit events failed");
         }
     }
 

@@ -389,6 +389,13 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Events matching `query`, newest first (id descending), the first `query.limit` before
     /// `query.before`; `has_more` tells whether another page follows.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>>;
+
+    /// Deletes every event whose `at` is strictly before `before`; returns how many. A store
+    /// may find them by their id, which core makes the UUIDv7 of `at` (so that the deletion
+    /// walks the primary key instead of the whole table): an appended event whose id is later
+    /// than its `at` may then be kept. A database store deletes in slices, committing each,
+    /// so that no statement holds the writer for long.
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Token signing keys shared by every instance on one database.

@@ -13,10 +13,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::AuthKit;
 use crate::domain::{AuditEvent, AuditKind, UserId, new_v7};
+use crate::error::Result;
 use crate::job_queue::JobQueue;
 use crate::ports::{AuditStore, Store};
 use crate::service::RequestContext;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 /// An event on its way to the writer, and who waits for it to be written.
 type Queued = (AuditEvent, oneshot::Sender<()>);
@@ -97,6 +99,18 @@ impl AuthKit {
         detail: Value,
     ) {
         self.audit_by(ctx, kind, user_id, user_id, detail).await;
+    }
+
+    /// Deletes the audit events older than [`crate::AuthConfig::audit_retention`] before `now`
+    /// ([`crate::ports::AuditStore::purge_audit`]); returns how many. With no retention set
+    /// (the default) it keeps every event and returns 0 without asking the store. The email
+    /// worker ([`AuthKit::run_email_worker`]) runs it every hour; a host that runs no worker
+    /// can call it on its own schedule.
+    pub async fn purge_audit(&self, now: OffsetDateTime) -> Result<u64> {
+        match self.inner.config.audit_retention {
+            Some(retention) => Ok(self.inner.store.purge_audit(now - retention).await?),
+            None => Ok(0),
+        }
     }
 
     /// Like [`AuthKit::audit`], with an actor other than the subject (an administrator).
@@ -192,6 +206,9 @@ mod tests {
                 items: Vec::new(),
                 has_more: false,
             })
+        }
+        async fn purge_audit(&self, _: OffsetDateTime) -> StoreResult<u64> {
+            Ok(0)
         }
     }
 

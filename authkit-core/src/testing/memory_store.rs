@@ -818,6 +818,13 @@ impl AuditStore for MemoryStore {
         })
     }
 
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let mut s = self.state();
+        let kept = s.audit.len();
+        s.audit.retain(|e| e.at >= before);
+        Ok((kept - s.audit.len()) as u64)
+    }
+
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         let s = self.state();
         let mut events: Vec<AuditEvent> = s

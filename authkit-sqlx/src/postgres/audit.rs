@@ -5,6 +5,7 @@ use authkit_core::domain::{AuditEvent, AuditQuery, Page, UserId};
 use authkit_core::ports::{AuditStore, StoreResult};
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgRow, Postgres};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{PostgresStore, get};
@@ -18,6 +19,17 @@ const APPEND: &str = "INSERT INTO authkit_audit_events \
 /// statement. Only the one-event `INSERT` (`append_audit`) stays prepared on the connection:
 /// one prepared statement per batch size would crowd the others out of its statement cache.
 const EVENTS_PER_INSERT: usize = 65535 / 8;
+/// A slice of `purge_audit`: at most `$2` events whose `at` is before `$1`, found on the
+/// primary key. Core's ids are the UUIDv7 of `at`, so every such event has an id below the
+/// first id of the millisecond after `$1`'s (built below), where the walk stops instead of
+/// reading the whole table.
+const PURGE: &str = "DELETE FROM authkit_audit_events WHERE id IN \
+     (SELECT id FROM authkit_audit_events \
+      WHERE id < (lpad(to_hex(floor(extract(epoch FROM $1::timestamptz) * 1000)::bigint + 1), \
+                       12, '0') || repeat('0', 20))::uuid \
+      AND at < $1 ORDER BY id LIMIT $2)";
+/// Events deleted per statement of a purge.
+const PURGE_SLICE: i64 = 1_000;
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, host(ip) AS ip, user_agent, \
                        detail::text AS detail \
                        FROM authkit_audit_events WHERE user_id = $1 \
@@ -56,6 +68,10 @@ impl AuditStore for PostgresStore {
                 .map_err(map)?;
         }
         tx.commit().await.map_err(map)
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.delete_in_slices(PURGE, before, PURGE_SLICE).await
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

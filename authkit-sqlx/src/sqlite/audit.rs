@@ -5,6 +5,7 @@ use authkit_core::domain::{AuditEvent, AuditQuery, Page, UserId};
 use authkit_core::ports::{AuditStore, StoreError, StoreResult};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::{Sqlite, SqliteRow};
+use time::OffsetDateTime;
 
 use super::batch::{Done, Write};
 use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
@@ -23,6 +24,16 @@ const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, 
                        ORDER BY at DESC, id DESC LIMIT ?2";
 const LIST: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
                     FROM authkit_audit_events WHERE 1 = 1";
+/// A slice of `purge_audit`: at most `?2` events whose `at` is before `?1` (µs), found on the
+/// primary key. Core's ids are the UUIDv7 of `at`, so every such event has an id whose
+/// timestamp is at most `?1`'s millisecond: its text sorts before the id prefix of the next
+/// millisecond (`printf` below), and the walk stops there instead of reading the whole table.
+const PURGE: &str = "DELETE FROM authkit_audit_events WHERE id IN \
+     (SELECT id FROM authkit_audit_events \
+      WHERE id < printf('%08x-%04x', (?1 / 1000 + 1) >> 16, (?1 / 1000 + 1) & 65535) \
+      AND at < ?1 ORDER BY id LIMIT ?2)";
+/// Events deleted per statement of a purge.
+const PURGE_SLICE: i64 = 500;
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -40,6 +51,11 @@ impl AuditStore for SqliteStore {
             Done::Appended => Ok(()),
             Done::Rotated { .. } => Err(super::batch::stopped()),
         }
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.delete_in_slices(PURGE, micros(before)?, PURGE_SLICE)
+            .await
     }
 
     async fn audit_of_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

@@ -455,6 +455,10 @@ impl<S: AuditStore> AuditStore for LoggingStore<S> {
         let about = format!("limit {}", query.limit);
         logged("list_audit", about, self.inner.list_audit(query)).await
     }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        logged("purge_audit", before, self.inner.purge_audit(before)).await
+    }
 }
 
 #[async_trait]
