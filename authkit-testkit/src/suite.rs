@@ -2686,6 +2686,21 @@ pub async fn builtin_role_permissions(store: Arc<dyn Store>) {
     );
 }
 
+/// An audit event `name` about `subject` at `at`, with core's id (the UUIDv7 of `at`) and
+/// nothing else set.
+fn audit_event(subject: UserId, at: OffsetDateTime, name: &str) -> AuditEvent {
+    AuditEvent {
+        id: authkit_core::domain::new_v7(at),
+        at,
+        event: name.to_owned(),
+        user_id: Some(subject),
+        actor_id: None,
+        ip: None,
+        user_agent: None,
+        detail: serde_json::json!({}),
+    }
+}
+
 /// `purge_audit` deletes the events whose `at` is strictly before the time given, the earlier
 /// ones of its own millisecond included, and keeps the others, which read back unchanged.
 /// (Events of 2001: no other check of the suite makes any that old.)
@@ -2693,16 +2708,7 @@ pub async fn purge_audit_deletes_events_before_the_cutoff(store: Arc<dyn Store>)
     let subject = user(&store).await;
     // Half-way through a millisecond, so that events 100 µs either side share it.
     let cutoff = time::macros::datetime!(2001-02-03 04:05:06.000500 UTC);
-    let event = |at: OffsetDateTime, name: &str| AuditEvent {
-        id: authkit_core::domain::new_v7(at),
-        at,
-        event: name.to_owned(),
-        user_id: Some(subject.id),
-        actor_id: None,
-        ip: None,
-        user_agent: None,
-        detail: serde_json::json!({ "name": name }),
-    };
+    let event = |at: OffsetDateTime, name: &str| audit_event(subject.id, at, name);
     let old = event(cutoff - Duration::days(1), "old");
     let just_before = event(cutoff - Duration::microseconds(100), "just_before");
     let at_cutoff = event(cutoff, "at_cutoff");
@@ -2752,16 +2758,7 @@ pub async fn purge_audit_deletes_events_before_the_cutoff(store: Arc<dyn Store>)
 pub async fn audit_events_round_trip_newest_first(store: Arc<dyn Store>) {
     let subject = user(&store).await;
     let other = user(&store).await;
-    let event = |at: OffsetDateTime, name: &str| AuditEvent {
-        id: authkit_core::domain::new_v7(at),
-        at,
-        event: name.to_owned(),
-        user_id: Some(subject.id),
-        actor_id: None,
-        ip: None,
-        user_agent: None,
-        detail: serde_json::json!({}),
-    };
+    let event = |at: OffsetDateTime, name: &str| audit_event(subject.id, at, name);
     let mut e1 = event(T0, "register");
     e1.ip = Some("198.51.100.4".parse().unwrap());
     e1.user_agent = Some("curl/8.0".to_owned());
