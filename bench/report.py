@@ -538,10 +538,14 @@ def render(r: dict) -> str:
           f"`--sessions --spent-per-session 2`), `create-admin`, a server on each, then login as "
           f"user{{N/2}}@bench.test (c=8), refresh of the seeded sessions (c=32; the run's tokens "
           f"are those of up to 32,768 users evenly spread over the second half, taken first in, "
-          f"first out, so that the refreshes spread over the table), me (c=32) and the first admin page "
+          f"first out, so that the refreshes spread over the table), me (c=32, with the access "
+          f"tokens of {cfg.get('scale_me_users', 'many')} users evenly spread over the table in turn) "
+          f"and the first admin page "
           f"(`?limit=50`, c=8), each {cfg.get('scale_duration')} after the warm-up, each phase on "
           f"the small database and right after on the big one (so that a ratio compares figures "
-          f"taken seconds apart). "
+          f"taken seconds apart). The scale servers run without the session cache "
+          f"(`AUTHKIT_SESSION_CACHE_TTL_MS=0`), so that every authenticated request reads its "
+          f"session and user from the tables that grow (the cache would answer `me` from memory). "
           f"Cost ratio = (req/s with {small}) ÷ (req/s with {big}): the time per request with the big "
           "table relative to the small one (target ≤ 1.20)." + (f" PostgreSQL {pgv} (scripts/pg: fsync off)." if pgv else ""))
         w("")
@@ -680,11 +684,13 @@ def render(r: dict) -> str:
       "request with the big table relative to the small one (small req/s ÷ big req/s); the "
       "in-process figure of a token's first request is `verify/*` + `authenticate_memory/*`: the "
       "signature check, then the session check and the permission check with the token remembered "
-      "(an upper bound: it counts the lookup of the remembered token too). The `me` phases send one "
-      "access token, as a client does until it expires: its signature is checked once, then found "
-      "remembered. The server runs with its defaults, so the session and the user are read from "
-      "the database at most once a second per session (`AUTHKIT_SESSION_CACHE_TTL_MS=1000`; every "
-      "write through the instance forgets them at once: README, \"Decisions\").")
+      "(an upper bound: it counts the lookup of the remembered token too). The `me` and `mixed` "
+      "phases against the peers send one access token, as a client does until it expires: its "
+      "signature is checked once, then found remembered, and the server runs with its defaults, so "
+      "the session and the user are read from the database at most once a second per session "
+      "(`AUTHKIT_SESSION_CACHE_TTL_MS=1000`; every write through the instance forgets them at "
+      "once: README, \"Decisions\"). The scale runs' `me` sends many users' tokens to servers "
+      "without that cache, so each request reads the database.")
     w("")
     # keep the summary line near the top in sync
     summary_line = (f"**Targets: {v.held} hold, {v.missed} miss" +
