@@ -72,6 +72,9 @@ pub mod vars {
     pub const SESSION_CACHE_TTL_MS: &str = "AUTHKIT_SESSION_CACHE_TTL_MS";
     /// Days an audit event is kept before the hourly purge deletes it (unset: every event).
     pub const AUDIT_RETENTION_DAYS: &str = "AUTHKIT_AUDIT_RETENTION_DAYS";
+    /// Days an ended session and its spent refresh hashes are kept before the hourly purge
+    /// deletes them.
+    pub const SESSION_RETENTION_DAYS: &str = "AUTHKIT_SESSION_RETENTION_DAYS";
     /// The pepper of new password hashes: base64 of at least 32 random bytes (a secret).
     pub const PASSWORD_PEPPER: &str = "AUTHKIT_PASSWORD_PEPPER";
     /// The id of `AUTHKIT_PASSWORD_PEPPER`, written into each hash.
@@ -342,6 +345,17 @@ pub mod vars {
             "unset: every event is kept",
             "\"\"",
         ),
+        setting(
+            SESSION_RETENTION_DAYS,
+            Kind::Integer,
+            "how long a session that ended (logged out, revoked or expired) is kept with its \
+             spent refresh tokens' hashes; the email worker deletes older ones every hour. \
+             Until then a replayed refresh token of it is answered refresh_token_already_used \
+             and the session shows in the user's data export",
+            "whole number of days, 0 (deleted by the next hourly pass) up to 36500",
+            "7",
+            "7",
+        ),
         secret(setting(
             PASSWORD_PEPPER,
             Kind::Text,
@@ -478,6 +492,11 @@ pub const DEFAULT_FORGOT_PER_ADDRESS_PER_HOUR: u32 = 5;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest `AUTHKIT_AUDIT_RETENTION_DAYS`: a hundred years.
 pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
+/// Default of `AUTHKIT_SESSION_RETENTION_DAYS`: core's
+/// [`authkit_core::service::SESSION_RETENTION`].
+pub const DEFAULT_SESSION_RETENTION_DAYS: u32 = 7;
+/// The longest `AUTHKIT_SESSION_RETENTION_DAYS`: a hundred years.
+pub const MAX_SESSION_RETENTION_DAYS: u32 = 36_500;
 
 /// Default of `AUTHKIT_SESSION_CACHE_TTL_MS` (core's default).
 pub const DEFAULT_SESSION_CACHE_TTL: Duration = Duration::from_millis(1000);
@@ -954,6 +973,8 @@ pub struct ServerConfig {
     pub session_cache_ttl: Duration,
     /// `AUTHKIT_AUDIT_RETENTION_DAYS`; `None`: every audit event is kept.
     pub audit_retention_days: Option<u32>,
+    /// `AUTHKIT_SESSION_RETENTION_DAYS`: how long ended sessions are kept.
+    pub session_retention_days: u32,
     /// `AUTHKIT_REQUIRE_VERIFIED_EMAIL`.
     pub require_verified_email: bool,
     /// `AUTHKIT_LOG_FORMAT`; `None`: [`LogFormat::detect`].
@@ -1041,6 +1062,7 @@ impl fmt::Debug for ServerConfig {
             .field("request_timeout", &self.request_timeout)
             .field("session_cache_ttl", &self.session_cache_ttl)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("session_retention_days", &self.session_retention_days)
             .field("outbox_max_attempts", &self.outbox_max_attempts)
             .field("outbox_retry", &self.outbox_retry)
             .field("argon2_memory_kib", &self.argon2.m_cost)
@@ -1092,6 +1114,7 @@ impl Default for ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             session_cache_ttl: DEFAULT_SESSION_CACHE_TTL,
             audit_retention_days: None,
+            session_retention_days: DEFAULT_SESSION_RETENTION_DAYS,
             require_verified_email: false,
             log_format: None,
             default_locale: Locale::english(),
@@ -1359,6 +1382,22 @@ impl ServerConfig {
             },
             None => defaults.audit_retention_days,
         };
+        let session_retention_days = match get(vars::SESSION_RETENTION_DAYS)? {
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n <= MAX_SESSION_RETENTION_DAYS => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::SESSION_RETENTION_DAYS,
+                        value: v.clone(),
+                        problem: format!(
+                            "not a whole number of days between 0 and {MAX_SESSION_RETENTION_DAYS}"
+                        ),
+                        fix: "use a number of days such as 30, or unset it for 7",
+                    });
+                }
+            },
+            None => defaults.session_retention_days,
+        };
         let argon2 = parse_argon2(&get, defaults.argon2)?;
         let require_verified_email = match get(vars::REQUIRE_VERIFIED_EMAIL)? {
             Some(v) => parse_bool(vars::REQUIRE_VERIFIED_EMAIL, &v)?,
@@ -1452,6 +1491,7 @@ impl ServerConfig {
             request_timeout,
             session_cache_ttl,
             audit_retention_days,
+            session_retention_days,
             require_verified_email,
             log_format,
             default_locale,
@@ -1563,6 +1603,9 @@ impl ServerConfig {
             audit_retention: self
                 .audit_retention_days
                 .map(|days| authkit_core::time::Duration::days(i64::from(days))),
+            session_retention: authkit_core::time::Duration::days(i64::from(
+                self.session_retention_days,
+            )),
             outbox: OutboxConfig {
                 max_attempts: self.outbox_max_attempts,
                 retry_initial: retry,

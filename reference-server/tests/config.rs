@@ -259,6 +259,7 @@ fn limits_and_hashing_defaults() {
     assert_eq!(config.request_timeout, Duration::from_secs(15));
     assert_eq!(config.session_cache_ttl, Duration::from_millis(1000));
     assert_eq!(config.audit_retention_days, None);
+    assert_eq!(config.session_retention_days, 7);
     assert_eq!(config.argon2.m_cost, 19_456);
     assert_eq!(config.argon2.t_cost, 2);
     assert!(config.argon2.pepper.is_none());
@@ -276,6 +277,11 @@ fn limits_and_hashing_defaults() {
     assert_eq!(auth.request_timeout, Duration::from_secs(15));
     assert_eq!(auth.session_cache_ttl, Duration::from_millis(1000));
     assert_eq!(auth.audit_retention, None, "every audit event is kept");
+    assert_eq!(
+        auth.session_retention,
+        authkit_core::service::SESSION_RETENTION,
+        "the server's default is core's"
+    );
 
     // PostgreSQL shares the counters by default; SQLite keeps them in memory.
     let pg = parse(&[(vars::DATABASE_URL, "postgres://u:p@db/auth")]).unwrap();
@@ -301,6 +307,7 @@ fn limits_variables_are_read_and_reach_core() {
         (vars::REQUEST_TIMEOUT_SECONDS, "30"),
         (vars::SESSION_CACHE_TTL_MS, "250"),
         (vars::AUDIT_RETENTION_DAYS, " 90 "),
+        (vars::SESSION_RETENTION_DAYS, "30"),
     ])
     .unwrap();
     assert_eq!(config.rate_limit_backend(), RateLimitBackend::Database);
@@ -333,6 +340,16 @@ fn limits_variables_are_read_and_reach_core() {
     assert_eq!(
         auth.audit_retention,
         Some(authkit_core::time::Duration::days(90))
+    );
+    assert_eq!(
+        auth.session_retention,
+        authkit_core::time::Duration::days(30)
+    );
+    let at_once = parse(&[(vars::SESSION_RETENTION_DAYS, "0")]).unwrap();
+    assert_eq!(
+        at_once.auth_config().session_retention,
+        authkit_core::time::Duration::ZERO,
+        "zero: an ended session goes at the next hourly pass"
     );
     auth.validate().unwrap();
 
@@ -387,6 +404,9 @@ fn bad_limits_values_name_the_variable_and_the_fix() {
         (vars::AUDIT_RETENTION_DAYS, "36501"),
         (vars::AUDIT_RETENTION_DAYS, "-1"),
         (vars::AUDIT_RETENTION_DAYS, "30d"),
+        (vars::SESSION_RETENTION_DAYS, "36501"),
+        (vars::SESSION_RETENTION_DAYS, "-7"),
+        (vars::SESSION_RETENTION_DAYS, "1w"),
         (vars::ARGON2_MEMORY_KIB, "lots"),
         (vars::ARGON2_MEMORY_KIB, "19455"),
         (vars::ARGON2_MEMORY_KIB, "4194305"),
@@ -936,6 +956,7 @@ fn bad_value(var: &str) -> Option<&'static str> {
         | vars::REQUEST_TIMEOUT_SECONDS
         | vars::SESSION_CACHE_TTL_MS
         | vars::AUDIT_RETENTION_DAYS
+        | vars::SESSION_RETENTION_DAYS
         | vars::ARGON2_MEMORY_KIB
         | vars::ARGON2_ITERATIONS
         | vars::OUTBOX_MAX_ATTEMPTS
