@@ -193,6 +193,23 @@ def div(a, b):
     return a / b
 
 
+def rounds(ph: dict) -> dict:
+    """A scale phase's figures: its rounds ("1", "2": bench/run runs each phase twice per size)
+    added up (req/s = all requests ÷ all seconds, p50 the mean of the rounds', non-2xx the sum),
+    with "rounds" the req/s of each; a phase of one run as it is."""
+    runs = [ph[k] for k in sorted(ph) if k.isdigit() and isinstance(ph[k], dict)]
+    if not runs:
+        return ph
+    out: dict = {"rounds": [r.get("rps") for r in runs]}
+    if all("requests" in r and r.get("elapsed_s") for r in runs):
+        out["rps"] = sum(r["requests"] for r in runs) / sum(r["elapsed_s"] for r in runs)
+    p50 = [r["p50_ms"] for r in runs if "p50_ms" in r]
+    if len(p50) == len(runs):
+        out["p50_ms"] = sum(p50) / len(p50)
+    out["non2xx"] = sum(r.get("non2xx", 0) for r in runs)
+    return out
+
+
 def status_note(ph: dict) -> str:
     notes = []
     st = ph.get("status")
@@ -536,18 +553,21 @@ def render(r: dict) -> str:
         w(f"For each backend: two fresh databases, `authkit-bench seed` ({small} and {big} users, "
           f"all with the same password, each with one live session and 2 spent refresh hashes: "
           f"`--sessions --spent-per-session 2`), `create-admin`, a server on each, then login as "
-          f"user{{N/2}}@bench.test (c=8), refresh of the seeded sessions (c=32; the run's tokens "
-          f"are those of up to 32,768 users evenly spread over the second half, taken first in, "
-          f"first out, so that the refreshes spread over the table), me (c=32, with the access "
-          f"tokens of {cfg.get('scale_me_users', 'many')} users evenly spread over the table in turn) "
-          f"and the first admin page "
-          f"(`?limit=50`, c=8), each {cfg.get('scale_duration')} after the warm-up, each phase on "
-          f"the small database and right after on the big one (so that a ratio compares figures "
-          f"taken seconds apart). The scale servers run without the session cache "
+          f"user{{N/2}}@bench.test (c=8), refresh of the seeded sessions (c=32; each round's "
+          f"tokens from its own half of the users, the run's those of up to 32,768 users evenly "
+          f"spread over the second quarter of that half, taken first in, first out, so that the "
+          f"refreshes spread over the table), me (c=32, with the access tokens of "
+          f"{cfg.get('scale_me_users', 'many')} users evenly spread over the table in turn) and "
+          f"the first admin page (`?limit=50`, c=8), each {cfg.get('scale_duration')} after the "
+          f"warm-up. Each phase runs twice per size, in the order small, big, big, small, seconds "
+          f"apart: a drift of the machine's speed weighs on both sizes alike, and one slow run "
+          f"counts for half of its size's figure. A size's req/s is both rounds' requests ÷ both "
+          f"rounds' seconds, its p50 their mean. The scale servers run without the session cache "
           f"(`AUTHKIT_SESSION_CACHE_TTL_MS=0`), so that every authenticated request reads its "
           f"session and user from the tables that grow (the cache would answer `me` from memory). "
-          f"Cost ratio = (req/s with {small}) ÷ (req/s with {big}): the time per request with the big "
-          "table relative to the small one (target ≤ 1.20)." + (f" PostgreSQL {pgv} (scripts/pg: fsync off)." if pgv else ""))
+          f"Cost ratio = (req/s with {small}) ÷ (req/s with {big}): the time per request with the "
+          "big table relative to the small one (target ≤ 1.20)."
+          + (f" PostgreSQL {pgv} (scripts/pg: fsync off)." if pgv else ""))
         w("")
         for backend in ("sqlite", "postgres"):
             b = scale.get(backend)
@@ -556,12 +576,14 @@ def render(r: dict) -> str:
             s, g = b.get(small) or {}, b.get(big) or {}
             rows = []
             for key, conns in (("login", 8), ("refresh", 32), ("me", 32), ("admin_list", 8)):
-                ps, pg = s.get(key) or {}, g.get(key) or {}
+                ps, pg = rounds(s.get(key) or {}), rounds(g.get(key) or {})
                 rows.append([f"`{key}`", conns, f_rps(ps.get("rps")), f_ms(ps.get("p50_ms")),
                              f_rps(pg.get("rps")), f_ms(pg.get("p50_ms")),
                              f_ratio(div(ps.get("rps"), pg.get("rps"))),
                              f_ratio(div(pg.get("p50_ms"), ps.get("p50_ms"))),
-                             f"{ps.get('non2xx', 0):,} / {pg.get('non2xx', 0):,}"])
+                             f"{ps.get('non2xx', 0):,} / {pg.get('non2xx', 0):,}",
+                             " · ".join(", ".join(f_rps(x) for x in p.get("rounds", []))
+                                        for p in (ps, pg) if p.get("rounds"))])
             seeds = []
             for n, d in ((small, s), (big, g)):
                 sd = d.get("seed") or {}
@@ -570,7 +592,8 @@ def render(r: dict) -> str:
             w(f"### {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}")
             w("")
             w(table(["endpoint", "conn.", f"req/s {small}", f"p50 ms {small}", f"req/s {big}",
-                     f"p50 ms {big}", "cost ratio", "p50 ratio (big ÷ small)", "non-2xx small / big"], rows))
+                     f"p50 ms {big}", "cost ratio", "p50 ratio (big ÷ small)", "non-2xx small / big",
+                     "req/s of each round, small · big"], rows))
             w("")
             if seeds:
                 w("Seeding (`authkit-bench seed`): " + "; ".join(seeds) + ".")
@@ -656,7 +679,8 @@ def render(r: dict) -> str:
                 v.add(f"{big} vs {small} users within 20 % ({backend})", "—", None)
                 continue
             for key in ("login", "refresh", "admin_list", "me"):
-                ps, pg = (b.get(small) or {}).get(key) or {}, (b.get(big) or {}).get(key) or {}
+                ps = rounds((b.get(small) or {}).get(key) or {})
+                pg = rounds((b.get(big) or {}).get(key) or {})
                 x = div(ps.get("rps"), pg.get("rps"))
                 v.add(f"{big} vs {small} users: `{key}` cost within 20 % ({backend})",
                       f"cost ratio {f_ratio(x)} ({f_rps(ps.get('rps'))} → {f_rps(pg.get('rps'))} req/s; "
