@@ -476,6 +476,11 @@ mod sqlite {
             .await
             .unwrap();
         assert_eq!(sync, 1, "synchronous = NORMAL");
+        let cache: i64 = authkit_sqlx::sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(cache, -8192, "reading connections cache 8 MiB of pages");
         drop(conn);
         db.cleanup().await;
     }
