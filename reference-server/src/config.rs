@@ -1330,17 +1330,13 @@ impl ServerConfig {
             None => defaults.forgot_per_address_per_hour,
         };
         let request_timeout = match get(vars::REQUEST_TIMEOUT_SECONDS)? {
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if (1..=600).contains(&n) => Duration::from_secs(n),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: vars::REQUEST_TIMEOUT_SECONDS,
-                        value: v.clone(),
-                        problem: "not a whole number of seconds between 1 and 600".to_owned(),
-                        fix: "use a number of seconds such as 15",
-                    });
-                }
-            },
+            Some(v) => Duration::from_secs(whole_number(
+                vars::REQUEST_TIMEOUT_SECONDS,
+                &v,
+                1..=600,
+                " of seconds",
+                "use a number of seconds such as 15",
+            )?),
             None => defaults.request_timeout,
         };
         let max_session_cache_ttl = AuthConfig::default().access_token_ttl.unsigned_abs();
@@ -1366,36 +1362,23 @@ impl ServerConfig {
             None => defaults.session_cache_ttl,
         };
         let audit_retention_days = match get(vars::AUDIT_RETENTION_DAYS)? {
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=MAX_AUDIT_RETENTION_DAYS).contains(&n) => Some(n),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: vars::AUDIT_RETENTION_DAYS,
-                        value: v.clone(),
-                        problem: format!(
-                            "not a whole number of days between 1 and {MAX_AUDIT_RETENTION_DAYS}"
-                        ),
-                        fix: "use a number of days such as 365, or unset it to keep every \
-                              event",
-                    });
-                }
-            },
+            Some(v) => Some(whole_number(
+                vars::AUDIT_RETENTION_DAYS,
+                &v,
+                1..=MAX_AUDIT_RETENTION_DAYS,
+                " of days",
+                "use a number of days such as 365, or unset it to keep every event",
+            )?),
             None => defaults.audit_retention_days,
         };
         let session_retention_days = match get(vars::SESSION_RETENTION_DAYS)? {
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if n <= MAX_SESSION_RETENTION_DAYS => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: vars::SESSION_RETENTION_DAYS,
-                        value: v.clone(),
-                        problem: format!(
-                            "not a whole number of days between 0 and {MAX_SESSION_RETENTION_DAYS}"
-                        ),
-                        fix: "use a number of days such as 30, or unset it for 7",
-                    });
-                }
-            },
+            Some(v) => whole_number(
+                vars::SESSION_RETENTION_DAYS,
+                &v,
+                0..=MAX_SESSION_RETENTION_DAYS,
+                " of days",
+                "use a number of days such as 30, or unset it for 7",
+            )?,
             None => defaults.session_retention_days,
         };
         let argon2 = parse_argon2(&get, defaults.argon2)?;
@@ -1444,31 +1427,23 @@ impl ServerConfig {
             None => None,
         };
         let outbox_max_attempts = match get(vars::OUTBOX_MAX_ATTEMPTS)? {
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=100).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: vars::OUTBOX_MAX_ATTEMPTS,
-                        value: v.clone(),
-                        problem: "not a whole number between 1 and 100".to_owned(),
-                        fix: "use a number of attempts such as 5",
-                    });
-                }
-            },
+            Some(v) => whole_number(
+                vars::OUTBOX_MAX_ATTEMPTS,
+                &v,
+                1..=100,
+                "",
+                "use a number of attempts such as 5",
+            )?,
             None => defaults.outbox_max_attempts,
         };
         let outbox_retry = match get(vars::OUTBOX_RETRY_SECONDS)? {
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: vars::OUTBOX_RETRY_SECONDS,
-                        value: v.clone(),
-                        problem: "not a whole number of seconds between 1 and 3600".to_owned(),
-                        fix: "use a number of seconds such as 30",
-                    });
-                }
-            },
+            Some(v) => Duration::from_secs(whole_number(
+                vars::OUTBOX_RETRY_SECONDS,
+                &v,
+                1..=3600,
+                " of seconds",
+                "use a number of seconds such as 30",
+            )?),
             None => defaults.outbox_retry,
         };
         let config = Self {
@@ -1847,6 +1822,33 @@ fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
+/// A whole number in `range` (surrounding spaces allowed), or the error "not a whole
+/// number{unit} between {start} and {end}" with `fix`.
+fn whole_number<T>(
+    var: &'static str,
+    raw: &str,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+    fix: &'static str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display,
+{
+    match raw.trim().parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            var,
+            value: raw.to_owned(),
+            problem: format!(
+                "not a whole number{unit} between {} and {}",
+                range.start(),
+                range.end()
+            ),
+            fix,
+        }),
+    }
+}
+
 fn parse_per_minute(var: &'static str, raw: &str) -> Result<u32, ConfigError> {
     raw.trim().parse::<u32>().map_err(|e| ConfigError::Invalid {
         var,
@@ -1956,17 +1958,13 @@ fn parse_argon2(
     let memory = get(vars::ARGON2_MEMORY_KIB)?;
     let iterations = get(vars::ARGON2_ITERATIONS)?;
     if let Some(v) = &iterations {
-        config.t_cost = match v.trim().parse::<u32>() {
-            Ok(n) if (1..=MAX_ARGON2_ITERATIONS).contains(&n) => n,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    var: vars::ARGON2_ITERATIONS,
-                    value: v.clone(),
-                    problem: "not a whole number between 1 and 100".to_owned(),
-                    fix: "use 2 (with 19456 KiB), or unset it",
-                });
-            }
-        };
+        config.t_cost = whole_number(
+            vars::ARGON2_ITERATIONS,
+            v,
+            1..=MAX_ARGON2_ITERATIONS,
+            "",
+            "use 2 (with 19456 KiB), or unset it",
+        )?;
     }
     if let Some(v) = &memory {
         config.m_cost = match v.trim().parse::<u32>() {
