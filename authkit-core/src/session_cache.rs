@@ -540,6 +540,7 @@ mod tests {
                 id: SessionId::new_v7(now),
                 user_id: user.id,
                 refresh_hash: TokenHash::of("first"),
+                refresh_selector: None,
                 now,
                 expires_at: now + time::Duration::days(1),
                 idle_expires_at: now + time::Duration::days(1),
@@ -632,6 +633,7 @@ mod tests {
         let (cache, _, s) = cached_session(LONG).await;
         revoked_at(&cache, s.id).await;
         let rotate = |presented: &str, next: &str| RefreshRotation {
+            selector: None,
             presented: TokenHash::of(presented),
             next: TokenHash::of(next),
             now: later,

@@ -562,6 +562,7 @@ async fn ended_session(k: &Kit, email: &str) -> authkit_core::domain::SessionId 
     let session = k
         .store
         .create_session(&NewSession {
+            refresh_selector: None,
             id: SessionId::new_v7(now),
             user_id: user.id,
             refresh_hash: first,
@@ -576,6 +577,7 @@ async fn ended_session(k: &Kit, email: &str) -> authkit_core::domain::SessionId 
         .unwrap();
     k.store
         .rotate_refresh(&RefreshRotation {
+            selector: None,
             presented: first,
             next: TokenHash::of(&format!("{email} next")),
             now,

@@ -89,6 +89,11 @@ pub(crate) mod sqlite {
             description: "spent_tokens_without_session_key",
             sql: include_str!("../migrations/sqlite/0007_spent_tokens_without_session_key.sql"),
         },
+        Migration {
+            version: 8,
+            description: "refresh_selector",
+            sql: include_str!("../migrations/sqlite/0008_refresh_selector.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (
@@ -169,6 +174,11 @@ pub(crate) mod postgres {
             version: 4,
             description: "limits",
             sql: include_str!("../migrations/postgres/0004_limits.sql"),
+        },
+        Migration {
+            version: 5,
+            description: "refresh_selector",
+            sql: include_str!("../migrations/postgres/0005_refresh_selector.sql"),
         },
     ];
 

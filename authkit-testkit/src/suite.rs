@@ -10,13 +10,15 @@
 //! [`RateLimitStore`](authkit_core::ports::RateLimitStore) instead; they are stamped by
 //! [`rate_limit_suite!`](crate::rate_limit_suite).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use authkit_core::domain::{
     ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
-    ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RotateOutcome, Session, SessionId,
-    SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserId, UserStatus,
+    ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshSelector, RotateOutcome,
+    Session, SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserId,
+    UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -77,11 +79,26 @@ fn token_hash(label: &str) -> TokenHash {
     TokenHash::of(&format!("{label}-{}", unique()))
 }
 
+/// The selector of each refresh hash the suite made ([`new_session`], [`rotation`]), as core
+/// pairs them: a session's tokens all carry the selector it was opened with.
+static SELECTORS: LazyLock<Mutex<HashMap<TokenHash, RefreshSelector>>> =
+    LazyLock::new(Mutex::default);
+
+fn selectors() -> std::sync::MutexGuard<'static, HashMap<TokenHash, RefreshSelector>> {
+    SELECTORS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A new session whose first refresh hash is `hash`, with a selector of its own.
 fn new_session(user: UserId, hash: TokenHash, now: OffsetDateTime) -> NewSession {
+    let selector = RefreshSelector::generate().expect("a selector");
+    selectors().insert(hash, selector);
     NewSession {
         id: SessionId::new_v7(now),
         user_id: user,
         refresh_hash: hash,
+        refresh_selector: Some(selector),
         now,
         expires_at: now + Duration::days(30),
         idle_expires_at: now + Duration::days(14),
@@ -106,8 +123,16 @@ async fn stored(store: &Arc<dyn Store>, id: SessionId) -> Session {
         .expect("the session exists")
 }
 
+/// The rotation of `presented` to `next`, with the selector a client's token of `presented`
+/// carries (`None` for a hash the suite never issued, or one of a session without selector).
 fn rotation(presented: TokenHash, next: TokenHash, now: OffsetDateTime) -> RefreshRotation {
+    let mut selectors = selectors();
+    let selector = selectors.get(&presented).copied();
+    if let Some(selector) = selector {
+        selectors.insert(next, selector);
+    }
     RefreshRotation {
+        selector,
         presented,
         next,
         now,
@@ -733,6 +758,106 @@ pub async fn rotate_refresh_invalid_for_unknown_hash(store: Arc<dyn Store>) {
             .unwrap(),
         "the real hash still works",
     );
+}
+
+/// A session with a selector is found by it: its current hash presented with another
+/// session's selector, or with none, is `Invalid` and changes nothing, and so is another
+/// session's hash presented with its selector.
+pub async fn rotate_refresh_finds_the_session_by_its_selector(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let (ha, hb) = (token_hash("a"), token_hash("b"));
+    let a = session(&store, u.id, ha).await;
+    let b = session(&store, u.id, hb).await;
+    let later = T0 + Duration::hours(1);
+    let selector_of_b = rotation(hb, token_hash("unused"), later).selector;
+    let mismatched = [
+        RefreshRotation {
+            selector: selector_of_b,
+            ..rotation(ha, token_hash("next"), later)
+        },
+        RefreshRotation {
+            selector: None,
+            ..rotation(ha, token_hash("next"), later)
+        },
+        RefreshRotation {
+            selector: rotation(ha, token_hash("unused"), later).selector,
+            ..rotation(hb, token_hash("next"), later)
+        },
+    ];
+    for (i, r) in mismatched.iter().enumerate() {
+        assert_eq!(
+            store.rotate_refresh(r).await.unwrap(),
+            RotateOutcome::Invalid,
+            "mismatched selector and hash #{i}"
+        );
+    }
+    assert_eq!(stored(&store, a.id).await, a, "a unchanged");
+    assert_eq!(stored(&store, b.id).await, b, "b unchanged");
+    for (hash, s) in [(ha, &a), (hb, &b)] {
+        let r = rotated(
+            store
+                .rotate_refresh(&rotation(hash, token_hash("next"), later))
+                .await
+                .unwrap(),
+            "with its own selector",
+        );
+        assert_eq!(r.id, s.id);
+    }
+}
+
+/// A session created without a selector (as sessions opened before selectors existed) is
+/// found by its hash among the sessions without one: it rotates, its tokens stay without a
+/// selector, and reuse of its spent hash revokes it. A selector with its hash is `Invalid`.
+pub async fn rotate_refresh_without_selector_finds_the_session_by_hash(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let [h1, h2, h3] = [token_hash("h1"), token_hash("h2"), token_hash("h3")];
+    let s = store
+        .create_session(&NewSession {
+            refresh_selector: None,
+            ..new_session(u.id, h1, T0)
+        })
+        .await
+        .expect("create_session");
+    let without = |presented, next, at| RefreshRotation {
+        selector: None,
+        ..rotation(presented, next, at)
+    };
+    let t1 = T0 + Duration::hours(1);
+    let stray = RefreshRotation {
+        selector: Some(RefreshSelector::generate().expect("a selector")),
+        ..without(h1, h2, t1)
+    };
+    assert_eq!(
+        store.rotate_refresh(&stray).await.unwrap(),
+        RotateOutcome::Invalid,
+        "a hash without selector is not found with one"
+    );
+    assert_eq!(stored(&store, s.id).await, s, "nothing changed");
+    let r = rotated(
+        store.rotate_refresh(&without(h1, h2, t1)).await.unwrap(),
+        "first rotation",
+    );
+    assert_eq!((r.id, r.last_used_at), (s.id, t1));
+    rotated(
+        store
+            .rotate_refresh(&without(h2, h3, t1 + Duration::minutes(1)))
+            .await
+            .unwrap(),
+        "second rotation",
+    );
+    let t2 = t1 + Duration::hours(1);
+    assert_eq!(
+        store
+            .rotate_refresh(&without(h1, token_hash("x"), t2))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: s.id,
+            user_id: u.id
+        },
+        "a spent hash without selector is reuse"
+    );
+    assert_eq!(stored(&store, s.id).await.revoked_at, Some(t2));
 }
 
 /// The current hash of a revoked session is `Invalid` (not `Reused`) and changes nothing.

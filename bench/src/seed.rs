@@ -20,15 +20,16 @@
 
 use std::time::{Duration, Instant};
 
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use authkit_core::domain::{Password, TokenHash};
+use authkit_core::domain::{Password, RefreshSelector, SELECTOR_BYTES, TokenHash};
 use authkit_core::hashing::{Argon2Config, Argon2ConfigError, Argon2Hasher};
 use authkit_core::ports::{HashError, PasswordHasher};
 use authkit_core::uuid::Uuid;
 use authkit_sqlx::sqlx::{self, Connection};
 use authkit_sqlx::{MigrateError, PostgresStore, SqliteStore};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The domain of every seeded address (`user{i}@bench.test`).
 pub const EMAIL_DOMAIN: &str = "bench.test";
@@ -153,19 +154,25 @@ pub fn session_id(i: u64) -> Uuid {
     )
 }
 
-/// The refresh token of user `i`'s seeded session: the SHA-256 of `authkit-bench session {i}`
-/// in lowercase hex (64 characters; the server takes any string of up to 256). The session
-/// stores its SHA-256, as the server's own sessions do. Public by construction: seed only
-/// benchmark databases with sessions.
+/// The selector of user `i`'s seeded session: the first 16 bytes of the SHA-256 of
+/// `authkit-bench selector {i}`.
+pub fn session_selector(i: u64) -> RefreshSelector {
+    let digest = TokenHash::of(&format!("authkit-bench selector {i}"));
+    let mut selector = [0; SELECTOR_BYTES];
+    selector.copy_from_slice(&digest.as_bytes()[..SELECTOR_BYTES]);
+    RefreshSelector(selector)
+}
+
+/// The refresh token of user `i`'s seeded session, in the server's form
+/// (`OpaqueToken::refresh`: base64url of the selector and 32 bytes, 64 characters): its
+/// [`session_selector`], then the SHA-256 of `authkit-bench session {i}`. The session stores
+/// the selector and the token's SHA-256, as the server's own sessions do. Public by
+/// construction: seed only benchmark databases with sessions.
 pub fn session_token(i: u64) -> String {
-    let digest = TokenHash::of(&format!("authkit-bench session {i}"));
-    digest
-        .as_bytes()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+    let secret = TokenHash::of(&format!("authkit-bench session {i}"));
+    let mut bytes = session_selector(i).as_bytes().to_vec();
+    bytes.extend_from_slice(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// `count` users evenly spread over `from..=to` (every one of them when `count` is larger than
@@ -184,6 +191,14 @@ pub fn spread(from: u64, to: u64, count: u64) -> impl Iterator<Item = u64> {
 fn session_hashes(lo: i64, hi: i64) -> Vec<u8> {
     (lo..=hi)
         .flat_map(|i| *TokenHash::of(&session_token(i.unsigned_abs())).as_bytes())
+        .collect()
+}
+
+/// The selectors of the sessions of users `lo..=hi`, one after the other (16 bytes each), as
+/// [`session_hashes`].
+fn session_selectors(lo: i64, hi: i64) -> Vec<u8> {
+    (lo..=hi)
+        .flat_map(|i| *session_selector(i.unsigned_abs()).as_bytes())
         .collect()
 }
 
@@ -359,15 +374,17 @@ const SQLITE_GRANT_ADMIN: &str = concat!(
 );
 
 /// ?3: the chunk's hashes ([`session_hashes`]); ?4 now, ?5 and ?6 the absolute and idle
-/// lifetimes (µs).
+/// lifetimes (µs); ?7 the chunk's selectors ([`session_selectors`]).
 const SQLITE_INSERT_SESSIONS: &str = concat!(
     sqlite_session_series!(),
     "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
-     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) SELECT ",
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
+     SELECT ",
     sqlite_id!("sts"),
     ", ",
     sqlite_id!(),
-    ", substr(?3, (i - ?1) * 32 + 1, 32), ?4, ?4, ?4 + ?5, ?4 + ?6, NULL, 1, NULL, NULL FROM u"
+    ", substr(?3, (i - ?1) * 32 + 1, 32), ?4, ?4, ?4 + ?5, ?4 + ?6, NULL, 1, NULL, NULL, \
+     substr(?7, (i - ?1) * 16 + 1, 16) FROM u"
 );
 /// ?3: spent hashes per session.
 const SQLITE_INSERT_SPENT: &str = concat!(
@@ -428,6 +445,7 @@ async fn seed_sqlite(
                 .bind(now)
                 .bind(SESSION_ABSOLUTE_MICROS)
                 .bind(SESSION_IDLE_MICROS)
+                .bind(session_selectors(lo, hi))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -513,10 +531,11 @@ const PG_GRANT_ADMIN: &str = concat!(
 );
 
 /// $3: the chunk's hashes ([`session_hashes`]); $4 now, $5 and $6 the absolute and idle
-/// lifetimes (µs).
+/// lifetimes (µs); $7 the chunk's selectors ([`session_selectors`]).
 const PG_INSERT_SESSIONS: &str = concat!(
     "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
-     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) SELECT ",
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
+     SELECT ",
     pg_id!("sts"),
     ", ",
     pg_id!(),
@@ -525,7 +544,7 @@ const PG_INSERT_SESSIONS: &str = concat!(
      timestamptz 'epoch' + $4::bigint * interval '1 microsecond', \
      timestamptz 'epoch' + ($4::bigint + $5::bigint) * interval '1 microsecond', \
      timestamptz 'epoch' + ($4::bigint + $6::bigint) * interval '1 microsecond', \
-     NULL, true, NULL, NULL ",
+     NULL, true, NULL, NULL, substring($7::bytea from ((i - $1) * 16 + 1)::int for 16) ",
     pg_session_series!()
 );
 /// $3: spent hashes per session (random: two MD5s of `random()`).
@@ -583,6 +602,7 @@ async fn seed_postgres(
                 .bind(now)
                 .bind(SESSION_ABSOLUTE_MICROS)
                 .bind(SESSION_IDLE_MICROS)
+                .bind(session_selectors(lo, hi))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -647,7 +667,8 @@ mod tests {
         assert_ne!(a, user_id(1));
         let token = session_token(7);
         assert_eq!(token.len(), 64);
-        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(RefreshSelector::of(&token), Some(session_selector(7)));
+        assert_ne!(session_selector(7), session_selector(8));
         assert_ne!(token, session_token(8));
         assert_eq!(spread(1, 10, 5).collect::<Vec<_>>(), [1, 3, 5, 7, 9]);
         assert_eq!(spread(4, 6, 10).collect::<Vec<_>>(), [4, 5, 6]);
@@ -655,6 +676,9 @@ mod tests {
         let hashes = session_hashes(7, 9);
         assert_eq!(hashes.len(), 96);
         assert_eq!(&hashes[..32], TokenHash::of(&token).as_bytes());
+        let selectors = session_selectors(7, 9);
+        assert_eq!(selectors.len(), 48);
+        assert_eq!(&selectors[..16], session_selector(7).as_bytes());
     }
 
     #[test]

@@ -135,7 +135,8 @@ mod sqlite {
                 (4, "limits".to_owned()),
                 (5, "refresh_spent_trigger".to_owned()),
                 (6, "spent_tokens_without_session_index".to_owned()),
-                (7, "spent_tokens_without_session_key".to_owned())
+                (7, "spent_tokens_without_session_key".to_owned()),
+                (8, "refresh_selector".to_owned())
             ]
         );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
@@ -200,6 +201,7 @@ mod sqlite {
                 id: SessionId::new_v7(now),
                 user_id: id,
                 refresh_hash: TokenHash::of("new"),
+                refresh_selector: None,
                 now,
                 expires_at: now + time::Duration::days(1),
                 idle_expires_at: now + time::Duration::days(1),
@@ -213,13 +215,16 @@ mod sqlite {
         db.cleanup().await;
     }
 
-    /// A database at version 4 holding a session and a spent hash upgrades to version 7 (5: the
+    /// A database at version 4 holding a session and a spent hash upgrades to version 8 (5: the
     /// trigger that records a replaced refresh hash as spent; 6: no index of spent hashes by
-    /// session; 7: no foreign key from them to their session): the spent hash is kept, the
-    /// session rotates, and the hash it rotated away is then spent.
+    /// session; 7: no foreign key from them to their session; 8: sessions found by the
+    /// selector of their tokens): the spent hash is kept, the session, which has no selector,
+    /// rotates by hash (and not with a selector), and the hash it rotated away is then spent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn upgrade_from_version_4_rotates_sessions() {
-        use authkit_core::domain::{RefreshRotation, RotateOutcome, SessionId, TokenHash};
+        use authkit_core::domain::{
+            RefreshRotation, RefreshSelector, RotateOutcome, SessionId, TokenHash,
+        };
         use authkit_core::ports::SessionStore;
 
         let db = TestDb::empty(Backend::Sqlite).await.unwrap();
@@ -274,7 +279,7 @@ mod sqlite {
         .execute(store.pool())
         .await
         .unwrap();
-        store.migrate().await.expect("upgrade to version 7");
+        store.migrate().await.expect("upgrade to version 8");
         let foreign_keys: i64 = authkit_sqlx::sqlx::query_scalar(
             "SELECT count(*) FROM pragma_foreign_key_list('authkit_spent_refresh_tokens')",
         )
@@ -294,12 +299,38 @@ mod sqlite {
             ["sqlite_autoindex_authkit_spent_refresh_tokens_1"],
             "version 6 leaves spent hashes with their primary key only"
         );
+        let indexes: Vec<(String, i64)> = authkit_sqlx::sqlx::query_as(
+            "SELECT name, partial FROM pragma_index_list('authkit_sessions') ORDER BY name",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                ("authkit_sessions_refresh_hash_key".to_owned(), 1),
+                ("authkit_sessions_user_idx".to_owned(), 0),
+                ("sqlite_autoindex_authkit_sessions_1".to_owned(), 0),
+                ("sqlite_autoindex_authkit_sessions_2".to_owned(), 0),
+            ],
+            "version 8: the hash is indexed for sessions without selector only"
+        );
         let rotation = |presented: TokenHash, next: &str| RefreshRotation {
+            selector: None,
             presented,
             next: TokenHash::of(next),
             now: now + time::Duration::hours(1),
             idle_expires_at: now + time::Duration::hours(2),
         };
+        let with_selector = RefreshRotation {
+            selector: Some(RefreshSelector([7; 16])),
+            ..rotation(old, "stray")
+        };
+        assert_eq!(
+            store.rotate_refresh(&with_selector).await.unwrap(),
+            RotateOutcome::Invalid,
+            "a session without selector is not found with one"
+        );
         match store.rotate_refresh(&rotation(old, "new")).await.unwrap() {
             RotateOutcome::Rotated(s) => assert_eq!(s.id, sid),
             other => panic!("expected Rotated, got {other:?}"),
@@ -702,7 +733,8 @@ mod postgres {
                 (1, "init".to_owned()),
                 (2, "rbac".to_owned()),
                 (3, "outbox".to_owned()),
-                (4, "limits".to_owned())
+                (4, "limits".to_owned()),
+                (5, "refresh_selector".to_owned())
             ]
         );
         let sqlx_table: Option<String> =

@@ -29,7 +29,7 @@ pub use session::{
     NewSession, RefreshRotation, RefreshedSession, RotateOutcome, Session, SessionOwner,
 };
 pub use token::{
-    NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, TOKEN_BYTES, TokenHash, TokenPurpose,
-    random_bytes,
+    NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, RefreshSelector, SELECTOR_BYTES,
+    TOKEN_BYTES, TokenHash, TokenPurpose, random_bytes,
 };
 pub use user::{AdminPatch, NewUser, ProfilePatch, User, UserCredentials, UserStatus};

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-use super::{SessionId, TokenHash, User, UserId};
+use super::{RefreshSelector, SessionId, TokenHash, User, UserId};
 
 /// A login session. Its refresh token rotates on every refresh; the session id stays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,10 @@ pub struct NewSession {
     pub user_id: UserId,
     /// Hash of the first refresh token.
     pub refresh_hash: TokenHash,
+    /// The selector of the session's refresh tokens, which the store finds it by
+    /// ([`RefreshRotation::selector`]). Core always sets one; `None` makes a session whose
+    /// tokens carry none, as sessions opened before selectors existed have (found by hash).
+    pub refresh_selector: Option<RefreshSelector>,
     /// Login time (also `last_used_at`, and the owner's `last_login_at`).
     pub now: OffsetDateTime,
     /// Absolute expiry.
@@ -70,6 +74,11 @@ pub struct NewSession {
 /// One refresh-token rotation, passed to [`crate::ports::SessionStore::rotate_refresh`].
 #[derive(Debug, Clone)]
 pub struct RefreshRotation {
+    /// The selector of the token the client presented ([`RefreshSelector::of`]): the store
+    /// looks for the session with this selector and the `presented` hash. `None` for a token
+    /// without one: the store looks for a session without a selector and this hash (sessions
+    /// opened before selectors existed, whose rotations keep issuing tokens of that form).
+    pub selector: Option<RefreshSelector>,
     /// Hash of the token the client presented.
     pub presented: TokenHash,
     /// Hash of the token that replaces it.

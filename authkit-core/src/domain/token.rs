@@ -15,6 +15,9 @@ use super::{Email, UserId};
 /// Random bytes in every opaque token (256 bits).
 pub const TOKEN_BYTES: usize = 32;
 
+/// Bytes of a refresh token's [`RefreshSelector`] (128 bits).
+pub const SELECTOR_BYTES: usize = 16;
+
 /// A freshly generated opaque token: 256 bits from the operating system's CSPRNG, base64url
 /// without padding (43 characters). It is handed to the client once; only its [`TokenHash`]
 /// is stored. `Debug` is redacted.
@@ -31,6 +34,18 @@ impl OpaqueToken {
     pub fn generate() -> Result<Self, RandomError> {
         let mut bytes = [0u8; TOKEN_BYTES];
         random_bytes(&mut bytes)?;
+        Ok(Self(SecretString::from(URL_SAFE_NO_PAD.encode(bytes))))
+    }
+
+    /// Draws a refresh token of the session whose selector is `selector`: the selector's 16
+    /// bytes, then [`TOKEN_BYTES`] random bytes, base64url without padding (64 characters, every
+    /// one of them random). The selector finds the session; the whole token's [`TokenHash`] is
+    /// what the session keeps (the split-token pattern: a stable key to look the session up by,
+    /// so that a rotation rewrites no index, and a secret that only its hash proves).
+    pub fn refresh(selector: RefreshSelector) -> Result<Self, RandomError> {
+        let mut bytes = [0u8; SELECTOR_BYTES + TOKEN_BYTES];
+        bytes[..SELECTOR_BYTES].copy_from_slice(&selector.0);
+        random_bytes(&mut bytes[SELECTOR_BYTES..])?;
         Ok(Self(SecretString::from(URL_SAFE_NO_PAD.encode(bytes))))
     }
 
@@ -54,6 +69,49 @@ impl fmt::Debug for OpaqueToken {
 /// Fills `buf` from the operating system's CSPRNG.
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), RandomError> {
     getrandom::fill(buf).map_err(|_| RandomError)
+}
+
+/// The public half of a refresh token ([`OpaqueToken::refresh`]): 128 random bits drawn when
+/// the session opens and kept for its whole life, by which a store finds the session of a
+/// presented token. It proves nothing: only the token's [`TokenHash`] does. `Debug` is
+/// redacted all the same, since it is part of a token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefreshSelector(pub [u8; SELECTOR_BYTES]);
+
+impl RefreshSelector {
+    /// Draws a new selector.
+    pub fn generate() -> Result<Self, RandomError> {
+        let mut bytes = [0u8; SELECTOR_BYTES];
+        random_bytes(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// The selector of a refresh token as a client presents it: `None` unless the token is
+    /// base64url of exactly 48 bytes, as [`OpaqueToken::refresh`] makes them. (Tokens issued
+    /// before selectors existed are 43 characters and have none: stores find those by hash.)
+    pub fn of(token: &str) -> Option<Self> {
+        if token.len() != 64 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        Self::from_slice(bytes.get(..SELECTOR_BYTES)?)
+    }
+
+    /// The raw bytes, for a store to persist.
+    pub fn as_bytes(&self) -> &[u8; SELECTOR_BYTES] {
+        &self.0
+    }
+
+    /// Rebuilds a selector read back from a store; `None` if the length is wrong.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; SELECTOR_BYTES]>::try_from(bytes).ok().map(Self)
+    }
+}
+
+impl fmt::Debug for RefreshSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshSelector([redacted])")
+    }
 }
 
 /// SHA-256 of an opaque token. Equality is constant-time.
@@ -174,5 +232,41 @@ mod tests {
         assert_eq!(a.hash(), TokenHash::of(a.expose()));
         assert_ne!(a.hash(), b.hash());
         assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn refresh_tokens_carry_their_selector() {
+        let selector = RefreshSelector::generate().unwrap();
+        let a = OpaqueToken::refresh(selector).unwrap();
+        let b = OpaqueToken::refresh(selector).unwrap();
+        assert_eq!(a.expose().len(), 64);
+        assert_ne!(a.expose(), b.expose(), "a new secret each time");
+        assert_eq!(RefreshSelector::of(a.expose()), Some(selector));
+        assert_eq!(RefreshSelector::of(b.expose()), Some(selector));
+        let other = RefreshSelector::generate().unwrap();
+        assert_ne!(other, selector);
+        let bytes = URL_SAFE_NO_PAD.decode(a.expose()).unwrap();
+        assert_eq!(bytes.len(), SELECTOR_BYTES + TOKEN_BYTES);
+        assert_eq!(&bytes[..SELECTOR_BYTES], selector.as_bytes());
+        assert!(!format!("{selector:?}").contains(&format!("{:?}", selector.0)));
+        assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn only_refresh_shaped_tokens_have_a_selector() {
+        let old = OpaqueToken::generate().unwrap();
+        assert_eq!(RefreshSelector::of(old.expose()), None, "43 characters");
+        let refresh = OpaqueToken::refresh(RefreshSelector([1; 16])).unwrap();
+        let token = refresh.expose();
+        for bad in [
+            &token[..63],
+            &format!("{token}A"),
+            &format!("{}!", &token[..63]),
+            &format!("{}=", &token[..63]),
+            "",
+        ] {
+            assert_eq!(RefreshSelector::of(bad), None, "{bad:?}");
+        }
+        assert_eq!(RefreshSelector::from_slice(&[0; 15]), None);
     }
 }

@@ -5,8 +5,9 @@ use time::OffsetDateTime;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, NewSession, OpaqueToken, RefreshAudit, RefreshRotation, RefreshedSession,
-    RotateOutcome, Session, SessionId, SessionOwner, TokenHash, User, UserStatus, new_v7,
+    AuditKind, NewSession, OpaqueToken, RefreshAudit, RefreshRotation, RefreshSelector,
+    RefreshedSession, RotateOutcome, Session, SessionId, SessionOwner, TokenHash, User, UserStatus,
+    new_v7,
 };
 use crate::error::{Error, Result};
 use crate::jwt::AccessClaims;
@@ -60,7 +61,8 @@ impl AuthKit {
     ) -> Result<TokenPair> {
         let config = &self.inner.config;
         let now = self.inner.clock.now();
-        let refresh = OpaqueToken::generate()?;
+        let selector = RefreshSelector::generate()?;
+        let refresh = OpaqueToken::refresh(selector)?;
         let absolute = if remember_me {
             config.session_absolute_ttl
         } else {
@@ -74,6 +76,7 @@ impl AuthKit {
                 id: SessionId::new_v7(now),
                 user_id: user.id,
                 refresh_hash: refresh.hash(),
+                refresh_selector: Some(selector),
                 now,
                 expires_at,
                 idle_expires_at: (now + config.session_idle_ttl).min(expires_at),
@@ -136,7 +139,13 @@ impl AuthKit {
             return Err(Error::InvalidToken);
         }
         let now = self.inner.clock.now();
-        let next = OpaqueToken::generate()?;
+        // A session keeps its selector: the next token carries the presented one. A token
+        // without one (a session opened before selectors) is followed by one of its form.
+        let selector = RefreshSelector::of(refresh_token);
+        let next = match selector {
+            Some(selector) => OpaqueToken::refresh(selector)?,
+            None => OpaqueToken::generate()?,
+        };
         let audit = RefreshAudit {
             id: new_v7(now),
             at: now,
@@ -152,6 +161,7 @@ impl AuthKit {
             .store
             .rotate_refresh_audited(
                 &RefreshRotation {
+                    selector,
                     presented: TokenHash::of(refresh_token),
                     next: next.hash(),
                     now,

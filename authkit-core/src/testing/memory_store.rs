@@ -11,8 +11,8 @@ use crate::domain::{
     ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId,
     EmailKind, EmailPayload, Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
     OutboxCounts, OutboxEntry, OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail,
-    RefreshRotation, Role, RotateOutcome, Session, SessionId, StoredSigningKey, TokenHash,
-    TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery, UserStatus,
+    RefreshRotation, RefreshSelector, Role, RotateOutcome, Session, SessionId, StoredSigningKey,
+    TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
     AttemptDecision, AuditStore, Conflict, KeyStore, LoginThrottle, LoginThrottleStore,
@@ -45,7 +45,8 @@ struct StoredToken {
 struct State {
     users: BTreeMap<UserId, (User, PasswordHash)>,
     emails: HashMap<String, UserId>,
-    sessions: HashMap<SessionId, (Session, TokenHash)>,
+    /// Each session with its current refresh hash and its selector.
+    sessions: HashMap<SessionId, (Session, TokenHash, Option<RefreshSelector>)>,
     spent: HashMap<TokenHash, SessionId>,
     tokens: HashMap<TokenHash, StoredToken>,
     roles: BTreeMap<String, Role>,
@@ -451,7 +452,7 @@ impl State {
     }
 
     fn revoke_sessions(&mut self, user: UserId, keep: Option<SessionId>, now: OffsetDateTime) {
-        for (session, _) in self.sessions.values_mut() {
+        for (session, ..) in self.sessions.values_mut() {
             if session.user_id == user && session.revoked_at.is_none() && Some(session.id) != keep {
                 session.revoked_at = Some(now);
             }
@@ -459,7 +460,7 @@ impl State {
     }
 
     fn bump_sessions(&mut self, user: UserId) {
-        for (session, _) in self.sessions.values_mut() {
+        for (session, ..) in self.sessions.values_mut() {
             if session.user_id == user {
                 session.authz_version += 1;
             }
@@ -526,13 +527,15 @@ impl SessionStore for MemoryStore {
             user_agent: new.user_agent.clone(),
             authz_version: 0,
         };
-        s.sessions
-            .insert(new.id, (session.clone(), new.refresh_hash));
+        s.sessions.insert(
+            new.id,
+            (session.clone(), new.refresh_hash, new.refresh_selector),
+        );
         Ok(session)
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        Ok(self.state().sessions.get(&id).map(|(s, _)| s.clone()))
+        Ok(self.state().sessions.get(&id).map(|(s, ..)| s.clone()))
     }
 
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
@@ -540,10 +543,10 @@ impl SessionStore for MemoryStore {
         let current = s
             .sessions
             .iter()
-            .find(|(_, (_, hash))| *hash == r.presented)
+            .find(|(_, (_, hash, selector))| *selector == r.selector && *hash == r.presented)
             .map(|(id, _)| *id);
         if let Some(id) = current {
-            let Some((session, hash)) = s.sessions.get_mut(&id) else {
+            let Some((session, hash, _)) = s.sessions.get_mut(&id) else {
                 return Ok(RotateOutcome::Invalid);
             };
             if !session.is_live(r.now) {
@@ -559,7 +562,7 @@ impl SessionStore for MemoryStore {
         let Some(id) = s.spent.get(&r.presented).copied() else {
             return Ok(RotateOutcome::Invalid);
         };
-        let Some((session, _)) = s.sessions.get_mut(&id) else {
+        let Some((session, ..)) = s.sessions.get_mut(&id) else {
             return Ok(RotateOutcome::Invalid);
         };
         if session.revoked_at.is_none() {
@@ -579,7 +582,7 @@ impl SessionStore for MemoryStore {
     ) -> StoreResult<bool> {
         let mut s = self.state();
         match s.sessions.get_mut(&id) {
-            Some((session, _)) if session.user_id == user && session.revoked_at.is_none() => {
+            Some((session, ..)) if session.user_id == user && session.revoked_at.is_none() => {
                 session.revoked_at = Some(now);
                 Ok(true)
             }
@@ -590,7 +593,7 @@ impl SessionStore for MemoryStore {
     async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
         let mut s = self.state();
         let mut n = 0;
-        for (session, _) in s.sessions.values_mut() {
+        for (session, ..) in s.sessions.values_mut() {
             if session.user_id == user && session.revoked_at.is_none() {
                 session.revoked_at = Some(now);
                 n += 1;
@@ -604,8 +607,8 @@ impl SessionStore for MemoryStore {
         let mut out: Vec<Session> = s
             .sessions
             .values()
-            .filter(|(x, _)| x.user_id == user)
-            .map(|(x, _)| x.clone())
+            .filter(|(x, ..)| x.user_id == user)
+            .map(|(x, ..)| x.clone())
             .collect();
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
         Ok(out)
@@ -614,7 +617,7 @@ impl SessionStore for MemoryStore {
     async fn purge_sessions(&self, ended_before: OffsetDateTime) -> StoreResult<u64> {
         let mut s = self.state();
         let before = s.sessions.len();
-        s.sessions.retain(|_, (x, _)| {
+        s.sessions.retain(|_, (x, ..)| {
             !(x.revoked_at.is_some_and(|at| at < ended_before)
                 || x.expires_at < ended_before
                 || x.idle_expires_at < ended_before)

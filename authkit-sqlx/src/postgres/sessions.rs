@@ -26,8 +26,8 @@ macro_rules! session_columns {
 const TOUCH_LOGIN: &str = "UPDATE authkit_users SET last_login_at = $2 WHERE id = $1";
 const INSERT_SESSION: &str = concat!(
     "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
-     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) \
-     VALUES ($1, $2, $3, $4, $4, $5, $6, NULL, $7, $8::inet, $9) RETURNING ",
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
+     VALUES ($1, $2, $3, $4, $4, $5, $6, NULL, $7, $8::inet, $9, $10) RETURNING ",
     session_columns!()
 );
 const SESSION: &str = concat!(
@@ -50,18 +50,21 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = $1"
     )
 });
-/// The compare-and-swap and the spent record in one statement: only the current hash of a live
-/// session matches (`r`), and the presented hash of the matched session is recorded as spent
+/// The compare-and-swap and the spent record in one statement: the session is found as `$found`
+/// says (by the selector `$5`, or for a token without selector by its hash among the sessions
+/// without one: migration 5), and only the current hash of a live session matches (`r`), and the presented hash of the matched session is recorded as spent
 /// (`s`). A concurrent caller with the same hash waits for the row lock, then re-checks the
 /// condition and matches nothing, so records nothing. Every part of a `WITH` runs in one
 /// statement (one snapshot, one implicit transaction), and a data-modifying part runs to
 /// completion even though the outer `SELECT` does not read it.
 macro_rules! rotate_with {
-    () => {
+    ($found:literal) => {
         concat!(
             "WITH r AS (UPDATE authkit_sessions \
              SET refresh_hash = $2, last_used_at = $3, idle_expires_at = LEAST($4, expires_at) \
-             WHERE refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3 \
+             WHERE ",
+            $found,
+            " AND refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3 \
              AND idle_expires_at > $3 RETURNING ",
             session_columns!(),
             "), s AS (INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
@@ -69,17 +72,32 @@ macro_rules! rotate_with {
         )
     };
 }
-const ROTATE: &str = concat!(
-    rotate_with!(),
-    "SELECT id, user_id, created_at, last_used_at, expires_at, idle_expires_at, revoked_at, \
-     remember_me, ip, user_agent, authz_version FROM r"
-);
+macro_rules! rotate {
+    ($found:literal) => {
+        concat!(
+            rotate_with!($found),
+            "SELECT id, user_id, created_at, last_used_at, expires_at, idle_expires_at, \
+             revoked_at, remember_me, ip, user_agent, authz_version FROM r"
+        )
+    };
+}
+/// The rotation of a token with a selector (`$5`).
+const ROTATE: &str = rotate!("refresh_selector = $5");
+/// The rotation of a token without selector.
+const ROTATE_WITHOUT_SELECTOR: &str = rotate!("refresh_selector IS NULL");
 /// [`ROTATE`], returning the session joined to its user (columns as in [`SESSION_AND_USER`])
 /// and the permissions of the user's roles (`permissions`), for `rotate_refresh_with_owner`.
 /// The join reads the users as they were when the statement began (its snapshot).
-static ROTATE_WITH_OWNER: LazyLock<String> = LazyLock::new(|| {
+static ROTATE_WITH_OWNER: LazyLock<String> =
+    LazyLock::new(|| with_owner(rotate_with!("refresh_selector = $5")));
+/// [`ROTATE_WITH_OWNER`] for a token without selector.
+static ROTATE_WITH_OWNER_WITHOUT_SELECTOR: LazyLock<String> =
+    LazyLock::new(|| with_owner(rotate_with!("refresh_selector IS NULL")));
+
+/// A rotation's `WITH` (`rotate_with`), returning what [`ROTATE_WITH_OWNER`] says.
+fn with_owner(rotate_with: &str) -> String {
     format!(
-        "{} SELECT r.id AS session_id, r.user_id AS user_id, \
+        "{rotate_with} SELECT r.id AS session_id, r.user_id AS user_id, \
          r.created_at AS session_created_at, r.last_used_at AS last_used_at, \
          r.expires_at AS expires_at, r.idle_expires_at AS idle_expires_at, \
          r.revoked_at AS revoked_at, r.remember_me AS remember_me, r.ip AS ip, \
@@ -87,10 +105,9 @@ static ROTATE_WITH_OWNER: LazyLock<String> = LazyLock::new(|| {
          ARRAY(SELECT DISTINCT p.permission FROM authkit_role_permissions p \
          WHERE p.role_name IN (SELECT ur.role_name FROM authkit_user_roles ur \
          WHERE ur.user_id = u.id)) AS permissions \
-         FROM r JOIN authkit_users u ON u.id = r.user_id",
-        rotate_with!()
+         FROM r JOIN authkit_users u ON u.id = r.user_id"
     )
-});
+}
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = $1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = COALESCE(revoked_at, $2) \
                              WHERE id = $1 RETURNING user_id";
@@ -135,6 +152,7 @@ impl SessionStore for PostgresStore {
             .bind(new.remember_me)
             .bind(new.ip.map(|a| a.to_string()))
             .bind(new.user_agent.as_deref())
+            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]))
             .fetch_one(&mut *tx)
             .await
             .map_err(map)?;
@@ -172,7 +190,11 @@ impl SessionStore for PostgresStore {
     /// does the slow path run, as before: one transaction that looks the hash up among the
     /// spent ones and revokes its session.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
-        if let Some(row) = self.rotate_statement(ROTATE, r).await? {
+        let sql = match r.selector {
+            Some(_) => ROTATE,
+            None => ROTATE_WITHOUT_SELECTOR,
+        };
+        if let Some(row) = self.rotate_statement(sql, r).await? {
             return Ok(RotateOutcome::Rotated(session_from_row(&row)?));
         }
         self.rotate_slow_path(r).await
@@ -186,7 +208,11 @@ impl SessionStore for PostgresStore {
         &self,
         r: &RefreshRotation,
     ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
-        if let Some(row) = self.rotate_statement(ROTATE_WITH_OWNER.as_str(), r).await? {
+        let sql = match r.selector {
+            Some(_) => ROTATE_WITH_OWNER.as_str(),
+            None => ROTATE_WITH_OWNER_WITHOUT_SELECTOR.as_str(),
+        };
+        if let Some(row) = self.rotate_statement(sql, r).await? {
             let session = session_from_columns(&row, "session_id", "session_created_at")?;
             let owner = SessionOwner {
                 user: user_from_row(&row, get(&row, "roles")?)?,
@@ -242,21 +268,23 @@ impl SessionStore for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Runs a rotation statement (`sql`: [`ROTATE`] or [`ROTATE_WITH_OWNER`]); its row when the
-    /// presented hash was current.
+    /// Runs a rotation statement (`sql`: [`ROTATE`] or [`ROTATE_WITH_OWNER`], or their forms
+    /// without selector when `r` has none); its row when the presented hash was current.
     async fn rotate_statement(
         &self,
         sql: &'static str,
         r: &RefreshRotation,
     ) -> StoreResult<Option<PgRow>> {
-        sqlx::query(sql)
+        let query = sqlx::query(sql)
             .bind(&r.presented.as_bytes()[..])
             .bind(&r.next.as_bytes()[..])
             .bind(r.now)
-            .bind(r.idle_expires_at)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map)
+            .bind(r.idle_expires_at);
+        let query = match &r.selector {
+            Some(selector) => query.bind(&selector.as_bytes()[..]),
+            None => query,
+        };
+        query.fetch_optional(&self.pool).await.map_err(map)
     }
 
     /// A rotation that matched nothing: one transaction that looks the hash up among the spent

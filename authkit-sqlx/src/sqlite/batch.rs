@@ -48,6 +48,7 @@ pub(super) enum Write {
 /// whether the caller wants the session's owner too (`rotate_refresh_with_owner`), and the audit
 /// event to append when it rotates (`rotate_refresh_audited`).
 pub(super) struct Rotation {
+    pub(super) selector: [u8; 16],
     pub(super) presented: [u8; 32],
     pub(super) next: [u8; 32],
     pub(super) now: i64,
@@ -291,18 +292,27 @@ async fn rotate_all(
     rotations: &[&Rotation],
 ) -> StoreResult<Vec<(Vec<u8>, SqliteRow)>> {
     // The `VALUES` rows, padded to a power of two with rows that match no session (an empty
-    // hash; a stored hash has 32 bytes), so that a few statement texts serve every batch size
+    // selector and hash; stored ones have 16 and 32 bytes), so that a few statement texts serve every batch size
     // and stay prepared on the writer (preparing the `UPDATE` with its trigger costs about as
     // much as running it).
     let padded = rotations.len().next_power_of_two();
     let values = rotations
         .iter()
-        .map(|r| (&r.presented[..], &r.next[..], r.now, r.idle_expires_at))
-        .chain(std::iter::repeat((&[][..], &[][..], 0, 0)))
+        .map(|r| {
+            (
+                &r.selector[..],
+                &r.presented[..],
+                &r.next[..],
+                r.now,
+                r.idle_expires_at,
+            )
+        })
+        .chain(std::iter::repeat((&[][..], &[][..], &[][..], 0, 0)))
         .take(padded);
     let mut sql = QueryBuilder::<Sqlite>::new(ROTATE_WITH);
-    sql.push_values(values, |mut row, (presented, next, now, idle)| {
-        row.push_bind(presented.to_vec())
+    sql.push_values(values, |mut row, (selector, presented, next, now, idle)| {
+        row.push_bind(selector.to_vec())
+            .push_bind(presented.to_vec())
             .push_bind(next.to_vec())
             .push_bind(now)
             .push_bind(idle);
@@ -378,8 +388,8 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use authkit_core::domain::{
-        Email, NewSession, NewUser, PasswordHash, QueuedMail, RefreshAudit, Session, SessionId,
-        TokenHash, UserId,
+        Email, NewSession, NewUser, PasswordHash, QueuedMail, RefreshAudit, RefreshSelector,
+        Session, SessionId, TokenHash, UserId,
     };
     use authkit_core::ports::{AuditStore, RoleStore, SessionStore, UserStore};
     use serde_json::json;
@@ -424,6 +434,7 @@ mod tests {
                 id: SessionId::new_v7(T0),
                 user_id: user,
                 refresh_hash: TokenHash::of(token),
+                refresh_selector: Some(selector(token)),
                 now: T0,
                 expires_at: T0 + time::Duration::days(1),
                 idle_expires_at: T0 + time::Duration::days(1),
@@ -435,8 +446,16 @@ mod tests {
             .unwrap()
     }
 
+    /// The selector of the session [`add_session`] opens with `token`, which every rotation of
+    /// that token presents (the tests rotate first tokens only).
+    fn selector(token: &str) -> RefreshSelector {
+        RefreshSelector::from_slice(&TokenHash::of(&format!("selector {token}")).as_bytes()[..16])
+            .unwrap()
+    }
+
     fn rotate(presented: &str, next: &str) -> Write {
         Write::Rotate(Rotation {
+            selector: *selector(presented).as_bytes(),
             presented: *TokenHash::of(presented).as_bytes(),
             next: *TokenHash::of(next).as_bytes(),
             now: micros(T0).unwrap(),
@@ -663,6 +682,7 @@ mod tests {
         let refreshed = store
             .rotate_refresh_audited(
                 &authkit_core::domain::RefreshRotation {
+                    selector: Some(selector("first")),
                     presented: TokenHash::of("first"),
                     next: TokenHash::of("second"),
                     now: T0,
@@ -733,6 +753,7 @@ mod tests {
                 tokio::spawn(async move {
                     store
                         .rotate_refresh(&authkit_core::domain::RefreshRotation {
+                            selector: Some(selector("first")),
                             presented: TokenHash::of("first"),
                             next: TokenHash::of(&format!("next-{i}")),
                             now: T0,

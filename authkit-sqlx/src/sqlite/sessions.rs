@@ -27,8 +27,8 @@ macro_rules! session_columns {
 const TOUCH_LOGIN: &str = "UPDATE authkit_users SET last_login_at = ?2 WHERE id = ?1";
 const INSERT_SESSION: &str = concat!(
     "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
-     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent) \
-     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, NULL, ?7, ?8, ?9) RETURNING ",
+     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
+     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10) RETURNING ",
     session_columns!()
 );
 const SESSION: &str = concat!(
@@ -52,10 +52,10 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
     )
 });
 /// The start of [`ROTATE_FROM`]: the rotations as a table `r`, whose `VALUES` follow.
-pub(super) const ROTATE_WITH: &str = "WITH r (r_presented, r_next, r_now, r_idle) AS (";
+pub(super) const ROTATE_WITH: &str = "WITH r (r_selector, r_presented, r_next, r_now, r_idle) AS (";
 /// The compare-and-swap of rotations, after [`ROTATE_WITH`] and `VALUES …` (one row per
-/// rotation: `batch::rotate_all`): only the current hash of a session
-/// live at that `now` matches. The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`)
+/// rotation: `batch::rotate_all`): the session is found by its selector (migration 8; no index
+/// of the table changes), and only its current hash, of a session live at that `now`, matches. The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`)
 /// records the replaced hash as spent, in this statement. Also returns the new hash, to tell the
 /// rows apart.
 pub(super) const ROTATE_FROM: &str = concat!(
@@ -63,7 +63,8 @@ pub(super) const ROTATE_FROM: &str = concat!(
      SET refresh_hash = r.r_next, last_used_at = r.r_now, \
      idle_expires_at = min(r.r_idle, expires_at) \
      FROM r \
-     WHERE refresh_hash = r.r_presented AND revoked_at IS NULL \
+     WHERE refresh_selector = r.r_selector AND refresh_hash = r.r_presented \
+     AND revoked_at IS NULL \
      AND expires_at > r.r_now AND idle_expires_at > r.r_now \
      RETURNING refresh_hash, ",
     session_columns!()
@@ -80,6 +81,17 @@ pub(super) static OWNERS: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_users u WHERE u.id IN (SELECT value FROM json_each(?1))"
     )
 });
+/// The compare-and-swap of a token without selector (`rotate_refresh`): the session is found by
+/// its current hash among the sessions without selector (the partial index of migration 8),
+/// and keeps that form. Returns what [`ROTATE_FROM`] returns.
+const ROTATE_WITHOUT_SELECTOR: &str = concat!(
+    "UPDATE authkit_sessions \
+     SET refresh_hash = ?2, last_used_at = ?3, idle_expires_at = min(?4, expires_at) \
+     WHERE refresh_selector IS NULL AND refresh_hash = ?1 AND revoked_at IS NULL \
+     AND expires_at > ?3 AND idle_expires_at > ?3 \
+     RETURNING refresh_hash, ",
+    session_columns!()
+);
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = ?1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = coalesce(revoked_at, ?2) \
                              WHERE id = ?1 RETURNING user_id";
@@ -137,6 +149,7 @@ impl SessionStore for SqliteStore {
             .bind(new.remember_me)
             .bind(new.ip.map(|a| a.to_string()))
             .bind(new.user_agent.as_deref())
+            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]))
             .fetch_one(&mut *tx)
             .await
             .map_err(map)?;
@@ -286,11 +299,14 @@ impl SqliteStore {
         with_owner: bool,
         audit: Option<&RefreshAudit>,
     ) -> StoreResult<RefreshedSession> {
-        let presented = &r.presented.as_bytes()[..];
         let now = micros(r.now)?;
+        let Some(selector) = r.selector else {
+            return self.rotate_without_selector(r, with_owner).await;
+        };
         // Written with whatever rotations and audit events queued up meanwhile (`batch`).
         let (rotated, owner, audited) = match self
             .batched(Write::Rotate(Rotation {
+                selector: *selector.as_bytes(),
                 presented: *r.presented.as_bytes(),
                 next: *r.next.as_bytes(),
                 now,
@@ -307,18 +323,61 @@ impl SqliteStore {
             } => (rows, owner.map(|o| *o), audited),
             Done::Appended => return Err(super::batch::stopped()),
         };
-        if let Some(row) = rotated.first() {
-            let session = session_from_row(row)?;
-            let owner = match owner {
-                None if with_owner => self.session_owner(session.user_id).await?,
-                owner => owner,
-            };
-            return Ok(RefreshedSession {
-                outcome: RotateOutcome::Rotated(session),
-                owner,
-                audited,
-            });
+        match rotated.first() {
+            Some(row) => self.rotated(row, owner, with_owner, audited).await,
+            None => self.not_rotated(r).await,
         }
+    }
+
+    /// `rotate` of a token without selector (a session opened before migration 8): one
+    /// autocommit `UPDATE` on the writer, outside the batches (whose statement finds sessions
+    /// by selector), whose trigger records the spent hash as in a batch. Its audit event is
+    /// left to the caller.
+    async fn rotate_without_selector(
+        &self,
+        r: &RefreshRotation,
+        with_owner: bool,
+    ) -> StoreResult<RefreshedSession> {
+        let row = sqlx::query(ROTATE_WITHOUT_SELECTOR)
+            .bind(&r.presented.as_bytes()[..])
+            .bind(&r.next.as_bytes()[..])
+            .bind(micros(r.now)?)
+            .bind(micros(r.idle_expires_at)?)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(map)?;
+        match row {
+            Some(row) => self.rotated(&row, None, with_owner, false).await,
+            None => self.not_rotated(r).await,
+        }
+    }
+
+    /// The outcome of a rotation that updated `row`, with its owner (read here when asked for
+    /// and not read with the rotation).
+    async fn rotated(
+        &self,
+        row: &SqliteRow,
+        owner: Option<SessionOwner>,
+        with_owner: bool,
+        audited: bool,
+    ) -> StoreResult<RefreshedSession> {
+        let session = session_from_row(row)?;
+        let owner = match owner {
+            None if with_owner => self.session_owner(session.user_id).await?,
+            owner => owner,
+        };
+        Ok(RefreshedSession {
+            outcome: RotateOutcome::Rotated(session),
+            owner,
+            audited,
+        })
+    }
+
+    /// The slow path of a rotation that matched no session: a spent hash revokes its session
+    /// (`Reused`), anything else is `Invalid`.
+    async fn not_rotated(&self, r: &RefreshRotation) -> StoreResult<RefreshedSession> {
+        let presented = &r.presented.as_bytes()[..];
+        let now = micros(r.now)?;
         let not_rotated = |outcome| RefreshedSession {
             outcome,
             owner: None,

@@ -25,7 +25,17 @@ pub async fn returns_token_pair_and_cookie(h: Harness) {
     assert_eq!(p["user"]["email"], "ada@example.com");
     assert!(p["user"]["last_login_at"].is_string());
     let refresh = p["refresh_token"].as_str().unwrap();
-    assert_eq!(refresh.len(), 43, "256-bit base64url");
+    assert_eq!(
+        refresh.len(),
+        64,
+        "base64url of a 128-bit selector and a 256-bit secret"
+    );
+    assert!(
+        refresh
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{refresh}"
+    );
     let cookies = r.set_cookies();
     let cookie = cookies
         .iter()
