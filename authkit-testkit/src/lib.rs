@@ -215,6 +215,7 @@ macro_rules! store_suite {
             rotate_refresh_spent_hashes_stay_with_their_session,
             purge_sessions_deletes_ended_sessions_only,
             concurrent_rotations_rotate_exactly_once,
+            concurrent_rotations_without_selector_rotate_exactly_once,
             rotate_refresh_with_owner_reads_the_owner,
             concurrent_rotations_with_owner_return_each_owner,
             rotate_refresh_audited_appends_the_event_once,

@@ -1145,14 +1145,33 @@ pub async fn purge_sessions_deletes_ended_sessions_only(store: Arc<dyn Store>) {
 /// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find the
 /// hash spent (`Reused`, never `Invalid`), so the session ends up revoked.
 pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
+    concurrent_rotations(store, true).await;
+}
+
+/// [`concurrent_rotations_rotate_exactly_once`] for a session without selector, found by its
+/// hash.
+pub async fn concurrent_rotations_without_selector_rotate_exactly_once(store: Arc<dyn Store>) {
+    concurrent_rotations(store, false).await;
+}
+
+/// 16 concurrent rotations of one session's current hash, with the session's selector or, for
+/// a session made without one, with none.
+async fn concurrent_rotations(store: Arc<dyn Store>, with_selector: bool) {
     let u = user(&store).await;
     let h1 = token_hash("contended");
-    let s = session(&store, u.id, h1).await;
+    let mut new = new_session(u.id, h1, T0);
+    if !with_selector {
+        new.refresh_selector = None;
+    }
+    let s = store.create_session(&new).await.expect("create_session");
     let t1 = T0 + Duration::hours(1);
     let mut tasks = JoinSet::new();
     for _ in 0..16 {
         let store = Arc::clone(&store);
-        let r = rotation(h1, token_hash("next"), t1);
+        let r = RefreshRotation {
+            selector: new.refresh_selector,
+            ..rotation(h1, token_hash("next"), t1)
+        };
         tasks.spawn(async move { store.rotate_refresh(&r).await });
     }
     let (mut rotated_n, mut reused_n) = (0, 0);

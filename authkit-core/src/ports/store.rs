@@ -196,8 +196,10 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
             .map(|user| (session, user)))
     }
 
-    /// Rotates a refresh token, atomically (a compare-and-swap on the current hash):
-    /// - `presented` is the current token of a session that is live at `now` (not revoked,
+    /// Rotates a refresh token, atomically (a compare-and-swap on the current hash). The session
+    /// is the one whose selector is `rotation.selector` (when `None`: one without a selector),
+    /// so a store can find it by a key that no rotation changes:
+    /// - `presented` is the current token of that session, which is live at `now` (not revoked,
     ///   `now < expires_at`, `now < idle_expires_at`): the session's current hash becomes `next`,
     ///   `presented` is remembered as spent, `last_used_at = now`, `idle_expires_at =
     ///   min(rotation.idle_expires_at, expires_at)`; returns `Rotated` with the updated session.

@@ -1,0 +1,164 @@
+//! Refresh tokens through `AuthKit`: the selector a session's tokens carry, and sessions opened
+//! before selectors existed (tokens of 43 characters, found by hash), on `MemoryStore`.
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::sync::Arc;
+
+use authkit_core::domain::{
+    Email, NewSession, OpaqueToken, Password, RefreshSelector, SessionId, UserId,
+};
+use authkit_core::jwt::JwtKeys;
+use authkit_core::ports::{Clock, SessionStore};
+use authkit_core::service::{LoginInput, RegisterInput, RequestContext};
+use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
+use authkit_core::{AuthConfig, AuthKit, Error};
+use secrecy::SecretBox;
+use time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Kit {
+    kit: AuthKit,
+    store: Arc<MemoryStore>,
+    clock: Arc<ManualClock>,
+}
+
+fn kit() -> Kit {
+    let clock = Arc::new(ManualClock::starting_now());
+    let store = Arc::new(MemoryStore::new());
+    let kit = AuthKit::builder(AuthConfig {
+        limits: authkit_core::config::LimitsConfig::off(),
+        ..AuthConfig::default()
+    })
+    .store_arc(store.clone())
+    .mailer_arc(Arc::new(MemoryMailer::new()))
+    .clock_arc(clock.clone())
+    .hasher(fast_hasher())
+    .keys(
+        JwtKeys::hs256(&SecretBox::new(Box::from(
+            &b"a refresh test secret of 32 bytes!!"[..],
+        )))
+        .unwrap(),
+    )
+    .build()
+    .unwrap();
+    Kit { kit, store, clock }
+}
+
+/// Registers `email` and returns the user's id.
+async fn register(kit: &AuthKit, email: &str) -> UserId {
+    kit.register(
+        &RequestContext::default(),
+        RegisterInput {
+            email: Email::parse(email).unwrap(),
+            password: Password::new(PASSWORD),
+            display_name: None,
+            locale: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+/// A login's refresh token carries a selector of its own, every rotation keeps it, and a token
+/// with that selector but another secret is refused without touching the session.
+#[tokio::test]
+async fn a_session_keeps_its_selector_across_rotations() {
+    let k = kit();
+    register(&k.kit, "ada@example.com").await;
+    let ctx = RequestContext::default();
+    let login = || LoginInput {
+        email: Email::parse("ada@example.com").unwrap(),
+        password: Password::new(PASSWORD),
+        remember_me: false,
+    };
+    let first = k.kit.login(&ctx, login()).await.unwrap();
+    let other = k.kit.login(&ctx, login()).await.unwrap();
+    let selector = RefreshSelector::of(first.refresh_token.expose()).expect("a selector");
+    assert_ne!(
+        RefreshSelector::of(other.refresh_token.expose()),
+        Some(selector),
+        "each session draws its own"
+    );
+    let forged = OpaqueToken::refresh(selector).unwrap();
+    assert!(matches!(
+        k.kit.refresh(&ctx, forged.expose()).await,
+        Err(Error::InvalidToken)
+    ));
+    let second = k
+        .kit
+        .refresh(&ctx, first.refresh_token.expose())
+        .await
+        .unwrap();
+    assert_eq!(second.session_id, first.session_id);
+    assert_eq!(
+        RefreshSelector::of(second.refresh_token.expose()),
+        Some(selector)
+    );
+    assert_ne!(second.refresh_token.expose(), first.refresh_token.expose());
+    let third = k
+        .kit
+        .refresh(&ctx, second.refresh_token.expose())
+        .await
+        .unwrap();
+    assert_eq!(
+        RefreshSelector::of(third.refresh_token.expose()),
+        Some(selector)
+    );
+}
+
+/// A session without selector (as one opened before selectors existed, whose client holds a
+/// 43-character token) refreshes, gets tokens of the same form, and reuse of its spent token
+/// revokes it.
+#[tokio::test]
+async fn a_session_without_selector_refreshes_by_hash() {
+    let k = kit();
+    let user = register(&k.kit, "old@example.com").await;
+    let now = k.clock.now();
+    let token = OpaqueToken::generate().unwrap();
+    assert_eq!(token.expose().len(), 43);
+    let session = k
+        .store
+        .create_session(&NewSession {
+            id: SessionId::new_v7(now),
+            user_id: user,
+            refresh_hash: token.hash(),
+            refresh_selector: None,
+            now,
+            expires_at: now + Duration::days(30),
+            idle_expires_at: now + Duration::days(14),
+            remember_me: true,
+            ip: None,
+            user_agent: None,
+        })
+        .await
+        .unwrap();
+    let ctx = RequestContext::default();
+    let next = k.kit.refresh(&ctx, token.expose()).await.unwrap();
+    assert_eq!(next.session_id, session.id);
+    assert_eq!(next.refresh_token.expose().len(), 43, "the form is kept");
+    let after = k
+        .kit
+        .refresh(&ctx, next.refresh_token.expose())
+        .await
+        .unwrap();
+    assert!(matches!(
+        k.kit.refresh(&ctx, token.expose()).await,
+        Err(Error::InvalidToken)
+    ));
+    assert!(
+        k.store
+            .session(session.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some(),
+        "reuse revoked the session"
+    );
+    assert!(matches!(
+        k.kit.refresh(&ctx, after.refresh_token.expose()).await,
+        Err(Error::InvalidToken)
+    ));
+}
