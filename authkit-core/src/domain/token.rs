@@ -18,6 +18,9 @@ pub const TOKEN_BYTES: usize = 32;
 /// Bytes of a refresh token's [`RefreshSelector`] (128 bits).
 pub const SELECTOR_BYTES: usize = 16;
 
+/// Characters of a refresh token ([`OpaqueToken::refresh`]): base64url of its 48 bytes.
+const REFRESH_TOKEN_CHARS: usize = (SELECTOR_BYTES + TOKEN_BYTES) * 4 / 3;
+
 /// A freshly generated opaque token: 256 bits from the operating system's CSPRNG, base64url
 /// without padding (43 characters). It is handed to the client once; only its [`TokenHash`]
 /// is stored. `Debug` is redacted.
@@ -90,7 +93,7 @@ impl RefreshSelector {
     /// base64url of exactly 48 bytes, as [`OpaqueToken::refresh`] makes them. (Tokens issued
     /// before selectors existed are 43 characters and have none: stores find those by hash.)
     pub fn of(token: &str) -> Option<Self> {
-        if token.len() != 64 {
+        if token.len() != REFRESH_TOKEN_CHARS {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
@@ -240,6 +243,7 @@ mod tests {
         let a = OpaqueToken::refresh(selector).unwrap();
         let b = OpaqueToken::refresh(selector).unwrap();
         assert_eq!(a.expose().len(), 64);
+        assert_eq!(REFRESH_TOKEN_CHARS, 64);
         assert_ne!(a.expose(), b.expose(), "a new secret each time");
         assert_eq!(RefreshSelector::of(a.expose()), Some(selector));
         assert_eq!(RefreshSelector::of(b.expose()), Some(selector));

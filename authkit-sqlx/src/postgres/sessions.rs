@@ -52,7 +52,8 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
 });
 /// The compare-and-swap and the spent record in one statement: the session is found as `$found`
 /// says (by the selector `$5`, or for a token without selector by its hash among the sessions
-/// without one: migration 5), and only the current hash of a live session matches (`r`), and the presented hash of the matched session is recorded as spent
+/// without one: migration 5), only the current hash of a live session matches (`r`), and the
+/// presented hash of the matched session is recorded as spent
 /// (`s`). A concurrent caller with the same hash waits for the row lock, then re-checks the
 /// condition and matches nothing, so records nothing. Every part of a `WITH` runs in one
 /// statement (one snapshot, one implicit transaction), and a data-modifying part runs to

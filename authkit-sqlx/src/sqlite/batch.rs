@@ -292,9 +292,9 @@ async fn rotate_all(
     rotations: &[&Rotation],
 ) -> StoreResult<Vec<(Vec<u8>, SqliteRow)>> {
     // The `VALUES` rows, padded to a power of two with rows that match no session (an empty
-    // selector and hash; stored ones have 16 and 32 bytes), so that a few statement texts serve every batch size
-    // and stay prepared on the writer (preparing the `UPDATE` with its trigger costs about as
-    // much as running it).
+    // selector and hash; stored ones have 16 and 32 bytes), so that a few statement texts serve
+    // every batch size and stay prepared on the writer (preparing the `UPDATE` with its trigger
+    // costs about as much as running it).
     let padded = rotations.len().next_power_of_two();
     let values = rotations
         .iter()

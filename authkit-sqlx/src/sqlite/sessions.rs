@@ -55,9 +55,9 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
 pub(super) const ROTATE_WITH: &str = "WITH r (r_selector, r_presented, r_next, r_now, r_idle) AS (";
 /// The compare-and-swap of rotations, after [`ROTATE_WITH`] and `VALUES …` (one row per
 /// rotation: `batch::rotate_all`): the session is found by its selector (migration 8; no index
-/// of the table changes), and only its current hash, of a session live at that `now`, matches. The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`)
-/// records the replaced hash as spent, in this statement. Also returns the new hash, to tell the
-/// rows apart.
+/// of the table changes), and only its current hash, of a session live at that `now`, matches.
+/// The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`) records the replaced hash
+/// as spent, in this statement. Also returns the new hash, to tell the rows apart.
 pub(super) const ROTATE_FROM: &str = concat!(
     ") UPDATE authkit_sessions \
      SET refresh_hash = r.r_next, last_used_at = r.r_now, \
