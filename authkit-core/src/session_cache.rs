@@ -25,11 +25,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
-    NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
-    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshedSession,
-    Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey, TokenHash,
-    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
+    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, CreatedUser, Email, EmailId, EmailPayload,
+    Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry,
+    OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation,
+    RefreshedSession, Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey,
+    TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
     AttemptDecision, AuditStore, KeyStore, LoginThrottle, LoginThrottleStore, OneTimeTokenStore,
@@ -176,6 +176,14 @@ impl fmt::Debug for SessionCache {
 impl UserStore for SessionCache {
     async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
         self.inner.create_user(new, mail).await
+    }
+    async fn create_user_audited(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: &AuditEvent,
+    ) -> StoreResult<CreatedUser> {
+        self.inner.create_user_audited(new, mail, event).await
     }
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
         self.inner.user_by_id(id).await

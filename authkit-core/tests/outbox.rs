@@ -448,6 +448,99 @@ async fn the_worker_wakes_on_new_mail_and_stops_on_shutdown() {
     worker.stop().await;
 }
 
+/// Woken by new mail, the worker lingers before it claims, and mail queued meanwhile goes out
+/// with it. Tokio's clock is paused: the sleeps below move it forward without waiting.
+#[tokio::test(start_paused = true)]
+async fn the_woken_worker_lingers_and_claims_what_came_meanwhile() {
+    let linger = StdDuration::from_secs(10);
+    let k = kit_with(
+        AuthConfig {
+            limits: authkit_core::config::LimitsConfig::off(),
+            outbox: OutboxConfig {
+                poll_interval: Duration::hours(1),
+                linger: Duration::seconds(10),
+                ..OutboxConfig::default()
+            },
+            ..AuthConfig::default()
+        },
+        EmailTemplates::new(),
+    );
+    // Registered before the worker runs (hashing happens on other threads, and a paused
+    // clock moves on whenever the runtime idles): the worker's first pass sends both.
+    for email in ["ada@example.com", "bob@example.com"] {
+        register(&k.kit, email, None).await;
+    }
+    let worker = Worker::start(&k.kit);
+    let sent = |n: usize| {
+        let mailer = Arc::clone(&k.mailer);
+        async move {
+            let deadline = tokio::time::Instant::now() + StdDuration::from_secs(3600);
+            while mailer.messages().len() < n {
+                assert!(tokio::time::Instant::now() < deadline, "not sent");
+                tokio::time::sleep(StdDuration::from_millis(5)).await;
+            }
+        }
+    };
+    sent(2).await;
+
+    let ctx = RequestContext::default();
+    let woken = tokio::time::Instant::now();
+    k.kit
+        .forgot_password(&ctx, Email::parse("ada@example.com").unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
+    k.kit
+        .forgot_password(&ctx, Email::parse("bob@example.com").unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(linger - StdDuration::from_secs(2)).await;
+    assert_eq!(k.mailer.messages().len(), 2, "sent before the linger ended");
+
+    sent(4).await;
+    assert!(
+        woken.elapsed() >= linger,
+        "sent after {:?}",
+        woken.elapsed()
+    );
+    // Both were queued at the manual clock's one instant: claimed in id order, not call order.
+    let mut to: Vec<_> = k.mailer.messages()[2..]
+        .iter()
+        .map(|m| (m.kind, m.to.as_str().to_owned()))
+        .collect();
+    to.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        to,
+        [
+            (EmailKind::PasswordReset, "ada@example.com".to_owned()),
+            (EmailKind::PasswordReset, "bob@example.com".to_owned())
+        ]
+    );
+    worker.stop().await;
+}
+
+#[test]
+fn a_negative_linger_is_refused() {
+    let with = |linger: Duration| AuthConfig {
+        outbox: OutboxConfig {
+            linger,
+            ..OutboxConfig::default()
+        },
+        ..AuthConfig::default()
+    };
+    assert_eq!(
+        with(Duration::milliseconds(-1))
+            .validate()
+            .unwrap_err()
+            .field,
+        "outbox.linger"
+    );
+    // Zero claims at once; longer than the poll interval acts as the poll interval.
+    for good in [Duration::ZERO, Duration::hours(1)] {
+        assert!(with(good).validate().is_ok(), "{good}");
+    }
+}
+
 #[tokio::test]
 async fn a_bootstrapped_administrator_gets_no_verification_email() {
     let k = kit();

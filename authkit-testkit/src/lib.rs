@@ -271,6 +271,7 @@ macro_rules! store_suite {
             outbox_purge_deletes_old_delivered_messages,
             outbox_enqueue_mail_is_atomic,
             create_user_writes_its_mail_atomically,
+            create_user_audited_appends_the_event_once,
             update_profile_writes_its_mail_only_when_it_applies,
             set_password_writes_its_mail_only_when_it_applies,
             reset_password_with_token_writes_its_mail_only_when_it_resets,

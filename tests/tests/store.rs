@@ -61,6 +61,56 @@ async fn check_pool_stats<DB: authkit_sqlx::sqlx::Database>(
     }
 }
 
+/// The SQL stores append the creation's event inside the user's transaction: `audited`, the
+/// event stored once, and when the event cannot be stored (its id taken) no user either.
+#[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+async fn create_user_audited_is_one_transaction(store: Arc<dyn authkit_core::ports::Store>) {
+    use authkit_core::domain::{AuditEvent, Email, NewUser, PasswordHash, QueuedMail, UserId};
+
+    let at = time::macros::datetime!(2030-01-02 03:04:05 UTC);
+    let new = |email: &str| NewUser {
+        id: UserId::new_v7(at),
+        email: Email::parse(email).unwrap(),
+        display_name: None,
+        locale: None,
+        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+        roles: vec!["user".to_owned()],
+        now: at,
+    };
+    let event = |user: UserId| AuditEvent {
+        id: uuid::Uuid::from_u128(0x018c_0000_0000_7000_8000_0000_0003_0001),
+        at,
+        event: "register".to_owned(),
+        user_id: Some(user),
+        actor_id: Some(user),
+        ip: None,
+        user_agent: None,
+        detail: serde_json::json!({}),
+    };
+    let ada = new("ada@example.com");
+    let created = store
+        .create_user_audited(&ada, &QueuedMail::none(), &event(ada.id))
+        .await
+        .unwrap();
+    assert!(created.audited, "written with the user");
+    assert_eq!(
+        store.audit_of_user(ada.id, 10).await.unwrap(),
+        [event(ada.id)]
+    );
+
+    let bob = new("bob@example.com");
+    let refused = store
+        .create_user_audited(&bob, &QueuedMail::none(), &event(bob.id))
+        .await;
+    assert!(refused.is_err(), "the event's id is taken: {refused:?}");
+    assert_eq!(
+        store.user_by_id(bob.id).await.unwrap(),
+        None,
+        "no user without its event"
+    );
+    assert_eq!(store.audit_of_user(bob.id, 10).await.unwrap(), []);
+}
+
 mod sqlite {
     use authkit_core::domain::{Email, NewUser, PasswordHash, QueuedMail, UserId};
     use authkit_core::ports::{StoreHealth, UserStore};
@@ -95,6 +145,13 @@ mod sqlite {
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Sqlite).await });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_user_audited_is_one_transaction() {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        super::create_user_audited_is_one_transaction(db.store()).await;
+        db.cleanup().await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pool_stats_follow_the_pool() {
@@ -586,6 +643,15 @@ mod postgres {
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Postgres).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Postgres).await });
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_user_audited_is_one_transaction() {
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        super::create_user_audited_is_one_transaction(db.store()).await;
+        db.cleanup().await;
+    }
 
     /// A purge deletes ended sessions, more than one statement of it takes (1 200), and their
     /// spent hashes with them (`ON DELETE CASCADE`), and keeps a live session with its own.

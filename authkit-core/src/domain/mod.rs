@@ -32,4 +32,4 @@ pub use token::{
     NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, RefreshSelector, SELECTOR_BYTES,
     TOKEN_BYTES, TokenHash, TokenPurpose, random_bytes,
 };
-pub use user::{AdminPatch, NewUser, ProfilePatch, User, UserCredentials, UserStatus};
+pub use user::{AdminPatch, CreatedUser, NewUser, ProfilePatch, User, UserCredentials, UserStatus};

@@ -71,7 +71,9 @@ impl AuthKit {
 
     /// Runs the delivery worker until `shutdown` completes: delivers what is due, then waits
     /// for new mail from this instance or for the poll interval (messages queued by other
-    /// instances, retries coming due). Store errors are logged and retried at the next poll.
+    /// instances, retries coming due). Woken by new mail, it lingers
+    /// ([`crate::config::OutboxConfig::linger`]) so that mail queued meanwhile is claimed with
+    /// it. Store errors are logged and retried at the next poll.
     /// A message being sent when `shutdown` completes is finished first. Once an hour (and at
     /// start) it also purges what is kept for a while only: delivered messages past the
     /// outbox retention, full rate-limit buckets and old failed-password counts
@@ -101,6 +103,7 @@ impl AuthKit {
         let mut shutdown = std::pin::pin!(shutdown);
         let config = &self.inner.config.outbox;
         let poll = config.poll_interval.unsigned_abs();
+        let linger = config.linger.min(config.poll_interval).unsigned_abs();
         let mut next_purge = self.inner.clock.now();
         loop {
             let mut more = false;
@@ -120,7 +123,15 @@ impl AuthKit {
                 biased;
                 () = &mut shutdown => return,
                 () = std::future::ready(()), if more => {}
-                () = wakeup => {}
+                () = wakeup => {
+                    if !linger.is_zero() {
+                        tokio::select! {
+                            biased;
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep(linger) => {}
+                        }
+                    }
+                }
                 () = tokio::time::sleep(poll) => {}
             }
         }

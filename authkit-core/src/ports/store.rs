@@ -19,11 +19,11 @@ use crate::ports::LoginThrottleStore;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId, EmailPayload, Locale,
-    NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus,
-    Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshedSession,
-    Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey, TokenHash,
-    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
+    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, CreatedUser, Email, EmailId, EmailPayload,
+    Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry,
+    OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation,
+    RefreshedSession, Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey,
+    TokenHash, TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 
 /// A boxed error source.
@@ -82,6 +82,25 @@ pub trait UserStore: Send + Sync + 'static {
     /// included) has the same normalized email, also when racing another insert of that email.
     /// MUST NOT leave a user without its roles, token or emails. Unknown role names are ignored.
     async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User>;
+
+    /// [`Self::create_user`], and `event` (the creation's audit event) appended in the same
+    /// transaction: no account exists without it, and a creation that fails appends nothing.
+    /// A store that appends it must append exactly `event`, once, and say so (`audited`). The
+    /// default only creates the user (`audited: false`) and the caller appends the event
+    /// itself; a store whose writes queue for one writer (SQLite) should write both in one turn
+    /// of it.
+    async fn create_user_audited(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: &AuditEvent,
+    ) -> StoreResult<CreatedUser> {
+        let _ = event;
+        Ok(CreatedUser {
+            user: self.create_user(new, mail).await?,
+            audited: false,
+        })
+    }
 
     /// The user with this id, soft-deleted ones included (`deleted_at` set), or `None`.
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, Email, Locale, NewUser, Password, PasswordHash, QueuedMail, USER_ROLE, User, UserId,
-    UserStatus,
+    AuditKind, CreatedUser, Email, Locale, NewUser, Password, PasswordHash, QueuedMail, USER_ROLE,
+    User, UserId, UserStatus,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{self, LoginOutcome};
@@ -73,11 +73,19 @@ impl AuthKit {
             return Err(Error::Validation(errors));
         }
         let now = self.inner.clock.now();
+        let id = UserId::new_v7(now);
+        let event = self.audit_event(
+            ctx,
+            AuditKind::Register,
+            Some(id),
+            Some(id),
+            json!({ "imported": true }),
+        );
         let store = &self.inner.store;
-        let mut user = store
-            .create_user(
+        let CreatedUser { mut user, audited } = store
+            .create_user_audited(
                 &NewUser {
-                    id: UserId::new_v7(now),
+                    id,
                     email: input.email,
                     display_name,
                     locale: input.locale,
@@ -86,6 +94,7 @@ impl AuthKit {
                     now,
                 },
                 &QueuedMail::none(),
+                &event,
             )
             .await?;
         if input.email_verified {
@@ -100,13 +109,8 @@ impl AuthKit {
                 )
                 .await?;
         }
-        self.audit(
-            ctx,
-            AuditKind::Register,
-            Some(user.id),
-            json!({ "imported": true }),
-        )
-        .await;
+        self.record_unless_audited(AuditKind::Register, event, audited)
+            .await;
         Ok(user)
     }
 
@@ -152,10 +156,12 @@ impl AuthKit {
         } else {
             QueuedMail::none()
         };
-        let user = self
+        // Appended with the account when the store can (one write instead of two).
+        let event = self.audit_event(ctx, AuditKind::Register, Some(id), Some(id), json!({}));
+        let CreatedUser { user, audited } = self
             .inner
             .store
-            .create_user(
+            .create_user_audited(
                 &NewUser {
                     id,
                     email: input.email,
@@ -166,12 +172,13 @@ impl AuthKit {
                     now,
                 },
                 &mail,
+                &event,
             )
             .await?;
         if !mail.is_empty() {
             self.wake_email_worker();
         }
-        self.audit(ctx, AuditKind::Register, Some(user.id), json!({}))
+        self.record_unless_audited(AuditKind::Register, event, audited)
             .await;
         Ok(user)
     }

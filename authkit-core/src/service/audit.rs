@@ -122,8 +122,22 @@ impl AuthKit {
         actor_id: Option<UserId>,
         detail: Value,
     ) {
+        let event = self.audit_event(ctx, kind, user_id, actor_id, detail);
+        self.record(kind, event).await;
+    }
+
+    /// The event of `kind` happening now, in the request `ctx`, for a store to append with the
+    /// change it records (e.g. [`crate::ports::UserStore::create_user_audited`]).
+    pub(crate) fn audit_event(
+        &self,
+        ctx: &RequestContext,
+        kind: AuditKind,
+        user_id: Option<UserId>,
+        actor_id: Option<UserId>,
+        detail: Value,
+    ) -> AuditEvent {
         let now = self.inner.clock.now();
-        let event = AuditEvent {
+        AuditEvent {
             id: new_v7(now),
             at: now,
             event: kind.as_str().to_owned(),
@@ -132,8 +146,7 @@ impl AuthKit {
             ip: ctx.ip,
             user_agent: ctx.user_agent_truncated(),
             detail,
-        };
-        self.record(kind, event).await;
+        }
     }
 
     /// Emits `event` (of `kind`) and appends it through the kit's audit writer.
@@ -143,6 +156,21 @@ impl AuthKit {
             .audit_writer
             .append(&self.inner.store, event)
             .await;
+    }
+
+    /// Emits `event` (of `kind`), and appends it unless the store already appended it with the
+    /// change it records (`audited`).
+    pub(crate) async fn record_unless_audited(
+        &self,
+        kind: AuditKind,
+        event: AuditEvent,
+        audited: bool,
+    ) {
+        if audited {
+            self.announce(kind, &event);
+        } else {
+            self.record(kind, event).await;
+        }
     }
 
     /// Emits `event` (of `kind`) as a `tracing` event (target `authkit::audit`) and counts it,

@@ -195,11 +195,8 @@ impl AuthKit {
         // (disabled or deleted right after the rotation, which their transactions would
         // otherwise have prevented by revoking the session).
         let event = audit.event(session.id, session.user_id);
-        if audited {
-            self.announce(AuditKind::Refresh, &event);
-        } else {
-            self.record(AuditKind::Refresh, event).await;
-        }
+        self.record_unless_audited(AuditKind::Refresh, event, audited)
+            .await;
         let (user, perms) = match owner {
             Some(SessionOwner { user, permissions })
                 if user.deleted_at.is_none() && user.status == UserStatus::Active =>

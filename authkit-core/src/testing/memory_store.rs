@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, Email, EmailId,
-    EmailKind, EmailPayload, Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
-    OutboxCounts, OutboxEntry, OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail,
-    RefreshRotation, RefreshSelector, Role, RotateOutcome, Session, SessionId, StoredSigningKey,
-    TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery, UserStatus,
+    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, CreatedUser,
+    Email, EmailId, EmailKind, EmailPayload, Locale, NewOneTimeToken, NewSession, NewUser,
+    OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus, Page, PasswordHash, ProfilePatch,
+    QueuedMail, RefreshRotation, RefreshSelector, Role, RotateOutcome, Session, SessionId,
+    StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery,
+    UserStatus,
 };
 use crate::ports::{
     AttemptDecision, AuditStore, Conflict, KeyStore, LoginThrottle, LoginThrottleStore,
@@ -115,11 +116,14 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-#[async_trait]
-impl UserStore for MemoryStore {
-    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
+    /// [`UserStore::create_user`], appending `event` (when given) under the same lock.
+    fn insert_user(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: Option<&AuditEvent>,
+    ) -> StoreResult<User> {
         let mut s = self.state();
         if s.emails.contains_key(new.email.as_str()) {
             return Err(StoreError::Conflict(Conflict::Email));
@@ -154,7 +158,29 @@ impl UserStore for MemoryStore {
         s.users
             .insert(new.id, (user.clone(), new.password_hash.clone()));
         s.write_mail(mail);
+        s.audit.extend(event.cloned());
         Ok(user)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
+        self.insert_user(new, mail, None)
+    }
+
+    /// Appends `event` under the same lock as the user (so atomically).
+    async fn create_user_audited(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: &AuditEvent,
+    ) -> StoreResult<CreatedUser> {
+        let user = self.insert_user(new, mail, Some(event))?;
+        Ok(CreatedUser {
+            user,
+            audited: true,
+        })
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {

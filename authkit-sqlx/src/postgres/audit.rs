@@ -115,7 +115,7 @@ impl AuditStore for PostgresStore {
 }
 
 /// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
-fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Postgres>> {
+pub(super) fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Postgres>> {
     let rows = events
         .iter()
         .map(|e| Ok((e, json_text(&e.detail)?)))

@@ -2,14 +2,15 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    AdminPatch, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch, QueuedMail, SessionId,
-    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
+    AdminPatch, AuditEvent, CreatedUser, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch,
+    QueuedMail, SessionId, TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use time::OffsetDateTime;
 
+use super::audit::insert_events;
 use super::outbox::insert_mail;
 use super::{PostgresStore, get};
 use crate::error::map;
@@ -107,9 +108,14 @@ const REVOKE_SESSIONS: &str = "UPDATE authkit_sessions SET revoked_at = $2 \
 const SPEND_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = $2 \
                                   WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL";
 
-#[async_trait]
-impl UserStore for PostgresStore {
-    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
+impl PostgresStore {
+    /// `create_user`, and `events` appended in the same transaction when given.
+    async fn insert_user(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        events: Option<&[AuditEvent]>,
+    ) -> StoreResult<User> {
         let id = new.id.as_uuid();
         let mut tx = self.begin().await?;
         let row = sqlx::query(INSERT_USER)
@@ -137,8 +143,38 @@ impl UserStore for PostgresStore {
         }
         let user = user_from_row(&row, roles)?;
         insert_mail(&mut tx, mail).await?;
+        if let Some(events) = events {
+            insert_events(events)?
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
         tx.commit().await.map_err(map)?;
         Ok(user)
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
+        self.insert_user(new, mail, None).await
+    }
+
+    /// The event is one more `INSERT` of the user's transaction.
+    async fn create_user_audited(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: &AuditEvent,
+    ) -> StoreResult<CreatedUser> {
+        let user = self
+            .insert_user(new, mail, Some(std::slice::from_ref(event)))
+            .await?;
+        Ok(CreatedUser {
+            user,
+            audited: true,
+        })
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {

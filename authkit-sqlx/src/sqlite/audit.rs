@@ -12,13 +12,14 @@ use super::{SqliteStore, get, micros, opt_uuid_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::{ip, json, json_text};
 
-/// The `INSERT` of `append_audits`: every event of the JSON array `?1` ([`events_json`]), in
+/// The `INSERT` of `append_audits`: every event of the JSON array `?` ([`events_json`]), in
 /// order. One parameter whatever the number of events, so one statement text, which stays
-/// prepared on the writer, and no bind-parameter limit.
+/// prepared on the writer, and no bind-parameter limit. The parameter is anonymous so that
+/// the statement can follow others in one command (`create_user_audited`).
 pub(super) const APPEND: &str = "INSERT INTO authkit_audit_events \
      (id, at, event, user_id, actor_id, ip, user_agent, detail) \
      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-     value ->> 6, value ->> 7 FROM json_each(?1) ORDER BY key";
+     value ->> 6, value ->> 7 FROM json_each(?) ORDER BY key";
 const OF_USER: &str = "SELECT id, at, event, user_id, actor_id, ip, user_agent, detail \
                        FROM authkit_audit_events WHERE user_id = ?1 \
                        ORDER BY at DESC, id DESC LIMIT ?2";

@@ -50,6 +50,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How every multi-statement write starts: take the write lock up front.
 const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 
+/// A query whose parameters are being bound (by the `bind_*` helpers of this backend).
+type SqlQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
 /// authkit's storage ports on SQLite. Cheap to clone (it is a pool handle).
 ///
 /// Build it with [`SqliteStore::connect`] (recommended settings) or [`SqliteStore::from_pool`],

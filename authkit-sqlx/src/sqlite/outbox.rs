@@ -3,22 +3,24 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    ClaimedEmail, EmailId, EmailPayload, Locale, NewOneTimeToken, OutboxCounts, OutboxEntry,
-    OutboxStatus, QueuedMail,
+    ClaimedEmail, EmailId, EmailPayload, Locale, NewEmail, NewOneTimeToken, OutboxCounts,
+    OutboxEntry, OutboxStatus, QueuedMail,
 };
 use authkit_core::ports::{OutboxStore, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use time::OffsetDateTime;
 
-use super::tokens::INSERT_TOKEN;
-use super::{SqliteStore, get, micros, time_at, uuid_at, uuid_text};
+use super::tokens::{INSERT_TOKEN, bind_token};
+use super::{SqlQuery, SqliteStore, get, micros, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::{attempts, count, email_kind, locale, outbox_status, recipient};
 
-const INSERT_EMAIL: &str = "INSERT INTO authkit_outbox \
+/// One `queued` message, bound by [`bind_email`]. Its parameters are anonymous (`?`, bound in
+/// order) so that it can follow other statements in one command (`create_user`).
+pub(super) const INSERT_EMAIL: &str = "INSERT INTO authkit_outbox \
      (id, kind, recipient, locale, payload, status, attempts, next_attempt_at, created_at, \
      updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?6)";
+     VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)";
 /// One statement, so one write: SQLite takes the write lock before reading, and concurrent
 /// claimers run one after the other, each seeing the previous one's claims.
 const CLAIM: &str = "UPDATE authkit_outbox \
@@ -67,13 +69,7 @@ pub(super) async fn insert_mail(conn: &mut SqliteConnection, mail: &QueuedMail) 
         insert_token(&mut *conn, token).await?;
     }
     for e in &mail.emails {
-        sqlx::query(INSERT_EMAIL)
-            .bind(uuid_text(e.id.as_uuid()))
-            .bind(e.kind.as_str())
-            .bind(e.to.as_str())
-            .bind(e.locale.as_ref().map(Locale::as_str))
-            .bind(e.payload.expose())
-            .bind(micros(e.created_at)?)
+        bind_email(sqlx::query(INSERT_EMAIL), e)?
             .execute(&mut *conn)
             .await
             .map_err(map)?;
@@ -82,17 +78,25 @@ pub(super) async fn insert_mail(conn: &mut SqliteConnection, mail: &QueuedMail) 
 }
 
 async fn insert_token(conn: &mut SqliteConnection, token: &NewOneTimeToken) -> StoreResult<()> {
-    sqlx::query(INSERT_TOKEN)
-        .bind(&token.hash.as_bytes()[..])
-        .bind(token.purpose.as_str())
-        .bind(uuid_text(token.user_id.as_uuid()))
-        .bind(token.email.as_str())
-        .bind(micros(token.created_at)?)
-        .bind(micros(token.expires_at)?)
+    bind_token(sqlx::query(INSERT_TOKEN), token)?
         .execute(conn)
         .await
         .map_err(map)?;
     Ok(())
+}
+
+/// Binds `e` to the parameters of an [`INSERT_EMAIL`] that comes next in `query`.
+pub(super) fn bind_email<'q>(query: SqlQuery<'q>, e: &'q NewEmail) -> StoreResult<SqlQuery<'q>> {
+    let at = micros(e.created_at)?;
+    Ok(query
+        .bind(uuid_text(e.id.as_uuid()))
+        .bind(e.kind.as_str())
+        .bind(e.to.as_str())
+        .bind(e.locale.as_ref().map(Locale::as_str))
+        .bind(e.payload.expose())
+        .bind(at)
+        .bind(at)
+        .bind(at))
 }
 
 /// `NotFound` when a conditional update matched nothing.

@@ -11,13 +11,15 @@ use time::OffsetDateTime;
 
 use super::outbox::insert_mail;
 use super::users::{revoke_sessions, spend_reset_tokens, user_in};
-use super::{SqliteStore, get, micros, time_at, uuid_at, uuid_text};
+use super::{SqlQuery, SqliteStore, get, micros, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::purpose;
 
+/// One token, bound by [`bind_token`]. Its parameters are anonymous (`?`, bound in order) so
+/// that it can follow other statements in one command (`create_user`).
 pub(super) const INSERT_TOKEN: &str = "INSERT INTO authkit_one_time_tokens \
                                       (hash, purpose, user_id, email, created_at, expires_at) \
-                                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+                                      VALUES (?, ?, ?, ?, ?, ?)";
 /// Single use in one statement: only an unused, unexpired token of that purpose matches.
 const CONSUME: &str = "UPDATE authkit_one_time_tokens SET used_at = ?3 \
                        WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
@@ -40,16 +42,24 @@ const PURGE_TOKENS: &str = "DELETE FROM authkit_one_time_tokens WHERE hash IN \
 /// Tokens deleted per statement of a purge.
 const PURGE_SLICE: i64 = 500;
 
+/// Binds `token` to the parameters of an [`INSERT_TOKEN`] that comes next in `query`.
+pub(super) fn bind_token<'q>(
+    query: SqlQuery<'q>,
+    token: &'q NewOneTimeToken,
+) -> StoreResult<SqlQuery<'q>> {
+    Ok(query
+        .bind(&token.hash.as_bytes()[..])
+        .bind(token.purpose.as_str())
+        .bind(uuid_text(token.user_id.as_uuid()))
+        .bind(token.email.as_str())
+        .bind(micros(token.created_at)?)
+        .bind(micros(token.expires_at)?))
+}
+
 #[async_trait]
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_token(&self, token: &NewOneTimeToken) -> StoreResult<()> {
-        sqlx::query(INSERT_TOKEN)
-            .bind(&token.hash.as_bytes()[..])
-            .bind(token.purpose.as_str())
-            .bind(uuid_text(token.user_id.as_uuid()))
-            .bind(token.email.as_str())
-            .bind(micros(token.created_at)?)
-            .bind(micros(token.expires_at)?)
+        bind_token(sqlx::query(INSERT_TOKEN), token)?
             .execute(self.writer())
             .await
             .map_err(map)?;

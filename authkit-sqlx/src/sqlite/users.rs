@@ -2,25 +2,20 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    AdminPatch, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch, QueuedMail, SessionId,
-    TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
+    AdminPatch, AuditEvent, CreatedUser, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch,
+    QueuedMail, SessionId, TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
-use sqlx::QueryBuilder;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
+use sqlx::{AssertSqlSafe, QueryBuilder};
 use time::OffsetDateTime;
 
-use super::outbox::insert_mail;
+use super::audit::{APPEND, events_json};
+use super::outbox::{INSERT_EMAIL, bind_email, insert_mail};
+use super::tokens::{INSERT_TOKEN, bind_token};
 use super::{SqliteStore, get, micros, opt_time_at, time_at, uuid_at, uuid_text};
 use crate::error::map;
 use crate::rows::{contains_pattern, corrupt, distinct, locale, sorted, status};
-
-macro_rules! user_columns {
-    () => {
-        "id, email, email_verified, display_name, locale, status, password_hash, created_at, \
-         updated_at, last_login_at, deleted_at"
-    };
-}
 
 macro_rules! select_user_columns {
     () => {
@@ -44,16 +39,21 @@ macro_rules! select_user {
 /// a join elsewhere in this backend).
 pub(super) const USER_SELECT_COLUMNS: &str = select_user_columns!();
 
-const INSERT_USER: &str = concat!(
-    "INSERT INTO authkit_users \
+/// The first statements of `create_user`: the user, and its roles (unknown names ignored) from
+/// a JSON array of names. The token ([`INSERT_TOKEN`]), each email ([`INSERT_EMAIL`]), the
+/// audit event ([`APPEND`]) and last [`CREATED_USER`] follow in the same command, sent to the
+/// writer's thread at once (each statement apart would be a round trip to it) in one
+/// transaction. Their parameters are anonymous (`?`), bound in the order they appear: sqlx
+/// numbers `?NNN` across the whole command, so numbered ones cannot be shared between
+/// statements.
+const CREATE_USER: &str = "INSERT INTO authkit_users \
      (id, email, email_verified, display_name, locale, status, password_hash, created_at, \
      updated_at) \
-     VALUES (?1, ?2, 0, ?3, ?6, 'active', ?4, ?5, ?5) RETURNING ",
-    user_columns!()
-);
-/// Grants a role only if it exists (unknown names are ignored).
-const GRANT_ROLE: &str = "INSERT INTO authkit_user_roles (user_id, role_name) \
-                          SELECT ?1, name FROM authkit_roles WHERE name = ?2";
+     VALUES (?, ?, 0, ?, ?, 'active', ?, ?, ?); \
+     INSERT INTO authkit_user_roles (user_id, role_name) \
+     SELECT ?, name FROM authkit_roles WHERE name IN (SELECT value FROM json_each(?));";
+/// The user as [`CREATE_USER`] stored it.
+const CREATED_USER: &str = concat!(select_user!(), "WHERE u.id = ?");
 const USER_BY_ID: &str = concat!(select_user!(), "WHERE u.id = ?1");
 const CREDENTIALS_BY_EMAIL: &str = concat!(
     select_user!(),
@@ -113,35 +113,21 @@ const SPEND_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = ?
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_user(&self, new: &NewUser, mail: &QueuedMail) -> StoreResult<User> {
-        let id = uuid_text(new.id.as_uuid());
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(INSERT_USER)
-            .bind(&id)
-            .bind(new.email.as_str())
-            .bind(new.display_name.as_deref())
-            .bind(new.password_hash.expose())
-            .bind(micros(new.now)?)
-            .bind(new.locale.as_ref().map(Locale::as_str))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map)?;
-        let mut roles = Vec::new();
-        for role in distinct(&new.roles) {
-            let granted = sqlx::query(GRANT_ROLE)
-                .bind(&id)
-                .bind(&role)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?
-                .rows_affected();
-            if granted == 1 {
-                roles.push(role);
-            }
-        }
-        let user = user_from_row(&row, roles)?;
-        insert_mail(&mut tx, mail).await?;
-        tx.commit().await.map_err(map)?;
-        Ok(user)
+        self.insert_user(new, mail, None).await
+    }
+
+    /// The event is one more statement of the user's command.
+    async fn create_user_audited(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: &AuditEvent,
+    ) -> StoreResult<CreatedUser> {
+        let user = self.insert_user(new, mail, Some(event)).await?;
+        Ok(CreatedUser {
+            user,
+            audited: true,
+        })
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -458,6 +444,59 @@ pub(super) async fn spend_reset_tokens(
         .await
         .map_err(map)?;
     Ok(())
+}
+
+impl SqliteStore {
+    /// `create_user`, and `event` appended in the same transaction when given: `BEGIN`, one
+    /// command of every statement ([`CREATE_USER`] and those after it), `COMMIT`. A failing
+    /// statement (a taken email) ends the command, and the transaction rolls back.
+    async fn insert_user(
+        &self,
+        new: &NewUser,
+        mail: &QueuedMail,
+        event: Option<&AuditEvent>,
+    ) -> StoreResult<User> {
+        let id = uuid_text(new.id.as_uuid());
+        let now = micros(new.now)?;
+        let roles = serde_json::to_string(&distinct(&new.roles))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let events = event.map(|e| events_json(&[e])).transpose()?;
+        let mut sql = String::from(CREATE_USER);
+        let then = mail.token.iter().map(|_| INSERT_TOKEN);
+        let then = then.chain(mail.emails.iter().map(|_| INSERT_EMAIL));
+        for statement in then.chain(events.iter().map(|_| APPEND)) {
+            sql.push_str(statement);
+            sql.push(';');
+        }
+        sql.push_str(CREATED_USER);
+
+        // Built from the constants above only: no value reaches the text.
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(&id)
+            .bind(new.email.as_str())
+            .bind(new.display_name.as_deref())
+            .bind(new.locale.as_ref().map(Locale::as_str))
+            .bind(new.password_hash.expose())
+            .bind(now)
+            .bind(now)
+            .bind(&id)
+            .bind(roles);
+        if let Some(token) = &mail.token {
+            query = bind_token(query, token)?;
+        }
+        for e in &mail.emails {
+            query = bind_email(query, e)?;
+        }
+        if let Some(events) = events {
+            query = query.bind(events);
+        }
+        query = query.bind(&id);
+
+        let mut tx = self.begin().await?;
+        let row = query.fetch_one(&mut *tx).await.map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        user_from_row(&row, roles_of(&row)?)
+    }
 }
 
 /// The role names of a [`select_user!`] row (a JSON array), sorted.

@@ -14,9 +14,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authkit_core::domain::{
-    ClaimedEmail, Email, EmailId, EmailKind, EmailPayload, Locale, NewEmail, NewOneTimeToken,
-    OutboxCounts, OutboxEntry, OutboxStatus, ProfilePatch, QueuedMail, TokenPurpose, User, UserId,
-    UserQuery,
+    AuditEvent, ClaimedEmail, Email, EmailId, EmailKind, EmailPayload, Locale, NewEmail,
+    NewOneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus, ProfilePatch, QueuedMail,
+    TokenPurpose, User, UserId, UserQuery,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -966,6 +966,79 @@ pub async fn outbox_enqueue_mail_is_atomic(store: Arc<dyn Store>) {
         .await
         .expect("an empty mail is fine");
     assert_eq!(total(&store).await, 1);
+}
+
+/// `create_user_audited` writes the user and its mail as `create_user` does. When it says the
+/// event was appended (`audited`), the store holds exactly that event, once; a store that did
+/// not append it holds none. A refused creation (a taken email) appends nothing.
+pub async fn create_user_audited_appends_the_event_once(store: Arc<dyn Store>) {
+    let event = |n: u64, user: UserId| AuditEvent {
+        id: uuid::Uuid::from_u128(0x018c_0000_0000_7000_8000_0000_0002_0000 + u128::from(n)),
+        at: T0,
+        event: "register".to_owned(),
+        user_id: Some(user),
+        actor_id: Some(user),
+        ip: Some("192.0.2.7".parse().unwrap()),
+        user_agent: Some("suite".to_owned()),
+        detail: serde_json::json!({ "n": n }),
+    };
+    let new = new_user(
+        &email("audited-user"),
+        &["user", "user", "no-such-role"],
+        T0,
+    );
+    let tok = token_for(new.id, &new.email, TokenPurpose::VerifyEmail);
+    let first = message(&new.email, EmailKind::VerifyEmail, T0);
+    let second = message(
+        &new.email,
+        EmailKind::PasswordChanged,
+        T0 + Duration::seconds(1),
+    );
+    let created = store
+        .create_user_audited(
+            &new,
+            &mail(Some(tok.clone()), &[first.clone(), second.clone()]),
+            &event(1, new.id),
+        )
+        .await
+        .expect("create_user_audited");
+    assert_eq!(
+        created.user,
+        read_user(&store, new.id).await,
+        "the user as stored"
+    );
+    assert_eq!(created.user.roles, ["user"], "known roles, once each");
+    assert!(token_stored(&store, &tok).await, "its token");
+    assert_eq!(
+        by_id(entries(&store).await),
+        by_id(vec![queued_entry(&first), queued_entry(&second)]),
+        "its messages"
+    );
+    let events = store.audit_of_user(new.id, 10).await.unwrap();
+    if created.audited {
+        assert_eq!(events, [event(1, new.id)], "exactly the event, once");
+    } else {
+        assert_eq!(events, [], "not appended: the caller appends it");
+    }
+
+    let again = new_user(&new.email, &["user"], T0 + Duration::seconds(2));
+    let r = store
+        .create_user_audited(&again, &QueuedMail::none(), &event(2, again.id))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(Conflict::Email))),
+        "a taken email: Conflict(Email), got {r:?}"
+    );
+    assert_eq!(
+        store.audit_of_user(again.id, 10).await.unwrap(),
+        [],
+        "a refused user: no event"
+    );
+    assert_eq!(
+        store.audit_of_user(new.id, 10).await.unwrap(),
+        events,
+        "the first user's events unchanged"
+    );
 }
 
 /// `create_user` writes its mail (token and messages) with the user; when the user is refused
