@@ -97,6 +97,8 @@ impl AuthKit {
                 &event,
             )
             .await?;
+        self.record_unless_audited(AuditKind::Register, event, audited)
+            .await;
         if input.email_verified {
             user = store
                 .admin_update_user(
@@ -109,8 +111,6 @@ impl AuthKit {
                 )
                 .await?;
         }
-        self.record_unless_audited(AuditKind::Register, event, audited)
-            .await;
         Ok(user)
     }
 
