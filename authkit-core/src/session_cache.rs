@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, CreatedUser, Email, EmailId, EmailPayload,
+    AdminPatch, AuditEvent, AuditQuery, Audited, ClaimedEmail, Email, EmailId, EmailPayload,
     Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry,
     OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation,
     RefreshedSession, Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey,
@@ -182,7 +182,7 @@ impl UserStore for SessionCache {
         new: &NewUser,
         mail: &QueuedMail,
         event: &AuditEvent,
-    ) -> StoreResult<CreatedUser> {
+    ) -> StoreResult<Audited<User>> {
         self.inner.create_user_audited(new, mail, event).await
     }
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -262,6 +262,14 @@ impl UserStore for SessionCache {
 impl SessionStore for SessionCache {
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
         self.write(Forget::All, self.inner.create_session(new))
+            .await
+    }
+    async fn create_session_audited(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<Session>> {
+        self.write(Forget::All, self.inner.create_session_audited(new, event))
             .await
     }
     /// From memory, or read with its user (and remembered); a session without a user (which a

@@ -198,6 +198,7 @@ macro_rules! store_suite {
             create_session_sets_last_login_at,
             create_session_for_unknown_user_is_not_found,
             session_round_trips,
+            create_session_audited_appends_the_event_once,
             session_and_user_reads_both,
             duplicate_session_id_conflicts,
             revoke_session_only_revokes_own_live_sessions,

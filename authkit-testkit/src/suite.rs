@@ -387,6 +387,48 @@ pub async fn create_session_for_unknown_user_is_not_found(store: Arc<dyn Store>)
     assert_eq!(store.session(new.id).await.unwrap(), None);
 }
 
+/// `create_session_audited` creates the session as `create_session` does (and sets the
+/// owner's `last_login_at`). When it says the event was appended (`audited`), the store holds
+/// exactly that event, once; a store that did not append it holds none. An unknown user is
+/// `NotFound`, with no event.
+pub async fn create_session_audited_appends_the_event_once(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let mut new = new_session(u.id, token_hash("audited-login"), T0);
+    new.ip = Some("192.0.2.9".parse().unwrap());
+    let mut event = audit_event(u.id, T0, "login_ok");
+    event.actor_id = Some(u.id);
+    event.ip = new.ip;
+    event.detail = serde_json::json!({ "session_id": new.id.to_string() });
+    let created = store
+        .create_session_audited(&new, &event)
+        .await
+        .expect("create_session_audited");
+    assert_eq!(
+        created.value,
+        stored(&store, new.id).await,
+        "the session as stored"
+    );
+    assert_eq!(read_user(&store, u.id).await.last_login_at, Some(T0));
+    let events = store.audit_of_user(u.id, 10).await.unwrap();
+    if created.audited {
+        assert_eq!(events, [event], "exactly the event, once");
+    } else {
+        assert_eq!(events, [], "not appended: the caller appends it");
+    }
+
+    let stranger = UserId::new_v7(T0);
+    let orphan = new_session(stranger, token_hash("audited-orphan"), T0);
+    let r = store
+        .create_session_audited(&orphan, &audit_event(stranger, T0, "login_ok"))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::NotFound)),
+        "an unknown user: NotFound, got {r:?}"
+    );
+    assert_eq!(store.audit_of_user(stranger, 10).await.unwrap(), []);
+    assert_eq!(store.session(orphan.id).await.unwrap(), None);
+}
+
 /// A session reads back exactly as created (IPv4 and IPv6, user agent, flags, times); an idle
 /// expiry past the absolute expiry is capped at creation; an unknown id is `None`.
 pub async fn session_round_trips(store: Arc<dyn Store>) {

@@ -61,8 +61,9 @@ async fn check_pool_stats<DB: authkit_sqlx::sqlx::Database>(
     }
 }
 
-/// The SQL stores append the creation's event inside the user's transaction: `audited`, the
-/// event stored once, and when the event cannot be stored (its id taken) no user either.
+/// The SQL stores append the creation's event inside the user's transaction, and a login's inside
+/// the session's: `audited`, the event stored once, and when the event cannot be stored (its id
+/// taken) no user, or no session, either.
 #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
 async fn create_user_audited_is_one_transaction(store: Arc<dyn authkit_core::ports::Store>) {
     use authkit_core::domain::{AuditEvent, Email, NewUser, PasswordHash, QueuedMail, UserId};
@@ -109,6 +110,36 @@ async fn create_user_audited_is_one_transaction(store: Arc<dyn authkit_core::por
         "no user without its event"
     );
     assert_eq!(store.audit_of_user(bob.id, 10).await.unwrap(), []);
+
+    // A login's session and its event alike.
+    let session = |id: u128| authkit_core::domain::NewSession {
+        id: authkit_core::domain::SessionId(uuid::Uuid::from_u128(id)),
+        user_id: ada.id,
+        refresh_hash: authkit_core::domain::TokenHash::of(&id.to_string()),
+        refresh_selector: None,
+        now: at,
+        expires_at: at + time::Duration::days(1),
+        idle_expires_at: at + time::Duration::days(1),
+        remember_me: false,
+        ip: None,
+        user_agent: None,
+    };
+    let login = AuditEvent {
+        id: uuid::Uuid::from_u128(0x018c_0000_0000_7000_8000_0000_0003_0002),
+        ..event(ada.id)
+    };
+    let first = session(0x018c_0000_0000_7000_8000_0000_0004_0001);
+    let opened = store.create_session_audited(&first, &login).await.unwrap();
+    assert!(opened.audited, "written with the session");
+    assert_eq!(store.audit_of_user(ada.id, 10).await.unwrap().len(), 2);
+    let second = session(0x018c_0000_0000_7000_8000_0000_0004_0002);
+    let refused = store.create_session_audited(&second, &login).await;
+    assert!(refused.is_err(), "the event's id is taken: {refused:?}");
+    assert_eq!(
+        store.session(second.id).await.unwrap(),
+        None,
+        "no session without its event"
+    );
 }
 
 mod sqlite {

@@ -106,6 +106,18 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// What a store's write with its audit event returned
+/// ([`crate::ports::UserStore::create_user_audited`],
+/// [`crate::ports::SessionStore::create_session_audited`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audited<T> {
+    /// What the write alone returns (the user, the session).
+    pub value: T,
+    /// Whether the store appended the write's audit event in the same transaction; when
+    /// `false` (a store that does not write both at once) the caller appends it.
+    pub audited: bool,
+}
+
 /// The audit event of a refresh as far as it is known before the rotation: the rotated session
 /// completes it ([`RefreshAudit::event`]). A store that writes it together with the rotation
 /// takes it in [`crate::ports::SessionStore::rotate_refresh_audited`].

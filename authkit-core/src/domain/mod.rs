@@ -13,7 +13,7 @@ mod session;
 mod token;
 mod user;
 
-pub use audit::{AuditEvent, AuditKind, RefreshAudit};
+pub use audit::{AuditEvent, AuditKind, Audited, RefreshAudit};
 pub use email::{Email, EmailError, MAX_EMAIL_LEN};
 pub use ids::{EmailId, SessionId, UserId, new_v7};
 pub use keys::StoredSigningKey;
@@ -32,4 +32,4 @@ pub use token::{
     NewOneTimeToken, OneTimeToken, OpaqueToken, RandomError, RefreshSelector, SELECTOR_BYTES,
     TOKEN_BYTES, TokenHash, TokenPurpose, random_bytes,
 };
-pub use user::{AdminPatch, CreatedUser, NewUser, ProfilePatch, User, UserCredentials, UserStatus};
+pub use user::{AdminPatch, NewUser, ProfilePatch, User, UserCredentials, UserStatus};

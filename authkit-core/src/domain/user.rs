@@ -89,16 +89,6 @@ pub struct NewUser {
     pub now: OffsetDateTime,
 }
 
-/// What [`crate::ports::UserStore::create_user_audited`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedUser {
-    /// The user, as [`crate::ports::UserStore::create_user`] returns it.
-    pub user: User,
-    /// Whether the store appended the creation's audit event in the same transaction; when
-    /// `false` (a store that does not write both at once) the caller appends it.
-    pub audited: bool,
-}
-
 /// A change to a user's own profile ([`crate::ports::UserStore::update_profile`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfilePatch {

@@ -19,7 +19,7 @@ use crate::ports::LoginThrottleStore;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, CreatedUser, Email, EmailId, EmailPayload,
+    AdminPatch, AuditEvent, AuditQuery, Audited, ClaimedEmail, Email, EmailId, EmailPayload,
     Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken, OutboxCounts, OutboxEntry,
     OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation,
     RefreshedSession, Role, RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey,
@@ -94,10 +94,10 @@ pub trait UserStore: Send + Sync + 'static {
         new: &NewUser,
         mail: &QueuedMail,
         event: &AuditEvent,
-    ) -> StoreResult<CreatedUser> {
+    ) -> StoreResult<Audited<User>> {
         let _ = event;
-        Ok(CreatedUser {
-            user: self.create_user(new, mail).await?,
+        Ok(Audited {
+            value: self.create_user(new, mail).await?,
             audited: false,
         })
     }
@@ -197,6 +197,22 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
     /// Inserts a session (never upserts; a duplicate id is `Conflict(Conflict::Id)`) and sets the
     /// owner's `last_login_at` to `new.now`, in one transaction. An unknown user is `NotFound`.
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
+
+    /// [`Self::create_session`], and `event` (the login's audit event) appended in the same
+    /// transaction: a session and its event exist together or not at all. A store that
+    /// appends it must append exactly `event`, once, and say so (`audited`). The default only
+    /// creates the session (`audited: false`) and the caller appends the event itself.
+    async fn create_session_audited(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<Session>> {
+        let _ = event;
+        Ok(Audited {
+            value: self.create_session(new).await?,
+            audited: false,
+        })
+    }
 
     /// The session with this id, revoked and expired ones included, or `None`.
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, CreatedUser, Email, Locale, NewUser, Password, PasswordHash, QueuedMail, USER_ROLE,
+    AuditKind, Audited, Email, Locale, NewUser, Password, PasswordHash, QueuedMail, USER_ROLE,
     User, UserId, UserStatus,
 };
 use crate::error::{Error, Result};
@@ -82,7 +82,10 @@ impl AuthKit {
             json!({ "imported": true }),
         );
         let store = &self.inner.store;
-        let CreatedUser { mut user, audited } = store
+        let Audited {
+            value: mut user,
+            audited,
+        } = store
             .create_user_audited(
                 &NewUser {
                     id,
@@ -158,7 +161,10 @@ impl AuthKit {
         };
         // Appended with the account when the store can (one write instead of two).
         let event = self.audit_event(ctx, AuditKind::Register, Some(id), Some(id), json!({}));
-        let CreatedUser { user, audited } = self
+        let Audited {
+            value: user,
+            audited,
+        } = self
             .inner
             .store
             .create_user_audited(
@@ -247,15 +253,9 @@ impl AuthKit {
             metrics::login_attempt(LoginOutcome::Failed);
             return Err(Error::EmailNotVerified);
         }
+        // The session's `login_ok` event is recorded with it.
         let pair = self.open_session(ctx, user, input.remember_me).await?;
         metrics::login_attempt(LoginOutcome::Ok);
-        self.audit(
-            ctx,
-            AuditKind::LoginOk,
-            Some(pair.user.id),
-            json!({ "session_id": pair.session_id.to_string() }),
-        )
-        .await;
         Ok(pair)
     }
 

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::AuthKit;
 use crate::domain::{
-    AuditKind, NewSession, OpaqueToken, RefreshAudit, RefreshRotation, RefreshSelector,
+    AuditKind, Audited, NewSession, OpaqueToken, RefreshAudit, RefreshRotation, RefreshSelector,
     RefreshedSession, RotateOutcome, Session, SessionId, SessionOwner, TokenHash, User, UserStatus,
     new_v7,
 };
@@ -53,6 +53,8 @@ impl AuthKit {
             .await?)
     }
 
+    /// Opens a session for `user` (a successful login) and records its `login_ok` event, which
+    /// the store writes with the session when it can.
     pub(crate) async fn open_session(
         &self,
         ctx: &RequestContext,
@@ -69,22 +71,38 @@ impl AuthKit {
             config.session_short_ttl
         };
         let expires_at = now + absolute;
-        let session = self
+        let id = SessionId::new_v7(now);
+        let event = self.audit_event(
+            ctx,
+            AuditKind::LoginOk,
+            Some(user.id),
+            Some(user.id),
+            json!({ "session_id": id.to_string() }),
+        );
+        let Audited {
+            value: session,
+            audited,
+        } = self
             .inner
             .store
-            .create_session(&NewSession {
-                id: SessionId::new_v7(now),
-                user_id: user.id,
-                refresh_hash: refresh.hash(),
-                refresh_selector: Some(selector),
-                now,
-                expires_at,
-                idle_expires_at: (now + config.session_idle_ttl).min(expires_at),
-                remember_me,
-                ip: ctx.ip,
-                user_agent: ctx.user_agent_truncated(),
-            })
+            .create_session_audited(
+                &NewSession {
+                    id,
+                    user_id: user.id,
+                    refresh_hash: refresh.hash(),
+                    refresh_selector: Some(selector),
+                    now,
+                    expires_at,
+                    idle_expires_at: (now + config.session_idle_ttl).min(expires_at),
+                    remember_me,
+                    ip: ctx.ip,
+                    user_agent: ctx.user_agent_truncated(),
+                },
+                &event,
+            )
             .await?;
+        self.record_unless_audited(AuditKind::LoginOk, event, audited)
+            .await;
         let user = User {
             last_login_at: Some(now),
             ..user

@@ -8,12 +8,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, ClaimedEmail, CreatedUser,
-    Email, EmailId, EmailKind, EmailPayload, Locale, NewOneTimeToken, NewSession, NewUser,
-    OneTimeToken, OutboxCounts, OutboxEntry, OutboxStatus, Page, PasswordHash, ProfilePatch,
-    QueuedMail, RefreshRotation, RefreshSelector, Role, RotateOutcome, Session, SessionId,
-    StoredSigningKey, TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery,
-    UserStatus,
+    ADMIN_ROLE, ALL_PERMISSIONS, AdminPatch, AuditEvent, AuditQuery, Audited, ClaimedEmail, Email,
+    EmailId, EmailKind, EmailPayload, Locale, NewOneTimeToken, NewSession, NewUser, OneTimeToken,
+    OutboxCounts, OutboxEntry, OutboxStatus, Page, PasswordHash, ProfilePatch, QueuedMail,
+    RefreshRotation, RefreshSelector, Role, RotateOutcome, Session, SessionId, StoredSigningKey,
+    TokenHash, TokenPurpose, USER_ROLE, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use crate::ports::{
     AttemptDecision, AuditStore, Conflict, KeyStore, LoginThrottle, LoginThrottleStore,
@@ -117,6 +116,37 @@ impl MemoryStore {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// [`SessionStore::create_session`], appending `event` (when given) under the same lock.
+    fn insert_session(&self, new: &NewSession, event: Option<&AuditEvent>) -> StoreResult<Session> {
+        let mut s = self.state();
+        if s.sessions.contains_key(&new.id) {
+            return Err(StoreError::Conflict(Conflict::Id));
+        }
+        let Some((user, _)) = s.users.get_mut(&new.user_id) else {
+            return Err(StoreError::NotFound);
+        };
+        user.last_login_at = Some(new.now);
+        let session = Session {
+            id: new.id,
+            user_id: new.user_id,
+            created_at: new.now,
+            last_used_at: new.now,
+            expires_at: new.expires_at,
+            idle_expires_at: new.idle_expires_at.min(new.expires_at),
+            revoked_at: None,
+            remember_me: new.remember_me,
+            ip: new.ip,
+            user_agent: new.user_agent.clone(),
+            authz_version: 0,
+        };
+        s.sessions.insert(
+            new.id,
+            (session.clone(), new.refresh_hash, new.refresh_selector),
+        );
+        s.audit.extend(event.cloned());
+        Ok(session)
+    }
+
     /// [`UserStore::create_user`], appending `event` (when given) under the same lock.
     fn insert_user(
         &self,
@@ -175,10 +205,10 @@ impl UserStore for MemoryStore {
         new: &NewUser,
         mail: &QueuedMail,
         event: &AuditEvent,
-    ) -> StoreResult<CreatedUser> {
+    ) -> StoreResult<Audited<User>> {
         let user = self.insert_user(new, mail, Some(event))?;
-        Ok(CreatedUser {
-            user,
+        Ok(Audited {
+            value: user,
             audited: true,
         })
     }
@@ -532,32 +562,20 @@ impl State {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
-        let mut s = self.state();
-        if s.sessions.contains_key(&new.id) {
-            return Err(StoreError::Conflict(Conflict::Id));
-        }
-        let Some((user, _)) = s.users.get_mut(&new.user_id) else {
-            return Err(StoreError::NotFound);
-        };
-        user.last_login_at = Some(new.now);
-        let session = Session {
-            id: new.id,
-            user_id: new.user_id,
-            created_at: new.now,
-            last_used_at: new.now,
-            expires_at: new.expires_at,
-            idle_expires_at: new.idle_expires_at.min(new.expires_at),
-            revoked_at: None,
-            remember_me: new.remember_me,
-            ip: new.ip,
-            user_agent: new.user_agent.clone(),
-            authz_version: 0,
-        };
-        s.sessions.insert(
-            new.id,
-            (session.clone(), new.refresh_hash, new.refresh_selector),
-        );
-        Ok(session)
+        self.insert_session(new, None)
+    }
+
+    /// Appends `event` under the same lock as the session (so atomically).
+    async fn create_session_audited(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<Session>> {
+        let session = self.insert_session(new, Some(event))?;
+        Ok(Audited {
+            value: session,
+            audited: true,
+        })
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {

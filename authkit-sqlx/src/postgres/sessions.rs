@@ -4,13 +4,15 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    NewSession, RefreshRotation, RotateOutcome, Session, SessionId, SessionOwner, User, UserId,
+    AuditEvent, Audited, NewSession, RefreshRotation, RotateOutcome, Session, SessionId,
+    SessionOwner, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
 use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::insert_events;
 use super::users::{USER_SELECT_COLUMNS, user_from_row};
 use super::{PostgresStore, get};
 use crate::error::map;
@@ -129,9 +131,13 @@ const SESSIONS_OF: &str = concat!(
     " FROM authkit_sessions WHERE user_id = $1 ORDER BY id DESC"
 );
 
-#[async_trait]
-impl SessionStore for PostgresStore {
-    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+impl PostgresStore {
+    /// `create_session`, and `events` appended in the same transaction when given.
+    async fn insert_session(
+        &self,
+        new: &NewSession,
+        events: Option<&[AuditEvent]>,
+    ) -> StoreResult<Session> {
         let mut tx = self.begin().await?;
         let touched = sqlx::query(TOUCH_LOGIN)
             .bind(new.user_id.as_uuid())
@@ -158,8 +164,37 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(map)?;
         let session = session_from_row(&row)?;
+        if let Some(events) = events {
+            insert_events(events)?
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
         tx.commit().await.map_err(map)?;
         Ok(session)
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+        self.insert_session(new, None).await
+    }
+
+    /// The event is one more `INSERT` of the session's transaction.
+    async fn create_session_audited(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<Session>> {
+        let session = self
+            .insert_session(new, Some(std::slice::from_ref(event)))
+            .await?;
+        Ok(Audited {
+            value: session,
+            audited: true,
+        })
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {

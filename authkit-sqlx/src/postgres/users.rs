@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    AdminPatch, AuditEvent, CreatedUser, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch,
+    AdminPatch, AuditEvent, Audited, Email, Locale, NewUser, Page, PasswordHash, ProfilePatch,
     QueuedMail, SessionId, TokenPurpose, User, UserCredentials, UserId, UserQuery, UserStatus,
 };
 use authkit_core::ports::{StoreError, StoreResult, UserStore};
@@ -167,12 +167,12 @@ impl UserStore for PostgresStore {
         new: &NewUser,
         mail: &QueuedMail,
         event: &AuditEvent,
-    ) -> StoreResult<CreatedUser> {
+    ) -> StoreResult<Audited<User>> {
         let user = self
             .insert_user(new, mail, Some(std::slice::from_ref(event)))
             .await?;
-        Ok(CreatedUser {
-            user,
+        Ok(Audited {
+            value: user,
             audited: true,
         })
     }

@@ -4,13 +4,15 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use authkit_core::domain::{
-    NewSession, RefreshAudit, RefreshRotation, RefreshedSession, RotateOutcome, Session, SessionId,
-    SessionOwner, User, UserId,
+    AuditEvent, Audited, NewSession, RefreshAudit, RefreshRotation, RefreshedSession,
+    RotateOutcome, Session, SessionId, SessionOwner, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
+use super::audit::{APPEND, events_json};
 use super::batch::{Done, Rotation, Write};
 use super::users::{USER_SELECT_COLUMNS, roles_of, user_from_row};
 use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
@@ -25,10 +27,12 @@ macro_rules! session_columns {
 }
 
 const TOUCH_LOGIN: &str = "UPDATE authkit_users SET last_login_at = ?2 WHERE id = ?1";
+/// The session of `create_session`. Its parameters are anonymous (`?`, bound in order) so that
+/// it can follow the login's audit event ([`APPEND`]) in one command (`create_session_audited`).
 const INSERT_SESSION: &str = concat!(
     "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
      expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
-     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10) RETURNING ",
+     VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING ",
     session_columns!()
 );
 const SESSION: &str = concat!(
@@ -123,11 +127,35 @@ const SESSIONS_OF: &str = concat!(
     " FROM authkit_sessions WHERE user_id = ?1 ORDER BY id DESC"
 );
 
-#[async_trait]
-impl SessionStore for SqliteStore {
-    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+impl SqliteStore {
+    /// `create_session`, and `event` appended in the same transaction when given: `BEGIN`, the
+    /// owner's `last_login_at` (none: `NotFound`), one command of the event's [`APPEND`] and
+    /// [`INSERT_SESSION`] (in that order: the command ends at the session's returned row),
+    /// `COMMIT`.
+    async fn insert_session(
+        &self,
+        new: &NewSession,
+        event: Option<&AuditEvent>,
+    ) -> StoreResult<Session> {
         let user_id = uuid_text(new.user_id.as_uuid());
         let now = micros(new.now)?;
+        let insert = match event {
+            Some(e) => sqlx::query(AssertSqlSafe(format!("{APPEND}; {INSERT_SESSION}")))
+                .bind(events_json(&[e])?),
+            None => sqlx::query(INSERT_SESSION),
+        };
+        let insert = insert
+            .bind(uuid_text(new.id.as_uuid()))
+            .bind(&user_id)
+            .bind(&new.refresh_hash.as_bytes()[..])
+            .bind(now)
+            .bind(now)
+            .bind(micros(new.expires_at)?)
+            .bind(micros(new.idle_expires_at.min(new.expires_at))?)
+            .bind(new.remember_me)
+            .bind(new.ip.map(|a| a.to_string()))
+            .bind(new.user_agent.as_deref())
+            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]));
         let mut tx = self.begin().await?;
         let touched = sqlx::query(TOUCH_LOGIN)
             .bind(&user_id)
@@ -139,23 +167,30 @@ impl SessionStore for SqliteStore {
         if touched == 0 {
             return Err(StoreError::NotFound);
         }
-        let row = sqlx::query(INSERT_SESSION)
-            .bind(uuid_text(new.id.as_uuid()))
-            .bind(&user_id)
-            .bind(&new.refresh_hash.as_bytes()[..])
-            .bind(now)
-            .bind(micros(new.expires_at)?)
-            .bind(micros(new.idle_expires_at.min(new.expires_at))?)
-            .bind(new.remember_me)
-            .bind(new.ip.map(|a| a.to_string()))
-            .bind(new.user_agent.as_deref())
-            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map)?;
+        let row = insert.fetch_one(&mut *tx).await.map_err(map)?;
         let session = session_from_row(&row)?;
         tx.commit().await.map_err(map)?;
         Ok(session)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+        self.insert_session(new, None).await
+    }
+
+    /// The event is one more statement of the session's `INSERT` command.
+    async fn create_session_audited(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<Session>> {
+        let session = self.insert_session(new, Some(event)).await?;
+        Ok(Audited {
+            value: session,
+            audited: true,
+        })
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {

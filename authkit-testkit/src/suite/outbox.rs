@@ -1003,11 +1003,11 @@ pub async fn create_user_audited_appends_the_event_once(store: Arc<dyn Store>) {
         .await
         .expect("create_user_audited");
     assert_eq!(
-        created.user,
+        created.value,
         read_user(&store, new.id).await,
         "the user as stored"
     );
-    assert_eq!(created.user.roles, ["user"], "known roles, once each");
+    assert_eq!(created.value.roles, ["user"], "known roles, once each");
     assert!(token_stored(&store, &tok).await, "its token");
     assert_eq!(
         by_id(entries(&store).await),
