@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use authkit_core::domain::{AuditEvent, AuditQuery, Page, UserId};
 use authkit_core::ports::{AuditStore, StoreResult};
 use sqlx::QueryBuilder;
-use sqlx::postgres::{PgRow, Postgres};
+use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -114,8 +114,25 @@ impl AuditStore for PostgresStore {
     }
 }
 
+/// Appends `events` (at most [`EVENTS_PER_INSERT`]; none when `None`) on a transaction's
+/// connection: the audit events of the change it writes (`create_user_audited`,
+/// `create_session_audited`).
+pub(super) async fn append_in(
+    conn: &mut PgConnection,
+    events: Option<&[AuditEvent]>,
+) -> StoreResult<()> {
+    if let Some(events) = events {
+        insert_events(events)?
+            .build()
+            .execute(conn)
+            .await
+            .map_err(map)?;
+    }
+    Ok(())
+}
+
 /// The `INSERT` of `events` (one to [`EVENTS_PER_INSERT`] of them), in their order.
-pub(super) fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Postgres>> {
+fn insert_events(events: &[AuditEvent]) -> StoreResult<QueryBuilder<Postgres>> {
     let rows = events
         .iter()
         .map(|e| Ok((e, json_text(&e.detail)?)))

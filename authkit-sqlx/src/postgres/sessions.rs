@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit::insert_events;
+use super::audit::append_in;
 use super::users::{USER_SELECT_COLUMNS, user_from_row};
 use super::{PostgresStore, get};
 use crate::error::map;
@@ -164,13 +164,7 @@ impl PostgresStore {
             .await
             .map_err(map)?;
         let session = session_from_row(&row)?;
-        if let Some(events) = events {
-            insert_events(events)?
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
+        append_in(&mut tx, events).await?;
         tx.commit().await.map_err(map)?;
         Ok(session)
     }

@@ -10,7 +10,7 @@ use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use time::OffsetDateTime;
 
-use super::audit::insert_events;
+use super::audit::append_in;
 use super::outbox::insert_mail;
 use super::{PostgresStore, get};
 use crate::error::map;
@@ -143,13 +143,7 @@ impl PostgresStore {
         }
         let user = user_from_row(&row, roles)?;
         insert_mail(&mut tx, mail).await?;
-        if let Some(events) = events {
-            insert_events(events)?
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
+        append_in(&mut tx, events).await?;
         tx.commit().await.map_err(map)?;
         Ok(user)
     }
