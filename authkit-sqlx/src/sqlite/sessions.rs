@@ -8,7 +8,6 @@ use authkit_core::domain::{
     RotateOutcome, Session, SessionId, SessionOwner, User, UserId,
 };
 use authkit_core::ports::{SessionStore, StoreError, StoreResult};
-use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
@@ -35,6 +34,10 @@ const INSERT_SESSION: &str = concat!(
      VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING ",
     session_columns!()
 );
+/// The login's audit event ([`APPEND`]) then [`INSERT_SESSION`], as one command
+/// (`create_session_audited`); built once.
+static INSERT_SESSION_AUDITED: LazyLock<String> =
+    LazyLock::new(|| format!("{APPEND}; {INSERT_SESSION}"));
 const SESSION: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -140,8 +143,7 @@ impl SqliteStore {
         let user_id = uuid_text(new.user_id.as_uuid());
         let now = micros(new.now)?;
         let insert = match event {
-            Some(e) => sqlx::query(AssertSqlSafe(format!("{APPEND}; {INSERT_SESSION}")))
-                .bind(events_json(&[e])?),
+            Some(e) => sqlx::query(INSERT_SESSION_AUDITED.as_str()).bind(events_json(&[e])?),
             None => sqlx::query(INSERT_SESSION),
         };
         let insert = insert
