@@ -20,7 +20,9 @@ import re
 import sys
 from pathlib import Path
 
-SCHEMA = 1
+# 2: register and login in rounds alternating with the raw hashing rate
+# (authkit.register / authkit.login: {"1": phase, ..., "raw": {"0": raw, ...}}).
+SCHEMA = 2
 
 # --------------------------------------------------------------------------------- parsing
 
@@ -193,21 +195,58 @@ def div(a, b):
     return a / b
 
 
+def round_runs(ph: dict) -> list[dict]:
+    """The rounds of a phase ("1", "2", ...), in order."""
+    return [ph[k] for k in sorted((k for k in ph if k.isdigit()), key=int) if isinstance(ph[k], dict)]
+
+
 def rounds(ph: dict) -> dict:
-    """A scale phase's figures: its rounds ("1", "2": bench/run runs each phase twice per size)
-    added up (req/s = all requests ÷ all seconds, p50 the mean of the rounds', non-2xx the sum),
-    with "rounds" the req/s of each; a phase of one run as it is."""
-    runs = [ph[k] for k in sorted(ph) if k.isdigit() and isinstance(ph[k], dict)]
+    """A phase run in rounds ("1", "2", ...: the scale runs run each phase twice per size,
+    register and login run in BENCH_HASH_ROUNDS rounds) added up: req/s = all requests ÷ all
+    seconds, p50 the mean of the rounds', p99 and peak RSS the highest, answers and errors the
+    sums; "rounds" the req/s of each. A phase of one run as it is."""
+    runs = round_runs(ph)
     if not runs:
         return ph
-    out: dict = {"rounds": [r.get("rps") for r in runs]}
+    out: dict = {"rounds": [r.get("rps") for r in runs],
+                 "connections": runs[0].get("connections")}
     if all("requests" in r and r.get("elapsed_s") for r in runs):
-        out["rps"] = sum(r["requests"] for r in runs) / sum(r["elapsed_s"] for r in runs)
-    p50 = [r["p50_ms"] for r in runs if "p50_ms" in r]
-    if len(p50) == len(runs):
-        out["p50_ms"] = sum(p50) / len(p50)
+        out["requests"] = sum(r["requests"] for r in runs)
+        out["elapsed_s"] = sum(r["elapsed_s"] for r in runs)
+        out["rps"] = out["requests"] / out["elapsed_s"]
+    for key, pick in (("p50_ms", lambda v: sum(v) / len(v)), ("p99_ms", max), ("peak_rss_kb", max)):
+        values = [r[key] for r in runs if key in r]
+        if len(values) == len(runs):
+            out[key] = pick(values)
     out["non2xx"] = sum(r.get("non2xx", 0) for r in runs)
+    for key in ("status", "socket_errors"):
+        total: dict = {}
+        for r in runs:
+            for k, v in (r.get(key) or {}).items():
+                total[k] = total.get(k, 0) + v
+        if total:
+            out[key] = total
     return out
+
+
+def hash_rounds(ph: dict, key: str) -> dict:
+    """Register or login against the raw hashing rate they alternated with (bench/run's
+    hash_bound): per round its req/s, the raw `key` (verify_per_sec, hash_per_sec) measured right
+    before and right after it, the mean of those two (the round's ceiling) and the ratio; in all,
+    the phase's req/s over all rounds ÷ the mean of the rounds' ceilings."""
+    raw = ph.get("raw") or {}
+    rows = []
+    for i, run in enumerate(round_runs(ph), start=1):
+        before = (raw.get(str(i - 1)) or {}).get(key)
+        after = (raw.get(str(i)) or {}).get(key)
+        ceiling = (before + after) / 2 if before is not None and after is not None else None
+        rows.append({"round": i, "rps": run.get("rps"), "before": before, "after": after,
+                     "ceiling": ceiling, "ratio": div(run.get("rps"), ceiling)})
+    ceilings = [r["ceiling"] for r in rows]
+    ceiling = sum(ceilings) / len(ceilings) if ceilings and None not in ceilings else None
+    rps = rounds(ph).get("rps") if rows else None
+    return {"rows": rows, "rps": rps, "ceiling": ceiling, "ratio": div(rps, ceiling),
+            "raw": [raw[k] for k in sorted((k for k in raw if k.isdigit()), key=int)]}
 
 
 def status_note(ph: dict) -> str:
@@ -287,27 +326,16 @@ class Verdicts:
         self.rows.append([target, measured, verdict])
 
 
-def raw_mean(first: dict, after: dict, key: str):
-    """The mean of a raw hashing figure over its two measurements (the first alone when there is
-    no second, as in results recorded before it was measured twice)."""
-    values = [h.get(key) for h in (first, after) if isinstance(h.get(key), (int, float))]
-    return sum(values) / len(values) if values else None
-
-
 def render(r: dict) -> str:
     m = r.get("machine", {})
     cfg = r.get("config", {})
     skipped = r.get("skipped", {}) or {}
     crit = r.get("criterion") or {}
-    hsh = r.get("hash") or {}
-    hsh_after = r.get("hash_after") or {}
-    # Results since the raw throughput was measured three times: right before register, between
-    # register and login (hash_mid), right after login. Each target uses the two around it.
-    hsh_mid = r.get("hash_mid") or {}
-    reg_ceiling = (hsh, hsh_mid) if hsh_mid else (hsh, hsh_after)
-    login_ceiling = (hsh_mid, hsh_after) if hsh_mid else (hsh, hsh_after)
     ak = r.get("authkit") or {}
-    akp = ak  # phases live directly under "authkit"
+    # register and login ran in rounds: their figures added up, like the other phases' one run.
+    akp = dict(ak, **{k: rounds(ak.get(k) or {}) for k in ("register", "login")})
+    reg_hash = hash_rounds(ak.get("register") or {}, "hash_per_sec")
+    login_hash = hash_rounds(ak.get("login") or {}, "verify_per_sec")
     peers = r.get("peers") or {}
     scale = r.get("scale") or {}
     out: list[str] = []
@@ -315,7 +343,7 @@ def render(r: dict) -> str:
 
     reference = (cfg.get("duration") == "10s" and cfg.get("scale_duration") == "5s"
                  and str(cfg.get("scale_users")) == "1000000" and not cfg.get("bin_dir")
-                 and not skipped)
+                 and str(cfg.get("hash_rounds")) == "3" and not skipped)
 
     w("# authkit benchmarks")
     w("")
@@ -330,6 +358,8 @@ def render(r: dict) -> str:
             if (cfg.get("duration"), cfg.get("scale_duration")) != ("10s", "5s") else "",
             f"scale run with {cfg.get('scale_users')} users (reference: 1000000)"
             if str(cfg.get("scale_users")) != "1000000" else "",
+            f"{cfg.get('hash_rounds')} rounds of register and login (reference: 3)"
+            if str(cfg.get("hash_rounds")) != "3" else "",
             f"prebuilt binaries from {cfg.get('bin_dir')}" if cfg.get("bin_dir") else "",
             ("skipped: " + ", ".join(f"{k} ({v})" for k, v in skipped.items())) if skipped else "",
         ])) + ".")
@@ -393,35 +423,30 @@ def render(r: dict) -> str:
     w("")
 
     # ---- hashing
-    w("## Raw password hashing (`authkit-bench hash-throughput`)")
+    w("## Raw password hashing against register and login (`authkit-bench hash-throughput`)")
     w("")
-    if hsh:
-        times = ((("right before register", hsh), ("between register and login", hsh_mid),
-                  ("right after login", hsh_after)) if hsh_mid else
-                 (("before the server phases", hsh), ("right after register and login", hsh_after)))
-        rows = [[when, h.get("workers", "?"),
-                 f"m={h.get('m_cost')} KiB, t={h.get('t_cost')}, p={h.get('p_cost')}",
-                 f_rps(h.get("verify_per_sec")), f_rps(h.get("hash_per_sec")), h.get("seconds", "?")]
-                for when, h in times if h]
-        if hsh_mid:
-            rows.append(["register's ceiling: mean of the first two", "", "", "",
-                         f_rps(raw_mean(*reg_ceiling, "hash_per_sec")), ""])
-            rows.append(["login's ceiling: mean of the last two", "", "",
-                         f_rps(raw_mean(*login_ceiling, "verify_per_sec")), "", ""])
-        elif hsh_after:
-            rows.append(["mean (what the targets use)", "", "", f_rps(raw_mean(hsh, hsh_after, "verify_per_sec")),
-                         f_rps(raw_mean(hsh, hsh_after, "hash_per_sec")), ""])
-        w(table(["measured", "workers", "argon2id parameters", "verify/s", "hash/s", "seconds"], rows))
+    first = next(iter(reg_hash["raw"] + login_hash["raw"]), None)
+    if first:
+        w(f"The server's hasher with no HTTP: {first.get('workers', '?')} workers (one per core), "
+          f"argon2id m={first.get('m_cost')} KiB, t={first.get('t_cost')}, p={first.get('p_cost')}, "
+          f"each worker reusing its memory; `--op hash` is the ceiling of register, `--op verify` "
+          f"that of login. Each is measured for {first.get('seconds', '?')} s with the server idle, "
+          "before the phase's first round and after each round, so every round lies between two "
+          "measurements taken seconds before and after it (the machine's speed drifts by 5-10 % "
+          "within a minute here). A round's ceiling is the mean of those two; the target compares "
+          "the phase's requests over all its rounds with the mean of the rounds' ceilings.")
         w("")
-        w("The hasher of the server (its worker pool, each worker reusing its memory), with no HTTP: "
-          "the ceiling for login (a verify) and register (a hash)." + (
-              " It is measured three times with the server idle, right before register, between "
-              "register and login, and right after login, and each of the two targets uses the mean "
-              "of the two measurements around its phase, taken seconds before and after it: the "
-              "machine's speed drifts over minutes." if hsh_mid else
-              " It is measured twice, at the start and right after the register and login phases, "
-              "and the targets use the mean of the two, which bracket those phases: the machine's "
-              "speed drifts over the minutes between." if hsh_after else ""))
+        rows = []
+        for name, hr, what in (("register", reg_hash, "hash/s"), ("login", login_hash, "verify/s")):
+            for row in hr["rows"]:
+                rows.append([f"`{name}` round {row['round']}", f_rps(row["before"]), f_rps(row["rps"]),
+                             f_rps(row["after"]), f_rps(row["ceiling"]),
+                             f"{row['ratio'] * 100:.1f} %" if row["ratio"] is not None else "—"])
+            rows.append([f"**`{name}`, all rounds** (raw: {what})", "", f"**{f_rps(hr['rps'])}**", "",
+                         f"**{f_rps(hr['ceiling'])}**",
+                         f"**{hr['ratio'] * 100:.1f} %**" if hr["ratio"] is not None else "—"])
+        w(table(["phase", "raw before", "req/s", "raw after", "ceiling (mean)", "req/s ÷ ceiling"],
+                rows))
     else:
         w("No result.")
     w("")
@@ -601,18 +626,14 @@ def render(r: dict) -> str:
 
     # ---- targets
     v = Verdicts()
-    verify = raw_mean(*login_ceiling, "verify_per_sec")
-    hashps = raw_mean(*reg_ceiling, "hash_per_sec")
-    login = (akp.get("login") or {}).get("rps")
-    reg = (akp.get("register") or {}).get("rps")
-    ratio = div(login, verify)
-    v.add("login req/s ≥ 90 % of raw verify/s",
-          f"{f_rps(login)} / {f_rps(verify)} = {ratio * 100:.0f} %" if ratio is not None else "—",
-          None if ratio is None else ratio >= 0.9)
-    ratio = div(reg, hashps)
-    v.add("register req/s ≈ raw hash/s (≥ 90 %)",
-          f"{f_rps(reg)} / {f_rps(hashps)} = {ratio * 100:.0f} %" if ratio is not None else "—",
-          None if ratio is None else ratio >= 0.9)
+    for target, hr in (("login req/s ≥ 90 % of raw verify/s", login_hash),
+                       ("register req/s ≈ raw hash/s (≥ 90 %)", reg_hash)):
+        ratio = hr["ratio"]
+        per_round = " / ".join(f"{x['ratio'] * 100:.0f}" for x in hr["rows"] if x["ratio"] is not None)
+        v.add(target,
+              f"{f_rps(hr['rps'])} / {f_rps(hr['ceiling'])} = {ratio * 100:.1f} % "
+              f"(rounds: {per_round} %)" if ratio is not None else "—",
+              None if ratio is None else ratio >= 0.9)
     if isinstance(ov, dict) and "rps" in ov:
         n503 = (ov.get("status") or {}).get("503", 0)
         ra = ov.get("retry_after", 0)
@@ -740,7 +761,13 @@ def summary(key: str, wrk: Path, peak: Path | None) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[1] not in ("-h", "--help"):
-        sys.stdout.write(render(json.loads(Path(argv[1]).read_text())))
+        results = json.loads(Path(argv[1]).read_text())
+        if results.get("schema") != SCHEMA:
+            sys.stderr.write(f"report.py: {argv[1]} has results of schema {results.get('schema')}; "
+                             f"this report renders schema {SCHEMA} (render older results with the "
+                             "bench/report.py of the commit that recorded them)\n")
+            return 2
+        sys.stdout.write(render(results))
         return 0
     if len(argv) >= 3 and argv[1] == "collect":
         json.dump(collect(Path(argv[2])), sys.stdout, indent=1, sort_keys=True)

@@ -1,6 +1,6 @@
 //! `authkit-bench`: measurement tools for authkit (see bench/README.md).
 //!
-//! - `authkit-bench hash-throughput [--seconds 10] [--workers N]`
+//! - `authkit-bench hash-throughput [--seconds 10] [--workers N] [--op both|verify|hash]`
 //! - `authkit-bench seed --database-url URL --users N --password PW [--admin-every K]
 //!   [--sessions [--spent-per-session S]]`
 //! - `authkit-bench session-tokens --from A --to B --count K`
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use authkit_bench::purge::{PurgeOptions, purge};
 use authkit_bench::seed::{SeedOptions, seed, session_token, spread};
-use authkit_bench::throughput::hash_throughput;
+use authkit_bench::throughput::{Ops, hash_throughput};
 use clap::{Parser, Subcommand};
 
 /// Measurement tools for authkit. Each subcommand prints one line of JSON on stdout.
@@ -27,15 +27,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Raw throughput of the argon2id hash pool (default parameters): `verify` jobs (a
-    /// login's cost), then `hash` jobs (a registration's), with the queue kept full.
+    /// login's cost), then `hash` jobs (a registration's), or one of the two (`--op`), with the
+    /// queue kept full.
     /// Prints {"workers","m_cost","t_cost","p_cost","verify_per_sec","hash_per_sec","seconds"}.
     HashThroughput {
-        /// Length of each of the two runs, in seconds.
+        /// Length of each run (verify, hash), in seconds.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         seconds: u64,
         /// Hash workers (default: one per core, like the server).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
         workers: Option<u64>,
+        /// Which jobs: `both` (verify, then hash), `verify` or `hash`; the other's figure is
+        /// printed as null.
+        #[arg(long, value_enum, default_value_t = Ops::Both)]
+        op: Ops,
     },
     /// Bulk-inserts users user{i}@bench.test (i = 1..=N) into a fresh authkit database,
     /// migrating it first: active, verified, role `user` (and `admin` for every K-th), all with
@@ -102,9 +107,13 @@ fn main() -> ExitCode {
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     let line = match cli.command {
-        Command::HashThroughput { seconds, workers } => {
+        Command::HashThroughput {
+            seconds,
+            workers,
+            op,
+        } => {
             let workers = workers.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
-            match runtime.block_on(hash_throughput(seconds, workers)) {
+            match runtime.block_on(hash_throughput(seconds, workers, op)) {
                 Ok(report) => report.to_json(),
                 Err(e) => return fail(&e.to_string()),
             }

@@ -3,8 +3,9 @@
 //! The pool is the server's ([`Argon2Hasher`] with [`Argon2Config::default`] parameters, one
 //! worker per core unless told otherwise). `4 × workers` tasks keep its queue full for the given
 //! time, first with `verify` jobs (what a login costs), then with `hash` jobs (what a
-//! registration costs); only jobs completed before the deadline count. DESIGN.md's login and
-//! register targets are fractions of these figures measured in the same run.
+//! registration costs), or with one of the two ([`Ops`]); only jobs completed before the
+//! deadline count. DESIGN.md's login and register targets are fractions of these figures
+//! measured in the same run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,17 +31,30 @@ pub struct ThroughputReport {
     pub t_cost: u32,
     /// argon2 parallelism.
     pub p_cost: u32,
-    /// `verify` jobs completed per second.
-    pub verify_per_sec: f64,
-    /// `hash` jobs completed per second.
-    pub hash_per_sec: f64,
-    /// The length of each of the two runs, in seconds.
+    /// `verify` jobs completed per second (`None`: not measured).
+    pub verify_per_sec: Option<f64>,
+    /// `hash` jobs completed per second (`None`: not measured).
+    pub hash_per_sec: Option<f64>,
+    /// The length of each run, in seconds.
     pub seconds: u64,
+}
+
+/// Which of the two jobs a measurement runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Ops {
+    /// `verify`, then `hash`.
+    #[default]
+    Both,
+    /// `verify` only (the ceiling of login).
+    Verify,
+    /// `hash` only (the ceiling of register).
+    Hash,
 }
 
 impl ThroughputReport {
     /// The one line of JSON the binary prints, keys in this order: `workers`, `m_cost`,
-    /// `t_cost`, `p_cost`, `verify_per_sec`, `hash_per_sec`, `seconds`.
+    /// `t_cost`, `p_cost`, `verify_per_sec`, `hash_per_sec` (`null` when not measured),
+    /// `seconds`.
     pub fn to_json(&self) -> String {
         #[derive(serde::Serialize)]
         struct Line {
@@ -48,8 +62,8 @@ impl ThroughputReport {
             m_cost: u32,
             t_cost: u32,
             p_cost: u32,
-            verify_per_sec: f64,
-            hash_per_sec: f64,
+            verify_per_sec: Option<f64>,
+            hash_per_sec: Option<f64>,
             seconds: u64,
         }
         crate::json_line(&Line {
@@ -57,8 +71,8 @@ impl ThroughputReport {
             m_cost: self.m_cost,
             t_cost: self.t_cost,
             p_cost: self.p_cost,
-            verify_per_sec: crate::round3(self.verify_per_sec),
-            hash_per_sec: crate::round3(self.hash_per_sec),
+            verify_per_sec: self.verify_per_sec.map(crate::round3),
+            hash_per_sec: self.hash_per_sec.map(crate::round3),
             seconds: self.seconds,
         })
     }
@@ -88,11 +102,12 @@ enum Op {
     Hash,
 }
 
-/// Measures `verify` then `hash` throughput for `seconds` each, with `workers` hash workers
-/// (`None`: one per core). Runs on the caller's tokio runtime.
+/// Measures `verify` then `hash` throughput (or the one `ops` names) for `seconds` each, with
+/// `workers` hash workers (`None`: one per core). Runs on the caller's tokio runtime.
 pub async fn hash_throughput(
     seconds: u64,
     workers: Option<usize>,
+    ops: Ops,
 ) -> Result<ThroughputReport, ThroughputError> {
     let duration = Duration::from_secs(seconds.max(1));
     let defaults = Argon2Config::default();
@@ -108,16 +123,24 @@ pub async fn hash_throughput(
     if !hasher.verify(&password, &hash).await? {
         return Err(ThroughputError::Mismatch);
     }
-    let verify = run(&hasher, &hash, Op::Verify, duration, workers).await?;
-    let hashed = run(&hasher, &hash, Op::Hash, duration, workers).await?;
     let secs = duration.as_secs_f64();
+    let verify_per_sec = if ops == Ops::Hash {
+        None
+    } else {
+        Some(run(&hasher, &hash, Op::Verify, duration, workers).await? as f64 / secs)
+    };
+    let hash_per_sec = if ops == Ops::Verify {
+        None
+    } else {
+        Some(run(&hasher, &hash, Op::Hash, duration, workers).await? as f64 / secs)
+    };
     Ok(ThroughputReport {
         workers,
         m_cost: config.m_cost,
         t_cost: config.t_cost,
         p_cost: config.p_cost,
-        verify_per_sec: verify as f64 / secs,
-        hash_per_sec: hashed as f64 / secs,
+        verify_per_sec,
+        hash_per_sec,
         seconds: duration.as_secs(),
     })
 }
@@ -162,4 +185,22 @@ async fn run(
         total += joined??;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_op_measures_only_that_op_and_prints_null_for_the_other() {
+        let report = hash_throughput(1, Some(1), Ops::Hash).await.unwrap();
+        assert_eq!(report.verify_per_sec, None);
+        assert!(report.hash_per_sec.is_some_and(|rate| rate > 0.0));
+        let line = report.to_json();
+        assert!(line.contains(r#""verify_per_sec":null"#), "{line}");
+
+        let report = hash_throughput(1, Some(1), Ops::Verify).await.unwrap();
+        assert!(report.verify_per_sec.is_some_and(|rate| rate > 0.0));
+        assert_eq!(report.hash_per_sec, None);
+    }
 }
