@@ -205,6 +205,15 @@ impl TestApp {
         }
     }
 
+    /// Every row of every table of the app's database, as text ([`crate::db::TestDb::dump`]).
+    pub async fn dump_database(&self) -> String {
+        self.db
+            .as_ref()
+            .expect("the database lives until shutdown")
+            .dump()
+            .await
+    }
+
     /// Stops the server and drops the test database (kept when a test panics before this).
     pub async fn shutdown(mut self) {
         match self.server.take() {

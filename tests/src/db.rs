@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authkit_core::ports::Store;
 use authkit_sqlx::sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use authkit_sqlx::sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
+use authkit_sqlx::sqlx::{self, AssertSqlSafe, ConnectOptions, Connection, Executor};
 use authkit_sqlx::{PostgresStore, SqliteStore};
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
@@ -158,6 +158,60 @@ impl TestDb {
             Inner::Postgres { store, .. } => Some(store),
             Inner::Sqlite { .. } => None,
         }
+    }
+
+    /// Every row of every table as text, one line per row, as a logical dump (`sqlite3 .dump`,
+    /// `pg_dump --data-only`) shows them: for tests that search the stored data for what must
+    /// not be there. SQLite renders a blob as `X'HEX'` (`quote`), PostgreSQL a `bytea` as
+    /// `\\xhex` (a row's text form).
+    pub async fn dump(&self) -> String {
+        let mut lines = Vec::new();
+        match self.inner() {
+            Inner::Sqlite { store, .. } => {
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                        .fetch_all(store.pool())
+                        .await
+                        .expect("list the tables");
+                for table in tables {
+                    let columns: Vec<String> =
+                        sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
+                            .bind(&table)
+                            .fetch_all(store.pool())
+                            .await
+                            .expect("list the columns");
+                    let row = columns
+                        .iter()
+                        .map(|c| format!("quote(\"{c}\")"))
+                        .collect::<Vec<_>>()
+                        .join(" || ',' || ");
+                    let select = format!("SELECT '{table}: ' || {row} FROM \"{table}\"");
+                    let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(select))
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap_or_else(|e| panic!("dump {table}: {e}"));
+                    lines.extend(rows);
+                }
+            }
+            Inner::Postgres { store, .. } => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                )
+                .fetch_all(store.pool())
+                .await
+                .expect("list the tables");
+                for table in tables {
+                    let select = format!("SELECT '{table}: ' || t::text FROM \"{table}\" t");
+                    let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(select))
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap_or_else(|e| panic!("dump {table}: {e}"));
+                    lines.extend(rows);
+                }
+            }
+        }
+        lines.join("\n")
     }
 
     /// Closes the pool and removes the database (PostgreSQL: `DROP DATABASE`; SQLite: the

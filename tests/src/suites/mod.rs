@@ -57,6 +57,7 @@ macro_rules! contract_suite {
             errors::bad_bodies_are_4xx_problems,
             errors::unknown_routes_and_methods_are_not_served,
             security::no_secret_is_ever_logged,
+            security::no_raw_token_in_a_database_dump,
             verification::register_sends_a_verification_link,
             verification::verify_email_marks_the_user_verified,
             verification::bad_verification_tokens_are_400,
