@@ -180,6 +180,11 @@ pub(crate) mod postgres {
             description: "refresh_selector",
             sql: include_str!("../migrations/postgres/0005_refresh_selector.sql"),
         },
+        Migration {
+            version: 6,
+            description: "refresh_heap_only",
+            sql: include_str!("../migrations/postgres/0006_refresh_heap_only.sql"),
+        },
     ];
 
     /// Key of the transaction-scoped advisory lock serializing authkit migrations

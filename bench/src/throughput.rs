@@ -191,16 +191,18 @@ async fn run(
 mod tests {
     use super::*;
 
+    /// (The rates themselves are not checked: a debug build on a loaded machine may finish no
+    /// job within the second.)
     #[tokio::test]
     async fn one_op_measures_only_that_op_and_prints_null_for_the_other() {
         let report = hash_throughput(1, Some(1), Ops::Hash).await.unwrap();
         assert_eq!(report.verify_per_sec, None);
-        assert!(report.hash_per_sec.is_some_and(|rate| rate > 0.0));
+        assert!(report.hash_per_sec.is_some());
         let line = report.to_json();
         assert!(line.contains(r#""verify_per_sec":null"#), "{line}");
 
         let report = hash_throughput(1, Some(1), Ops::Verify).await.unwrap();
-        assert!(report.verify_per_sec.is_some_and(|rate| rate > 0.0));
+        assert!(report.verify_per_sec.is_some());
         assert_eq!(report.hash_per_sec, None);
     }
 }

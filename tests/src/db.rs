@@ -160,6 +160,15 @@ impl TestDb {
         }
     }
 
+    /// How to connect to this PostgreSQL database (`None` for SQLite), for a test that needs
+    /// a pool of its own.
+    pub fn postgres_options(&self) -> Option<PgConnectOptions> {
+        match self.inner() {
+            Inner::Postgres { server, name, .. } => Some(server.as_ref().clone().database(name)),
+            Inner::Sqlite { .. } => None,
+        }
+    }
+
     /// Every row of every table as text, one line per row, as a logical dump (`sqlite3 .dump`,
     /// `pg_dump --data-only`) shows them: for tests that search the stored data for what must
     /// not be there. SQLite renders a blob as `X'HEX'` (`quote`), PostgreSQL a `bytea` as

@@ -831,7 +831,8 @@ mod postgres {
                 (2, "rbac".to_owned()),
                 (3, "outbox".to_owned()),
                 (4, "limits".to_owned()),
-                (5, "refresh_selector".to_owned())
+                (5, "refresh_selector".to_owned()),
+                (6, "refresh_heap_only".to_owned())
             ]
         );
         let sqlx_table: Option<String> =
@@ -840,6 +841,210 @@ mod postgres {
                 .await
                 .unwrap();
         assert_eq!(sqlx_table, None, "sqlx's own ledger is never used");
+        db.cleanup().await;
+    }
+
+    /// A rotation (new hash, times), with the selector `selector`.
+    fn rotation(
+        selector: Option<authkit_core::domain::RefreshSelector>,
+        presented: &str,
+        next: &str,
+        now: time::OffsetDateTime,
+    ) -> authkit_core::domain::RefreshRotation {
+        authkit_core::domain::RefreshRotation {
+            selector,
+            presented: authkit_core::domain::TokenHash::of(presented),
+            next: authkit_core::domain::TokenHash::of(next),
+            now,
+            idle_expires_at: now + time::Duration::hours(2),
+        }
+    }
+
+    /// The updates and the heap-only updates of `authkit_sessions` in the statistics, once
+    /// they count `want` updates (or after 10 s): the pool's one connection flushes its counts
+    /// when it goes idle after `pg_stat_force_next_flush()`.
+    #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+    async fn updates_of_sessions(pool: &authkit_sqlx::sqlx::PgPool, want: i64) -> (i64, i64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            authkit_sqlx::sqlx::query("SELECT pg_stat_force_next_flush()")
+                .execute(pool)
+                .await
+                .unwrap();
+            let counts: (i64, i64) = authkit_sqlx::sqlx::query_as(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
+                 WHERE relname = 'authkit_sessions'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if counts.0 >= want || Instant::now() > deadline {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Migration 6: the rotation of a session with a selector changes no indexed column, so
+    /// PostgreSQL writes every one of them as a heap-only tuple (no new index entry), while
+    /// that of a session without selector, whose indexed `legacy_hash` changes, is not. Read
+    /// from the table's statistics, on a pool of one connection so that the backend that
+    /// rotated is the one asked to flush its counts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotation_with_selector_is_heap_only() {
+        use authkit_core::domain::{
+            NewSession, RefreshSelector, RotateOutcome, SessionId, TokenHash,
+        };
+        use authkit_core::ports::SessionStore;
+
+        let Some((db, _)) = seeded(&[]).await else {
+            return;
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(db.postgres_options().unwrap())
+            .await
+            .unwrap();
+        let store = PostgresStore::from_pool(pool.clone());
+        let user: uuid::Uuid = authkit_sqlx::sqlx::query_scalar("SELECT id FROM authkit_users")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
+        let session = |token: &str, selector: Option<RefreshSelector>| NewSession {
+            id: SessionId::new_v7(now),
+            user_id: authkit_core::domain::UserId(user),
+            refresh_hash: TokenHash::of(token),
+            refresh_selector: selector,
+            now,
+            expires_at: now + time::Duration::days(1),
+            idle_expires_at: now + time::Duration::days(1),
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+        };
+        let selector = RefreshSelector([9; 16]);
+        store
+            .create_session(&session("s0", Some(selector)))
+            .await
+            .unwrap();
+        store.create_session(&session("l0", None)).await.unwrap();
+        for i in 0..10 {
+            let (presented, next) = (format!("s{i}"), format!("s{}", i + 1));
+            let outcome = store
+                .rotate_refresh(&rotation(Some(selector), &presented, &next, now))
+                .await
+                .unwrap();
+            assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+        }
+        assert_eq!(
+            updates_of_sessions(&pool, 10).await,
+            (10, 10),
+            "(updates, heap-only updates) of the sessions"
+        );
+        let outcome = store
+            .rotate_refresh(&rotation(None, "l0", "l1", now))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+        assert_eq!(
+            updates_of_sessions(&pool, 11).await,
+            (11, 10),
+            "the rotation without selector is not heap-only"
+        );
+        pool.close().await;
+        db.cleanup().await;
+    }
+
+    /// A database at version 5 holding a session without selector upgrades to version 6
+    /// (`legacy_hash`, computed): the session rotates by hash, its new hash is found the same
+    /// way, and the hash it rotated away first is spent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upgrade_from_version_5_rotates_sessions_without_selector() {
+        use authkit_core::domain::RotateOutcome;
+        use authkit_core::ports::SessionStore;
+
+        let Some(db) = TestDb::empty(Backend::Postgres).await else {
+            return;
+        };
+        let store = db.postgres().unwrap().clone();
+        for sql in [
+            include_str!("../../authkit-sqlx/migrations/postgres/0001_init.sql"),
+            include_str!("../../authkit-sqlx/migrations/postgres/0002_rbac.sql"),
+            include_str!("../../authkit-sqlx/migrations/postgres/0003_outbox.sql"),
+            include_str!("../../authkit-sqlx/migrations/postgres/0004_limits.sql"),
+            include_str!("../../authkit-sqlx/migrations/postgres/0005_refresh_selector.sql"),
+            "CREATE TABLE authkit_schema_migrations (version bigint NOT NULL, \
+             description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), \
+             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)); \
+             INSERT INTO authkit_schema_migrations (version, description) VALUES \
+             (1, 'init'), (2, 'rbac'), (3, 'outbox'), (4, 'limits'), (5, 'refresh_selector');",
+        ] {
+            authkit_sqlx::sqlx::raw_sql(sql)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
+        let user = uuid::Uuid::now_v7();
+        let session = uuid::Uuid::now_v7();
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES ($1, 'v5@example.com', 'h', now(), now())",
+        )
+        .bind(user)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+             expires_at, idle_expires_at) VALUES ($1, $2, $3, $4, $4, $5, $5)",
+        )
+        .bind(session)
+        .bind(user)
+        .bind(&authkit_core::domain::TokenHash::of("old").as_bytes()[..])
+        .bind(now)
+        .bind(now + time::Duration::days(1))
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.migrate().await.expect("upgrade to version 6");
+        let indexes: Vec<String> = authkit_sqlx::sqlx::query_scalar(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'authkit_sessions' \
+             AND indexdef LIKE '%refresh_hash%'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(indexes, Vec::<String>::new(), "no index names refresh_hash");
+        match store
+            .rotate_refresh(&rotation(None, "old", "new", now))
+            .await
+            .unwrap()
+        {
+            RotateOutcome::Rotated(s) => assert_eq!(s.id.as_uuid(), session),
+            other => panic!("expected Rotated, got {other:?}"),
+        }
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh(&rotation(None, "new", "newer", now))
+                    .await
+                    .unwrap(),
+                RotateOutcome::Rotated(_)
+            ),
+            "the new hash is found by its legacy_hash"
+        );
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh(&rotation(None, "old", "again", now))
+                    .await
+                    .unwrap(),
+                RotateOutcome::Reused { .. }
+            ),
+            "the rotated-away hash is spent"
+        );
         db.cleanup().await;
     }
 

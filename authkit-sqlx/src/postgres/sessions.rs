@@ -54,7 +54,8 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
 });
 /// The compare-and-swap and the spent record in one statement: the session is found as `$found`
 /// says (by the selector `$5`, or for a token without selector by its hash among the sessions
-/// without one: migration 5), only the current hash of a live session matches (`r`), and the
+/// without one, `legacy_hash`: migration 6), only the current hash of a live session matches
+/// (`r`), and the
 /// presented hash of the matched session is recorded as spent
 /// (`s`). A concurrent caller with the same hash waits for the row lock, then re-checks the
 /// condition and matches nothing, so records nothing. Every part of a `WITH` runs in one
@@ -86,8 +87,10 @@ macro_rules! rotate {
 }
 /// The rotation of a token with a selector (`$5`).
 const ROTATE: &str = rotate!("refresh_selector = $5");
-/// The rotation of a token without selector.
-const ROTATE_WITHOUT_SELECTOR: &str = rotate!("refresh_selector IS NULL");
+/// The rotation of a token without selector: `legacy_hash` is the hash of a session without
+/// selector (NULL for the others), computed by PostgreSQL and indexed (migration 6), so that
+/// no index names `refresh_hash` and the rotation of a session with a selector is heap-only.
+const ROTATE_WITHOUT_SELECTOR: &str = rotate!("legacy_hash = $1");
 /// [`ROTATE`], returning the session joined to its user (columns as in [`SESSION_AND_USER`])
 /// and the permissions of the user's roles (`permissions`), for `rotate_refresh_with_owner`.
 /// The join reads the users as they were when the statement began (its snapshot).
@@ -95,7 +98,7 @@ static ROTATE_WITH_OWNER: LazyLock<String> =
     LazyLock::new(|| with_owner(rotate_with!("refresh_selector = $5")));
 /// [`ROTATE_WITH_OWNER`] for a token without selector.
 static ROTATE_WITH_OWNER_WITHOUT_SELECTOR: LazyLock<String> =
-    LazyLock::new(|| with_owner(rotate_with!("refresh_selector IS NULL")));
+    LazyLock::new(|| with_owner(rotate_with!("legacy_hash = $1")));
 
 /// A rotation's `WITH` (`rotate_with`), returning what [`ROTATE_WITH_OWNER`] says.
 fn with_owner(rotate_with: &str) -> String {
