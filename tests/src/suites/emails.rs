@@ -39,6 +39,32 @@ async fn wait_for_outbox(
     }
 }
 
+/// Polls the outbox until it holds `count` queued messages, each after `attempts` failed
+/// attempts that the worker has recorded (status, attempts and error are written together, after
+/// the mailer's call), or fails after 5 s.
+async fn wait_for_failed_attempts(app: &TestApp, count: usize, attempts: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let queued = app
+            .kit
+            .outbox_messages(Some(OutboxStatus::Queued), 10)
+            .await
+            .unwrap();
+        if queued.len() == count
+            && queued
+                .iter()
+                .all(|m| m.attempts == attempts && m.last_error.is_some())
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} messages after {attempts} failed attempts: {queued:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 pub async fn a_mailer_outage_changes_no_answer_and_loses_no_email(h: Harness) {
     let app = h.spawn().await;
     // The answers with a working mailer.
@@ -79,21 +105,15 @@ pub async fn a_mailer_outage_changes_no_answer_and_loses_no_email(h: Harness) {
     forgot(&app, "nobody@example.com")
         .await
         .assert_identical(&up_forgot, "forgot for an unknown address, mailer down");
-    // The worker tried both emails of down@ and failed; the unknown address was dropped.
-    wait_for_outbox(&app, "two failed attempts queued for retry", |c| {
-        app.mailer.attempts() >= 4 && c.queued == 2 && c.dropped == 1
+    // The worker tried both emails of down@ and failed, and put them back in the queue (the
+    // clock moves on only then: a retry time is reckoned from the failure's); the unknown
+    // address was dropped.
+    wait_for_failed_attempts(&app, 2, 1).await;
+    wait_for_outbox(&app, "the unknown address dropped", |c| {
+        c.queued == 2 && c.dropped == 1
     })
     .await;
-    let queued = app
-        .kit
-        .outbox_messages(Some(OutboxStatus::Queued), 10)
-        .await
-        .unwrap();
-    assert!(
-        queued
-            .iter()
-            .all(|m| m.attempts == 1 && m.last_error.is_some())
-    );
+    assert_eq!(app.mailer.attempts(), 4, "up@'s two emails and down@'s two");
     assert!(
         app.emails("down@example.com", EmailKind::VerifyEmail)
             .is_empty()
@@ -128,14 +148,14 @@ pub async fn a_message_that_keeps_failing_is_abandoned(h: Harness) {
     let app = h.spawn().await;
     app.mailer.fail_next(u32::MAX, true);
     register(&app, "ada@example.com").await;
-    // 5 attempts (the default), 30 s, 60 s, 120 s and 240 s apart.
-    for (attempt, wait) in [(1, 0), (2, 30), (3, 60), (4, 120), (5, 240)] {
+    // 5 attempts (the default), 30 s, 60 s, 120 s and 240 s apart. The clock moves on only
+    // once the worker has put the message back in the queue after its attempt: the retry time
+    // is reckoned from the clock when the failure is recorded, after the mailer's call.
+    for (attempt, wait) in [(1, 0), (2, 30), (3, 60), (4, 120)] {
         app.clock.advance(Duration::seconds(wait));
-        wait_for_outbox(&app, &format!("attempt {attempt}"), |_| {
-            app.mailer.attempts() >= attempt
-        })
-        .await;
+        wait_for_failed_attempts(&app, 1, attempt).await;
     }
+    app.clock.advance(Duration::seconds(240));
     wait_for_outbox(&app, "abandoned", |c| c.abandoned == 1).await;
     app.clock.advance(Duration::hours(2));
     let abandoned = app
