@@ -201,9 +201,9 @@ def round_runs(ph: dict) -> list[dict]:
 
 
 def rounds(ph: dict) -> dict:
-    """A phase run in rounds ("1", "2", ...: the scale runs run each phase twice per size,
-    register and login run in BENCH_HASH_ROUNDS rounds) added up: req/s = all requests ÷ all
-    seconds, p50 the mean of the rounds', p99 and peak RSS the highest, answers and errors the
+    """A phase run in rounds ("1", "2", ...: the scale runs run each phase BENCH_SCALE_ROUNDS
+    times per size, register and login run in BENCH_HASH_ROUNDS rounds) added up: req/s = all
+    requests ÷ all seconds, p50 the mean of the rounds', p99 and peak RSS the highest, answers and errors the
     sums; "rounds" the req/s of each. A phase of one run as it is."""
     runs = round_runs(ph)
     if not runs:
@@ -341,9 +341,11 @@ def render(r: dict) -> str:
     out: list[str] = []
     w = out.append
 
+    # Results from before BENCH_SCALE_ROUNDS ran each scale phase twice per size.
+    scale_rounds = str(cfg.get("scale_rounds", 2))
     reference = (cfg.get("duration") == "10s" and cfg.get("scale_duration") == "5s"
                  and str(cfg.get("scale_users")) == "1000000" and not cfg.get("bin_dir")
-                 and str(cfg.get("hash_rounds")) == "3" and not skipped)
+                 and str(cfg.get("hash_rounds")) == "3" and scale_rounds == "4" and not skipped)
 
     w("# authkit benchmarks")
     w("")
@@ -360,6 +362,8 @@ def render(r: dict) -> str:
             if str(cfg.get("scale_users")) != "1000000" else "",
             f"{cfg.get('hash_rounds')} rounds of register and login (reference: 3)"
             if str(cfg.get("hash_rounds")) != "3" else "",
+            f"{scale_rounds} rounds of each scale phase per size (reference: 4)"
+            if scale_rounds != "4" else "",
             f"prebuilt binaries from {cfg.get('bin_dir')}" if cfg.get("bin_dir") else "",
             ("skipped: " + ", ".join(f"{k} ({v})" for k, v in skipped.items())) if skipped else "",
         ])) + ".")
@@ -579,15 +583,15 @@ def render(r: dict) -> str:
           f"all with the same password, each with one live session and 2 spent refresh hashes: "
           f"`--sessions --spent-per-session 2`), `create-admin`, a server on each, then login as "
           f"user{{N/2}}@bench.test (c=8), refresh of the seeded sessions (c=32; each round's "
-          f"tokens from its own half of the users, the run's those of up to 32,768 users evenly "
-          f"spread over the second quarter of that half, taken first in, first out, so that the "
+          f"tokens from its own share of the users, the run's those of up to 32,768 users evenly "
+          f"spread over the second half of that share, taken first in, first out, so that the "
           f"refreshes spread over the table), me (c=32, with the access tokens of "
           f"{cfg.get('scale_me_users', 'many')} users evenly spread over the table in turn) and "
           f"the first admin page (`?limit=50`, c=8), each {cfg.get('scale_duration')} after the "
-          f"warm-up. Each phase runs twice per size, in the order small, big, big, small, seconds "
-          f"apart: a drift of the machine's speed weighs on both sizes alike, and one slow run "
-          f"counts for half of its size's figure. A size's req/s is both rounds' requests ÷ both "
-          f"rounds' seconds, its p50 their mean. The scale servers run without the session cache "
+          f"warm-up. Each phase runs {scale_rounds} times per size, the sizes' order swapped every "
+          f"round (small, big, big, small, ...), seconds apart: a drift of the machine's speed "
+          f"weighs on both sizes alike, and one slow run counts for 1/{scale_rounds} of its size's "
+          f"figure. A size's req/s is all its rounds' requests ÷ their seconds, its p50 their mean. The scale servers run without the session cache "
           f"(`AUTHKIT_SESSION_CACHE_TTL_MS=0`), so that every authenticated request reads its "
           f"session and user from the tables that grow (the cache would answer `me` from memory). "
           f"Cost ratio = (req/s with {small}) ÷ (req/s with {big}): the time per request with the "
