@@ -203,8 +203,8 @@ def round_runs(ph: dict) -> list[dict]:
 def rounds(ph: dict) -> dict:
     """A phase run in rounds ("1", "2", ...: the scale runs run each phase BENCH_SCALE_ROUNDS
     times per size, register and login run in BENCH_HASH_ROUNDS rounds) added up: req/s = all
-    requests ÷ all seconds, p50 the mean of the rounds', p99 and peak RSS the highest, answers and errors the
-    sums; "rounds" the req/s of each. A phase of one run as it is."""
+    requests ÷ all seconds, p50 the mean of the rounds', p99 and peak RSS the highest, answers
+    and errors the sums; "rounds" the req/s of each. A phase of one run as it is."""
     runs = round_runs(ph)
     if not runs:
         return ph
@@ -591,8 +591,9 @@ def render(r: dict) -> str:
           f"warm-up. Each phase runs {scale_rounds} times per size, the sizes' order swapped every "
           f"round (small, big, big, small, ...), seconds apart: a drift of the machine's speed "
           f"weighs on both sizes alike, and one slow run counts for 1/{scale_rounds} of its size's "
-          f"figure. A size's req/s is all its rounds' requests ÷ their seconds, its p50 their mean. The scale servers run without the session cache "
-          f"(`AUTHKIT_SESSION_CACHE_TTL_MS=0`), so that every authenticated request reads its "
+          f"figure. A size's req/s is all its rounds' requests ÷ their seconds, its p50 their mean. "
+          f"The scale servers run without the session cache (`AUTHKIT_SESSION_CACHE_TTL_MS=0`), so that "
+          f"every authenticated request reads its "
           f"session and user from the tables that grow (the cache would answer `me` from memory). "
           f"Cost ratio = (req/s with {small}) ÷ (req/s with {big}): the time per request with the "
           "big table relative to the small one (target ≤ 1.20)."

@@ -6,7 +6,7 @@ use authkit_core::ports::EmailKind;
 use authkit_core::time::Duration;
 use serde_json::json;
 
-use crate::app::access_of;
+use crate::app::{EMAIL_DEADLINE, access_of};
 use crate::{Harness, PASSWORD, Reply, TestApp};
 
 async fn register(app: &TestApp, email: &str) -> Reply {
@@ -22,47 +22,53 @@ async fn forgot(app: &TestApp, email: &str) -> Reply {
         .await
 }
 
-/// Polls the outbox until `done` holds for its counts, or fails after 5 s.
+/// Reads `probe` every 10 ms until `done` holds for what it read, or fails after
+/// [`EMAIL_DEADLINE`] naming `what` and the last reading.
+async fn wait_until<T: std::fmt::Debug>(
+    what: &str,
+    mut probe: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) {
+    let deadline = std::time::Instant::now() + EMAIL_DEADLINE;
+    loop {
+        let read = probe().await;
+        if done(&read) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {read:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls the outbox until `done` holds for its counts.
 async fn wait_for_outbox(
     app: &TestApp,
     what: &str,
     done: impl Fn(&authkit_core::domain::OutboxCounts) -> bool,
 ) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let counts = app.kit.outbox_counts().await.unwrap();
-        if done(&counts) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}: {counts:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until(what, async || app.kit.outbox_counts().await.unwrap(), done).await;
 }
 
 /// Polls the outbox until it holds `count` queued messages, each after `attempts` failed
 /// attempts that the worker has recorded (status, attempts and error are written together, after
-/// the mailer's call), or fails after 5 s.
+/// the mailer's call).
 async fn wait_for_failed_attempts(app: &TestApp, count: usize, attempts: u32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let queued = app
-            .kit
-            .outbox_messages(Some(OutboxStatus::Queued), 10)
-            .await
-            .unwrap();
-        if queued.len() == count
-            && queued
-                .iter()
-                .all(|m| m.attempts == attempts && m.last_error.is_some())
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{count} messages after {attempts} failed attempts: {queued:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until(
+        &format!("{count} messages after {attempts} failed attempts"),
+        async || {
+            app.kit
+                .outbox_messages(Some(OutboxStatus::Queued), 10)
+                .await
+                .unwrap()
+        },
+        |queued| {
+            queued.len() == count
+                && queued
+                    .iter()
+                    .all(|m| m.attempts == attempts && m.last_error.is_some())
+        },
+    )
+    .await;
 }
 
 pub async fn a_mailer_outage_changes_no_answer_and_loses_no_email(h: Harness) {
