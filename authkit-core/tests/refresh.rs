@@ -8,7 +8,7 @@ use authkit_core::domain::{
     Email, NewSession, OpaqueToken, Password, RefreshSelector, SessionId, UserId,
 };
 use authkit_core::jwt::JwtKeys;
-use authkit_core::ports::{Clock, SessionStore};
+use authkit_core::ports::{AuditStore, Clock, SessionStore};
 use authkit_core::service::{LoginInput, RegisterInput, RequestContext};
 use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
 use authkit_core::{AuthConfig, AuthKit, Error};
@@ -61,8 +61,7 @@ async fn register(kit: &AuthKit, email: &str) -> UserId {
     .id
 }
 
-/// A login's refresh token carries a selector of its own, every rotation keeps it, and a token
-/// with that selector but another secret is refused without touching the session.
+/// A login's refresh token carries a selector of its own, and every rotation keeps it.
 #[tokio::test]
 async fn a_session_keeps_its_selector_across_rotations() {
     let k = kit();
@@ -81,11 +80,6 @@ async fn a_session_keeps_its_selector_across_rotations() {
         Some(selector),
         "each session draws its own"
     );
-    let forged = OpaqueToken::refresh(selector).unwrap();
-    assert!(matches!(
-        k.kit.refresh(&ctx, forged.expose()).await,
-        Err(Error::InvalidToken)
-    ));
     let second = k
         .kit
         .refresh(&ctx, first.refresh_token.expose())
@@ -106,6 +100,49 @@ async fn a_session_keeps_its_selector_across_rotations() {
         RefreshSelector::of(third.refresh_token.expose()),
         Some(selector)
     );
+}
+
+/// A token made up with a session's selector and another secret is refused and taken for reuse
+/// (whoever has the selector has held a token of the session): the session is revoked, its
+/// current token refused after it, and the event recorded as `refresh_reuse`. The user's other
+/// session keeps working.
+#[tokio::test]
+async fn a_token_made_up_with_a_sessions_selector_revokes_that_session() {
+    let k = kit();
+    let user = register(&k.kit, "ada@example.com").await;
+    let ctx = RequestContext::default();
+    let login = || LoginInput {
+        email: Email::parse("ada@example.com").unwrap(),
+        password: Password::new(PASSWORD),
+        remember_me: false,
+    };
+    let target = k.kit.login(&ctx, login()).await.unwrap();
+    let other = k.kit.login(&ctx, login()).await.unwrap();
+    let selector = RefreshSelector::of(target.refresh_token.expose()).expect("a selector");
+    let made_up = OpaqueToken::refresh(selector).unwrap();
+    assert!(matches!(
+        k.kit.refresh(&ctx, made_up.expose()).await,
+        Err(Error::InvalidToken)
+    ));
+    let revoked = k.store.session(target.session_id).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(k.clock.now()), "the session ended");
+    assert!(matches!(
+        k.kit.refresh(&ctx, target.refresh_token.expose()).await,
+        Err(Error::InvalidToken)
+    ));
+    let events = k.store.audit_of_user(user, 10).await.unwrap();
+    let reuse: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "refresh_reuse")
+        .map(|e| e.detail["session_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(reuse, [Some(target.session_id.to_string())]);
+    let next = k
+        .kit
+        .refresh(&ctx, other.refresh_token.expose())
+        .await
+        .unwrap();
+    assert_eq!(next.session_id, other.session_id, "the other session lives");
 }
 
 /// A session without selector (as one opened before selectors existed, whose client holds a

@@ -94,6 +94,11 @@ pub(crate) mod sqlite {
             description: "refresh_selector",
             sql: include_str!("../migrations/sqlite/0008_refresh_selector.sql"),
         },
+        Migration {
+            version: 9,
+            description: "spent_hashes_without_selector",
+            sql: include_str!("../migrations/sqlite/0009_spent_hashes_without_selector.sql"),
+        },
     ];
 
     const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS authkit_schema_migrations (

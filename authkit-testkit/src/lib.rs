@@ -208,6 +208,7 @@ macro_rules! store_suite {
             rotate_refresh_reuse_revokes_the_session,
             rotate_refresh_invalid_for_unknown_hash,
             rotate_refresh_finds_the_session_by_its_selector,
+            rotate_refresh_of_another_hash_with_a_selector_is_reuse,
             rotate_refresh_without_selector_finds_the_session_by_hash,
             rotate_refresh_invalid_for_revoked_session,
             rotate_refresh_invalid_after_absolute_expiry,

@@ -802,35 +802,30 @@ pub async fn rotate_refresh_invalid_for_unknown_hash(store: Arc<dyn Store>) {
     );
 }
 
-/// A session with a selector is found by it: its current hash presented with another
-/// session's selector, or with none, is `Invalid` and changes nothing, and so is another
-/// session's hash presented with its selector.
+/// A session with a selector is found by it, and by nothing else: its current hash presented
+/// with a selector no session has, or with none, is `Invalid` and changes nothing; with its
+/// own selector, it rotates.
 pub async fn rotate_refresh_finds_the_session_by_its_selector(store: Arc<dyn Store>) {
     let u = user(&store).await;
     let (ha, hb) = (token_hash("a"), token_hash("b"));
     let a = session(&store, u.id, ha).await;
     let b = session(&store, u.id, hb).await;
     let later = T0 + Duration::hours(1);
-    let selector_of_b = rotation(hb, token_hash("unused"), later).selector;
-    let mismatched = [
+    let not_found = [
         RefreshRotation {
-            selector: selector_of_b,
+            selector: Some(RefreshSelector::generate().expect("a selector")),
             ..rotation(ha, token_hash("next"), later)
         },
         RefreshRotation {
             selector: None,
             ..rotation(ha, token_hash("next"), later)
         },
-        RefreshRotation {
-            selector: rotation(ha, token_hash("unused"), later).selector,
-            ..rotation(hb, token_hash("next"), later)
-        },
     ];
-    for (i, r) in mismatched.iter().enumerate() {
+    for (i, r) in not_found.iter().enumerate() {
         assert_eq!(
             store.rotate_refresh(r).await.unwrap(),
             RotateOutcome::Invalid,
-            "mismatched selector and hash #{i}"
+            "a's hash without a's selector #{i}"
         );
     }
     assert_eq!(stored(&store, a.id).await, a, "a unchanged");
@@ -845,6 +840,69 @@ pub async fn rotate_refresh_finds_the_session_by_its_selector(store: Arc<dyn Sto
         );
         assert_eq!(r.id, s.id);
     }
+}
+
+/// Any hash but the current one presented with a session's selector is reuse of that session:
+/// another session's current hash, or one the session never had (a token made up with its
+/// selector). `Reused` names the session of the selector, which alone is revoked (committed);
+/// its current hash is then `Invalid`.
+pub async fn rotate_refresh_of_another_hash_with_a_selector_is_reuse(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let other_user = user(&store).await;
+    let (ha, hb) = (token_hash("a"), token_hash("b"));
+    let a = session(&store, u.id, ha).await;
+    let b = session(&store, other_user.id, hb).await;
+    let selector_of = |hash| rotation(hash, token_hash("unused"), T0).selector;
+    let (selector_a, selector_b) = (selector_of(ha), selector_of(hb));
+    assert!(selector_a.is_some() && selector_b.is_some());
+    let t1 = T0 + Duration::hours(1);
+    assert_eq!(
+        store
+            .rotate_refresh(&RefreshRotation {
+                selector: selector_a,
+                ..rotation(hb, token_hash("next"), t1)
+            })
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: a.id,
+            user_id: u.id
+        },
+        "b's current hash with a's selector"
+    );
+    assert_eq!(stored(&store, a.id).await.revoked_at, Some(t1));
+    assert_eq!(stored(&store, b.id).await, b, "b unchanged");
+    let t2 = t1 + Duration::minutes(1);
+    assert_eq!(
+        store
+            .rotate_refresh(&RefreshRotation {
+                selector: selector_b,
+                ..rotation(token_hash("made-up"), token_hash("next"), t2)
+            })
+            .await
+            .unwrap(),
+        RotateOutcome::Reused {
+            session_id: b.id,
+            user_id: other_user.id
+        },
+        "a hash b never had, with b's selector"
+    );
+    assert_eq!(stored(&store, b.id).await.revoked_at, Some(t2));
+    for (hash, what) in [(ha, "a"), (hb, "b")] {
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(hash, token_hash("next"), t2))
+                .await
+                .unwrap(),
+            RotateOutcome::Invalid,
+            "{what}'s current hash, once {what} is revoked"
+        );
+    }
+    assert_eq!(
+        stored(&store, a.id).await.revoked_at,
+        Some(t1),
+        "a's revocation time stays"
+    );
 }
 
 /// A session created without a selector (as sessions opened before selectors existed) is
@@ -1184,8 +1242,8 @@ pub async fn purge_sessions_deletes_ended_sessions_only(store: Arc<dyn Store>) {
     );
 }
 
-/// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find the
-/// hash spent (`Reused`, never `Invalid`), so the session ends up revoked.
+/// Sixteen concurrent rotations of one hash: exactly one is `Rotated`; the others find it
+/// replaced (`Reused`, never `Invalid`), so the session ends up revoked.
 pub async fn concurrent_rotations_rotate_exactly_once(store: Arc<dyn Store>) {
     concurrent_rotations(store, true).await;
 }
@@ -1230,7 +1288,7 @@ async fn concurrent_rotations(store: Arc<dyn Store>, with_selector: bool) {
                 assert_eq!((session_id, user_id), (s.id, u.id));
                 reused_n += 1;
             }
-            RotateOutcome::Invalid => panic!("a racing rotation must see the hash spent"),
+            RotateOutcome::Invalid => panic!("a racing rotation must see the hash replaced: reuse"),
         }
     }
     assert_eq!(rotated_n, 1, "exactly one concurrent rotation succeeds");

@@ -224,7 +224,8 @@ mod sqlite {
                 (5, "refresh_spent_trigger".to_owned()),
                 (6, "spent_tokens_without_session_index".to_owned()),
                 (7, "spent_tokens_without_session_key".to_owned()),
-                (8, "refresh_selector".to_owned())
+                (8, "refresh_selector".to_owned()),
+                (9, "spent_hashes_without_selector".to_owned())
             ]
         );
         let sqlx_table: Option<String> = authkit_sqlx::sqlx::query_scalar(
@@ -303,11 +304,12 @@ mod sqlite {
         db.cleanup().await;
     }
 
-    /// A database at version 4 holding a session and a spent hash upgrades to version 8 (5: the
+    /// A database at version 4 holding a session and a spent hash upgrades to version 9 (5: the
     /// trigger that records a replaced refresh hash as spent; 6: no index of spent hashes by
     /// session; 7: no foreign key from them to their session; 8: sessions found by the
-    /// selector of their tokens): the spent hash is kept, the session, which has no selector,
-    /// rotates by hash (and not with a selector), and the hash it rotated away is then spent.
+    /// selector of their tokens; 9: spent hashes recorded for sessions without one only): the
+    /// spent hash is kept, the session, which has no selector, rotates by hash (and not with a
+    /// selector), and the hash it rotated away is then spent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn upgrade_from_version_4_rotates_sessions() {
         use authkit_core::domain::{
@@ -367,7 +369,7 @@ mod sqlite {
         .execute(store.pool())
         .await
         .unwrap();
-        store.migrate().await.expect("upgrade to version 8");
+        store.migrate().await.expect("upgrade to version 9");
         let foreign_keys: i64 = authkit_sqlx::sqlx::query_scalar(
             "SELECT count(*) FROM pragma_foreign_key_list('authkit_spent_refresh_tokens')",
         )
@@ -441,6 +443,147 @@ mod sqlite {
                 user_id: id
             },
             "a hash spent before the upgrade is still spent"
+        );
+        db.cleanup().await;
+    }
+
+    /// A database at version 8, where a session with a selector and one without have each
+    /// rotated once (so each has a spent hash), upgrades to version 9: from then on only the
+    /// session without a selector records the hashes it rotates away, and every earlier token of
+    /// the session with a selector is reuse all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn upgrade_from_version_8_records_spent_hashes_without_selector_only() {
+        use authkit_core::domain::{
+            RefreshRotation, RefreshSelector, RotateOutcome, SessionId, TokenHash,
+        };
+        use authkit_core::ports::SessionStore;
+
+        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        for sql in [
+            include_str!("../../authkit-sqlx/migrations/sqlite/0001_init.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0002_rbac.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0003_outbox.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0004_limits.sql"),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0005_refresh_spent_trigger.sql"),
+            include_str!(
+                "../../authkit-sqlx/migrations/sqlite/0006_spent_tokens_without_session_index.sql"
+            ),
+            include_str!(
+                "../../authkit-sqlx/migrations/sqlite/0007_spent_tokens_without_session_key.sql"
+            ),
+            include_str!("../../authkit-sqlx/migrations/sqlite/0008_refresh_selector.sql"),
+            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
+             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
+             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT; \
+             INSERT INTO authkit_schema_migrations VALUES (1, 'init', 0), (2, 'rbac', 0), \
+             (3, 'outbox', 0), (4, 'limits', 0), (5, 'refresh_spent_trigger', 0), \
+             (6, 'spent_tokens_without_session_index', 0), \
+             (7, 'spent_tokens_without_session_key', 0), (8, 'refresh_selector', 0);",
+        ] {
+            authkit_sqlx::sqlx::raw_sql(sql)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let now = datetime!(2030-01-02 03:04:05 UTC);
+        let micros = |t: time::OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000);
+        let id = UserId::new_v7(now);
+        let (with, without) = (SessionId::new_v7(now), SessionId::new_v7(now));
+        let selector = RefreshSelector([5; 16]);
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES (?1, 'v8@example.com', 'h', 0, 0)",
+        )
+        .bind(id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        for (session, hash, selector) in [(with, "s0", Some(selector)), (without, "l0", None)] {
+            authkit_sqlx::sqlx::query(
+                "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, \
+                 last_used_at, expires_at, idle_expires_at, refresh_selector) \
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5, ?6)",
+            )
+            .bind(session.to_string())
+            .bind(id.to_string())
+            .bind(&TokenHash::of(hash).as_bytes()[..])
+            .bind(micros(now).unwrap())
+            .bind(micros(now + time::Duration::days(1)).unwrap())
+            .bind(selector.as_ref().map(|s| &s.as_bytes()[..]))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        let rotation = |selector, presented: &str, next: &str| RefreshRotation {
+            selector,
+            presented: TokenHash::of(presented),
+            next: TokenHash::of(next),
+            now: now + time::Duration::hours(1),
+            idle_expires_at: now + time::Duration::hours(2),
+        };
+        let spent = async || {
+            let mut rows: Vec<(String, i64)> = authkit_sqlx::sqlx::query_as(
+                "SELECT session_id, count(*) FROM authkit_spent_refresh_tokens \
+                 GROUP BY session_id",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            rows.sort();
+            rows
+        };
+        let mut one_each = vec![(with.to_string(), 1), (without.to_string(), 1)];
+        one_each.sort();
+        for r in [
+            rotation(Some(selector), "s0", "s1"),
+            rotation(None, "l0", "l1"),
+        ] {
+            let outcome = store.rotate_refresh(&r).await.unwrap();
+            assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+        }
+        assert_eq!(spent().await, one_each, "version 8 records both");
+        store.migrate().await.expect("upgrade to version 9");
+        for r in [
+            rotation(Some(selector), "s1", "s2"),
+            rotation(None, "l1", "l2"),
+        ] {
+            let outcome = store.rotate_refresh(&r).await.unwrap();
+            assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+        }
+        let mut after = vec![(with.to_string(), 1), (without.to_string(), 2)];
+        after.sort();
+        assert_eq!(
+            spent().await,
+            after,
+            "version 9: only the session without selector records its rotated-away hash"
+        );
+        for (presented, what) in [
+            ("s1", "rotated away after the upgrade"),
+            ("s0", "before it"),
+        ] {
+            assert_eq!(
+                store
+                    .rotate_refresh(&rotation(Some(selector), presented, "x"))
+                    .await
+                    .unwrap(),
+                RotateOutcome::Reused {
+                    session_id: with,
+                    user_id: id
+                },
+                "a hash {what}"
+            );
+        }
+        assert_eq!(
+            store
+                .rotate_refresh(&rotation(None, "l1", "x"))
+                .await
+                .unwrap(),
+            RotateOutcome::Reused {
+                session_id: without,
+                user_id: id
+            },
+            "the hash the session without selector rotated away"
         );
         db.cleanup().await;
     }
@@ -889,7 +1032,8 @@ mod postgres {
     /// PostgreSQL writes every one of them as a heap-only tuple (no new index entry), while
     /// that of a session without selector, whose indexed `legacy_hash` changes, is not. Read
     /// from the table's statistics, on a pool of one connection so that the backend that
-    /// rotated is the one asked to flush its counts.
+    /// rotated is the one asked to flush its counts. Nor does the rotation of a session with a
+    /// selector record the hash it replaced; that of the session without one does.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rotation_with_selector_is_heap_only() {
         use authkit_core::domain::{
@@ -951,6 +1095,16 @@ mod postgres {
             updates_of_sessions(&pool, 11).await,
             (11, 10),
             "the rotation without selector is not heap-only"
+        );
+        let spent: Vec<Vec<u8>> =
+            authkit_sqlx::sqlx::query_scalar("SELECT hash FROM authkit_spent_refresh_tokens")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            spent,
+            [TokenHash::of("l0").as_bytes().to_vec()],
+            "only the session without selector records a spent hash"
         );
         pool.close().await;
         db.cleanup().await;

@@ -94,8 +94,9 @@ pub struct RefreshRotation {
 pub enum RotateOutcome {
     /// `presented` was the session's current token; it is now spent and `next` is current.
     Rotated(Session),
-    /// `presented` was an already spent token of a session: the store has revoked that whole
-    /// session (committed) and reports whose it was.
+    /// `presented` was an already spent token of a session (for a token with a selector: any
+    /// token of that session but its current one): the store has revoked that whole session
+    /// (committed) and reports whose it was.
     Reused {
         /// The revoked session.
         session_id: SessionId,

@@ -232,16 +232,23 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
     }
 
     /// Rotates a refresh token, atomically (a compare-and-swap on the current hash). The session
-    /// is the one whose selector is `rotation.selector` (when `None`: one without a selector),
-    /// so a store can find it by a key that no rotation changes:
+    /// is the one whose selector is `rotation.selector`, a key that no rotation changes (when
+    /// `None`: the session without a selector whose current hash is `presented`):
     /// - `presented` is the current token of that session, which is live at `now` (not revoked,
     ///   `now < expires_at`, `now < idle_expires_at`): the session's current hash becomes `next`,
-    ///   `presented` is remembered as spent, `last_used_at = now`, `idle_expires_at =
-    ///   min(rotation.idle_expires_at, expires_at)`; returns `Rotated` with the updated session.
-    ///   Of several concurrent calls with the same `presented`, exactly one gets `Rotated`.
-    /// - `presented` is a spent token of a session: the session is revoked (committed even though
-    ///   the caller answers with an error) and `Reused` is returned.
-    /// - otherwise (unknown, revoked or expired): `Invalid`, nothing changes.
+    ///   `last_used_at = now`, `idle_expires_at = min(rotation.idle_expires_at, expires_at)`;
+    ///   returns `Rotated` with the updated session. For a session without a selector,
+    ///   `presented` is remembered as spent. Of several concurrent calls with the same
+    ///   `presented`, exactly one gets `Rotated`.
+    /// - Reuse: a session has the selector but another current hash than `presented` (an
+    ///   earlier token of that session, or one made up with its selector), or, without a
+    ///   selector, `presented` is a spent hash of a session. The session is revoked (committed
+    ///   even though the caller answers with an error) and `Reused` is returned, revoked or
+    ///   expired sessions included. A selector is only ever handed out inside the session's
+    ///   tokens, so whoever presents it has held one of them (or read the database), and could
+    ///   end the session by presenting that token again.
+    /// - Otherwise (no such session; or `presented` is the current hash of a session that is
+    ///   revoked or expired): `Invalid`, nothing changes.
     async fn rotate_refresh(&self, rotation: &RefreshRotation) -> StoreResult<RotateOutcome>;
 
     /// [`Self::rotate_refresh`] and, when it rotated, the session's owner: the user as
@@ -311,7 +318,7 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
 
     /// Deletes every session that ended before `ended_before` (strictly): revoked before it,
     /// or whose absolute or idle expiry is before it; with it go the spent refresh hashes of
-    /// each. Returns how many sessions it deleted. A session live at `ended_before` is never
+    /// each (kept for sessions without a selector). Returns how many sessions it deleted. A session live at `ended_before` is never
     /// deleted, nor are its spent hashes, whatever their age. A spent hash of a deleted session
     /// is then unknown ([`RotateOutcome::Invalid`] instead of `Reused`): its session is over
     /// either way. What [`crate::AuthKit::purge_sessions`] runs every hour, so that a

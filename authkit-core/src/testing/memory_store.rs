@@ -47,6 +47,7 @@ struct State {
     emails: HashMap<String, UserId>,
     /// Each session with its current refresh hash and its selector.
     sessions: HashMap<SessionId, (Session, TokenHash, Option<RefreshSelector>)>,
+    /// The hashes that sessions without a selector rotated away.
     spent: HashMap<TokenHash, SessionId>,
     tokens: HashMap<TokenHash, StoredToken>,
     roles: BTreeMap<String, Role>,
@@ -582,38 +583,53 @@ impl SessionStore for MemoryStore {
         Ok(self.state().sessions.get(&id).map(|(s, ..)| s.clone()))
     }
 
+    /// A token with a selector finds its session by it, and any other hash than the current one
+    /// is reuse; a token without one finds its session by hash, and the hashes such a session
+    /// rotated away are remembered (`spent`) to tell reuse from an unknown token.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let mut s = self.state();
-        let current = s
+        let found = s
             .sessions
             .iter()
-            .find(|(_, (_, hash, selector))| *selector == r.selector && *hash == r.presented)
+            .find(|(_, (_, hash, selector))| match r.selector {
+                Some(_) => *selector == r.selector,
+                None => selector.is_none() && *hash == r.presented,
+            })
             .map(|(id, _)| *id);
-        if let Some(id) = current {
-            let Some((session, hash, _)) = s.sessions.get_mut(&id) else {
-                return Ok(RotateOutcome::Invalid);
-            };
-            if !session.is_live(r.now) {
-                return Ok(RotateOutcome::Invalid);
+        let reused = match found {
+            Some(id) => {
+                let Some((session, hash, _)) = s.sessions.get_mut(&id) else {
+                    return Ok(RotateOutcome::Invalid);
+                };
+                if *hash == r.presented {
+                    if !session.is_live(r.now) {
+                        return Ok(RotateOutcome::Invalid);
+                    }
+                    *hash = r.next;
+                    session.last_used_at = r.now;
+                    session.idle_expires_at = r.idle_expires_at.min(session.expires_at);
+                    let rotated = session.clone();
+                    if r.selector.is_none() {
+                        s.spent.insert(r.presented, id);
+                    }
+                    return Ok(RotateOutcome::Rotated(rotated));
+                }
+                id
             }
-            *hash = r.next;
-            session.last_used_at = r.now;
-            session.idle_expires_at = r.idle_expires_at.min(session.expires_at);
-            let rotated = session.clone();
-            s.spent.insert(r.presented, id);
-            return Ok(RotateOutcome::Rotated(rotated));
-        }
-        let Some(id) = s.spent.get(&r.presented).copied() else {
-            return Ok(RotateOutcome::Invalid);
+            None if r.selector.is_some() => return Ok(RotateOutcome::Invalid),
+            None => match s.spent.get(&r.presented) {
+                Some(id) => *id,
+                None => return Ok(RotateOutcome::Invalid),
+            },
         };
-        let Some((session, ..)) = s.sessions.get_mut(&id) else {
+        let Some((session, ..)) = s.sessions.get_mut(&reused) else {
             return Ok(RotateOutcome::Invalid);
         };
         if session.revoked_at.is_none() {
             session.revoked_at = Some(r.now);
         }
         Ok(RotateOutcome::Reused {
-            session_id: id,
+            session_id: reused,
             user_id: session.user_id,
         })
     }

@@ -52,17 +52,19 @@ static SESSION_AND_USER: LazyLock<String> = LazyLock::new(|| {
          FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = $1"
     )
 });
-/// The compare-and-swap and the spent record in one statement: the session is found as `$found`
+/// The compare-and-swap of a rotation, as a `WITH` named `r`: the session is found as `$found`
 /// says (by the selector `$5`, or for a token without selector by its hash among the sessions
-/// without one, `legacy_hash`: migration 6), only the current hash of a live session matches
-/// (`r`), and the
-/// presented hash of the matched session is recorded as spent
-/// (`s`). A concurrent caller with the same hash waits for the row lock, then re-checks the
-/// condition and matches nothing, so records nothing. Every part of a `WITH` runs in one
+/// without one, `legacy_hash`: migration 6), and only the current hash of a live session
+/// matches. A concurrent caller with the same hash waits for the row lock, then re-checks the
+/// condition and matches nothing.
+///
+/// With `spent` (the sessions without a selector), the presented hash of the matched session
+/// is also recorded as spent (`s`), in the same statement: every part of a `WITH` runs in one
 /// statement (one snapshot, one implicit transaction), and a data-modifying part runs to
-/// completion even though the outer `SELECT` does not read it.
+/// completion even though the outer `SELECT` does not read it. A session with a selector
+/// records nothing: any other hash presented with its selector is reuse (`rotate_slow_path`).
 macro_rules! rotate_with {
-    ($found:literal) => {
+    (@r $found:literal) => {
         concat!(
             "WITH r AS (UPDATE authkit_sessions \
              SET refresh_hash = $2, last_used_at = $3, idle_expires_at = LEAST($4, expires_at) \
@@ -71,15 +73,25 @@ macro_rules! rotate_with {
             " AND refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3 \
              AND idle_expires_at > $3 RETURNING ",
             session_columns!(),
-            "), s AS (INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
+            ")"
+        )
+    };
+    ($found:literal) => {
+        concat!(rotate_with!(@r $found), " ")
+    };
+    ($found:literal, spent) => {
+        concat!(
+            rotate_with!(@r $found),
+            ", s AS (INSERT INTO authkit_spent_refresh_tokens (hash, session_id) \
              SELECT $1, id FROM r ON CONFLICT (hash) DO NOTHING) "
         )
     };
 }
+/// A rotation (`rotate_with!`'s arguments) returning the session.
 macro_rules! rotate {
-    ($found:literal) => {
+    ($($with:tt)*) => {
         concat!(
-            rotate_with!($found),
+            rotate_with!($($with)*),
             "SELECT id, user_id, created_at, last_used_at, expires_at, idle_expires_at, \
              revoked_at, remember_me, ip, user_agent, authz_version FROM r"
         )
@@ -90,7 +102,7 @@ const ROTATE: &str = rotate!("refresh_selector = $5");
 /// The rotation of a token without selector: `legacy_hash` is the hash of a session without
 /// selector (NULL for the others), computed by PostgreSQL and indexed (migration 6), so that
 /// no index names `refresh_hash` and the rotation of a session with a selector is heap-only.
-const ROTATE_WITHOUT_SELECTOR: &str = rotate!("legacy_hash = $1");
+const ROTATE_WITHOUT_SELECTOR: &str = rotate!("legacy_hash = $1", spent);
 /// [`ROTATE`], returning the session joined to its user (columns as in [`SESSION_AND_USER`])
 /// and the permissions of the user's roles (`permissions`), for `rotate_refresh_with_owner`.
 /// The join reads the users as they were when the statement began (its snapshot).
@@ -98,7 +110,7 @@ static ROTATE_WITH_OWNER: LazyLock<String> =
     LazyLock::new(|| with_owner(rotate_with!("refresh_selector = $5")));
 /// [`ROTATE_WITH_OWNER`] for a token without selector.
 static ROTATE_WITH_OWNER_WITHOUT_SELECTOR: LazyLock<String> =
-    LazyLock::new(|| with_owner(rotate_with!("legacy_hash = $1")));
+    LazyLock::new(|| with_owner(rotate_with!("legacy_hash = $1", spent)));
 
 /// A rotation's `WITH` (`rotate_with`), returning what [`ROTATE_WITH_OWNER`] says.
 fn with_owner(rotate_with: &str) -> String {
@@ -117,6 +129,11 @@ fn with_owner(rotate_with: &str) -> String {
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = $1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = COALESCE(revoked_at, $2) \
                              WHERE id = $1 RETURNING user_id";
+/// Reuse of a token with a selector: the session with the selector `$1` whose current hash is
+/// not `$2` is revoked (at `$3`, unless it already was). Returns its id and owner.
+const REVOKE_REUSED_BY_SELECTOR: &str = "UPDATE authkit_sessions \
+     SET revoked_at = COALESCE(revoked_at, $3) \
+     WHERE refresh_selector = $1 AND refresh_hash <> $2 RETURNING id, user_id";
 const REVOKE: &str = "UPDATE authkit_sessions SET revoked_at = $3 \
                       WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL";
 const REVOKE_ALL: &str =
@@ -220,8 +237,7 @@ impl SessionStore for PostgresStore {
     }
 
     /// The happy path is one autocommit statement (`ROTATE`); only when it matched nothing
-    /// does the slow path run, as before: one transaction that looks the hash up among the
-    /// spent ones and revokes its session.
+    /// does the slow path run (`rotate_slow_path`).
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let sql = match r.selector {
             Some(_) => ROTATE,
@@ -235,8 +251,8 @@ impl SessionStore for PostgresStore {
 
     /// One statement (`ROTATE_WITH_OWNER`): the rotation, its session's user and that user's
     /// permissions. (Were the user missing, the join would return nothing although the rotation
-    /// committed; the slow path would then find the hash spent and revoke the session. A user is
-    /// only ever soft-deleted, and a hard delete takes its sessions along.)
+    /// committed; the slow path would then find another hash current and revoke the session. A
+    /// user is only ever soft-deleted, and a hard delete takes its sessions along.)
     async fn rotate_refresh_with_owner(
         &self,
         r: &RefreshRotation,
@@ -320,10 +336,28 @@ impl PostgresStore {
         query.fetch_optional(&self.pool).await.map_err(map)
     }
 
-    /// A rotation that matched nothing: one transaction that looks the hash up among the spent
-    /// ones and revokes its session (`Reused`), or `Invalid`.
+    /// A rotation that matched nothing. With a selector: one conditional `UPDATE` that revokes
+    /// the session with that selector when its current hash is another (`Reused`). Without:
+    /// one transaction that looks the hash up among the spent ones and revokes its session
+    /// (`Reused`). Otherwise `Invalid`.
     async fn rotate_slow_path(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         let presented = &r.presented.as_bytes()[..];
+        if let Some(selector) = r.selector {
+            let reused: Option<(Uuid, Uuid)> = sqlx::query_as(REVOKE_REUSED_BY_SELECTOR)
+                .bind(&selector.as_bytes()[..])
+                .bind(presented)
+                .bind(r.now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map)?;
+            return Ok(match reused {
+                Some((session_id, user_id)) => RotateOutcome::Reused {
+                    session_id: SessionId(session_id),
+                    user_id: UserId(user_id),
+                },
+                None => RotateOutcome::Invalid,
+            });
+        }
         let mut tx = self.begin().await?;
         let spent: Option<Uuid> = sqlx::query_scalar(SPENT_SESSION)
             .bind(presented)

@@ -282,11 +282,12 @@ async fn append_jobs(conn: &mut SqliteConnection, jobs: Vec<Job>, rotations: Vec
 
 /// Every rotation of a batch in one conditional `UPDATE … FROM (VALUES …) … RETURNING`
 /// ([`ROTATE_FROM`]): a session matches when its current hash is a presented one and
-/// it is live at that rotation's `now`; it takes that rotation's `next` hash, and the trigger of
-/// migration 5 records the presented hash as spent. One statement, so atomic. When one token is
-/// presented twice in a batch, one of the two rotations takes the row (SQLite uses one joined
-/// row per updated row) and the other matches nothing, as if it had come second; it then finds
-/// the token spent (`rotate_refresh`'s slow path). Returns each updated row with its new hash.
+/// it is live at that rotation's `now`; it takes that rotation's `next` hash (and nothing else
+/// is written: migration 9). One statement, so atomic. When one token is presented twice in a
+/// batch, one of the two rotations takes the row (SQLite uses one joined row per updated row)
+/// and the other matches nothing, as if it had come second; it then finds another hash current
+/// and revokes the session (`rotate_refresh`'s slow path). Returns each updated row with its
+/// new hash.
 async fn rotate_all(
     conn: &mut SqliteConnection,
     rotations: &[&Rotation],
@@ -577,7 +578,7 @@ mod tests {
         let winner = if done[0] == 1 { "second" } else { "other" };
         assert_eq!(hash, TokenHash::of(winner).as_bytes());
         let spent = rows_in(&store, "authkit_spent_refresh_tokens").await;
-        assert_eq!(spent, 1);
+        assert_eq!(spent, 0, "a session with a selector records no spent hash");
         let events = rows_in(&store, "authkit_audit_events").await;
         assert_eq!(events, 2);
     }
@@ -743,7 +744,7 @@ mod tests {
     }
 
     /// Through the store: concurrent rotations of one token, queued together, rotate it once;
-    /// the others see it spent.
+    /// the others find another hash current: reuse.
     #[tokio::test]
     async fn concurrent_rotations_through_the_batcher_rotate_once() {
         let (store, _, _dir) = store_with_session().await;
@@ -764,16 +765,15 @@ mod tests {
                 })
             })
             .collect();
-        let mut rotated = 0;
+        let (mut rotated, mut reused) = (0, 0);
         for task in tasks {
-            if matches!(
-                task.await.unwrap(),
-                authkit_core::domain::RotateOutcome::Rotated(_)
-            ) {
-                rotated += 1;
+            match task.await.unwrap() {
+                authkit_core::domain::RotateOutcome::Rotated(_) => rotated += 1,
+                authkit_core::domain::RotateOutcome::Reused { .. } => reused += 1,
+                authkit_core::domain::RotateOutcome::Invalid => {}
             }
         }
-        assert_eq!(rotated, 1);
+        assert_eq!((rotated, reused), (1, 15));
     }
 
     /// More jobs waiting than one loan of the writer takes ([`BATCH`] × [`BATCHES_PER_LOAN`]),

@@ -63,8 +63,8 @@ pub(super) const ROTATE_WITH: &str = "WITH r (r_selector, r_presented, r_next, r
 /// The compare-and-swap of rotations, after [`ROTATE_WITH`] and `VALUES …` (one row per
 /// rotation: `batch::rotate_all`): the session is found by its selector (migration 8; no index
 /// of the table changes), and only its current hash, of a session live at that `now`, matches.
-/// The trigger of migration 5 (`authkit_sessions_refresh_spent_trg`) records the replaced hash
-/// as spent, in this statement. Also returns the new hash, to tell the rows apart.
+/// Nothing else is written: the trigger that records a replaced hash as spent only fires for
+/// sessions without a selector (migration 9). Also returns the new hash, to tell the rows apart.
 pub(super) const ROTATE_FROM: &str = concat!(
     ") UPDATE authkit_sessions \
      SET refresh_hash = r.r_next, last_used_at = r.r_now, \
@@ -90,7 +90,9 @@ pub(super) static OWNERS: LazyLock<String> = LazyLock::new(|| {
 });
 /// The compare-and-swap of a token without selector (`rotate_refresh`): the session is found by
 /// its current hash among the sessions without selector (the partial index of migration 8),
-/// and keeps that form. Returns what [`ROTATE_FROM`] returns.
+/// and keeps that form; the trigger of migration 5 (`authkit_sessions_refresh_spent_trg`,
+/// remade by migration 9 for these sessions only) records the replaced hash as spent, in this
+/// statement. Returns what [`ROTATE_FROM`] returns.
 const ROTATE_WITHOUT_SELECTOR: &str = concat!(
     "UPDATE authkit_sessions \
      SET refresh_hash = ?2, last_used_at = ?3, idle_expires_at = min(?4, expires_at) \
@@ -102,6 +104,11 @@ const ROTATE_WITHOUT_SELECTOR: &str = concat!(
 const SPENT_SESSION: &str = "SELECT session_id FROM authkit_spent_refresh_tokens WHERE hash = ?1";
 const REVOKE_REUSED: &str = "UPDATE authkit_sessions SET revoked_at = coalesce(revoked_at, ?2) \
                              WHERE id = ?1 RETURNING user_id";
+/// Reuse of a token with a selector: the session with the selector `?1` whose current hash is
+/// not `?2` is revoked (at `?3`, unless it already was). Returns its id and owner.
+const REVOKE_REUSED_BY_SELECTOR: &str = "UPDATE authkit_sessions \
+     SET revoked_at = coalesce(revoked_at, ?3) \
+     WHERE refresh_selector = ?1 AND refresh_hash IS NOT ?2 RETURNING id, user_id";
 const REVOKE: &str = "UPDATE authkit_sessions SET revoked_at = ?3 \
                       WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL";
 const REVOKE_ALL: &str =
@@ -221,16 +228,18 @@ impl SessionStore for SqliteStore {
     }
 
     /// The happy path is one autocommit statement on the writer: the conditional `UPDATE ...
-    /// RETURNING`, whose trigger (migration 5) records the presented hash as spent. SQLite runs
-    /// a statement and its triggers as one atomic write (all or nothing, under the database's
-    /// one write lock; this store's writer is moreover one connection), so the compare-and-swap
-    /// and the spent record are one step: of several callers with one hash exactly one matches,
-    /// and the others' `UPDATE`s, which run after it, find the hash spent.
+    /// RETURNING` (for a session without a selector, its trigger, migration 5, records the
+    /// presented hash as spent; SQLite runs a statement and its triggers as one atomic write).
+    /// The writer is one connection and SQLite has one write lock, so of several callers with
+    /// one hash exactly one matches, and the others' `UPDATE`s, which run after it, find
+    /// another current hash (and, without a selector, the presented one spent).
     ///
-    /// Only when no row matched does the slow path run, as before: one transaction that looks
-    /// the hash up among the spent ones and revokes its session. Between the two, the presented
-    /// hash cannot become current again (a next hash is new), and a spent record only goes with
-    /// its session, so the slow path finds what a transaction around both would have found.
+    /// Only when no row matched does the slow path run: with a selector, one conditional
+    /// `UPDATE` that revokes the session with that selector if its current hash is another;
+    /// without, one transaction that looks the hash up among the spent ones and revokes its
+    /// session. Between the two, the presented hash cannot become current again (a next hash is
+    /// new), and a spent record only goes with its session, so the slow path finds what a
+    /// transaction around both would have found.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> StoreResult<RotateOutcome> {
         Ok(self.rotate(r, false, None).await?.outcome)
     }
@@ -410,8 +419,9 @@ impl SqliteStore {
         })
     }
 
-    /// The slow path of a rotation that matched no session: a spent hash revokes its session
-    /// (`Reused`), anything else is `Invalid`.
+    /// The slow path of a rotation that matched no session: the session of the selector, when
+    /// its current hash is another, or the session of a spent hash without selector, is revoked
+    /// (`Reused`); anything else is `Invalid`.
     async fn not_rotated(&self, r: &RefreshRotation) -> StoreResult<RefreshedSession> {
         let presented = &r.presented.as_bytes()[..];
         let now = micros(r.now)?;
@@ -420,6 +430,23 @@ impl SqliteStore {
             owner: None,
             audited: false,
         };
+        if let Some(selector) = r.selector {
+            let reused: Option<(String, String)> = sqlx::query_as(REVOKE_REUSED_BY_SELECTOR)
+                .bind(&selector.as_bytes()[..])
+                .bind(presented)
+                .bind(now)
+                .fetch_optional(self.writer())
+                .await
+                .map_err(map)?;
+            let outcome = match reused {
+                Some((session_id, user_id)) => RotateOutcome::Reused {
+                    session_id: SessionId(parse_uuid("id", &session_id)?),
+                    user_id: UserId(parse_uuid("user_id", &user_id)?),
+                },
+                None => RotateOutcome::Invalid,
+            };
+            return Ok(not_rotated(outcome));
+        }
         let mut tx = self.begin().await?;
         let spent: Option<String> = sqlx::query_scalar(SPENT_SESSION)
             .bind(presented)

@@ -39,6 +39,7 @@ macro_rules! contract_suite {
             login::unverified_email_is_403_only_after_correct_password,
             refresh::rotates_and_spends_the_old_token,
             refresh::reuse_revokes_the_whole_session,
+            refresh::a_made_up_secret_with_a_sessions_selector_revokes_it,
             refresh::concurrent_refreshes_give_exactly_one_success,
             refresh::cookie_refresh_works,
             refresh::bad_refresh_tokens_are_400,

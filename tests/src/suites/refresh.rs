@@ -71,6 +71,40 @@ pub async fn reuse_revokes_the_whole_session(h: Harness) {
     app.shutdown().await;
 }
 
+/// A token made up from a session's selector (its first 16 bytes) and another secret is taken
+/// for reuse: 400, and the session is over, its real token and access tokens included. The
+/// user's other session is untouched.
+pub async fn a_made_up_secret_with_a_sessions_selector_revokes_it(h: Harness) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = h.spawn().await;
+    let pair = app.signed_in("madeup@example.com").await;
+    let other_device = app.login("madeup@example.com").await;
+    let rt = refresh_token(&pair);
+    let mut bytes = b64.decode(&rt).expect("base64url");
+    assert_eq!(bytes.len(), 48, "a 16-byte selector and a 32-byte secret");
+    for b in &mut bytes[16..] {
+        *b = !*b;
+    }
+    app.post("/refresh", &json!({ "refresh_token": b64.encode(&bytes) }))
+        .await
+        .assert_problem(400, "invalid_token");
+    app.post("/refresh", &json!({ "refresh_token": rt }))
+        .await
+        .assert_problem(400, "invalid_token");
+    app.me(&access_token(&pair))
+        .await
+        .assert_problem(401, "unauthorized");
+    let r = app
+        .post(
+            "/refresh",
+            &json!({ "refresh_token": refresh_token(&other_device) }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.shutdown().await;
+}
+
 pub async fn concurrent_refreshes_give_exactly_one_success(h: Harness) {
     let app = h.spawn().await;
     let pair = app.signed_in("race@example.com").await;
