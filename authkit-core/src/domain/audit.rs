@@ -20,7 +20,8 @@ pub enum AuditKind {
     LoginFailed,
     /// A refresh token was rotated.
     Refresh,
-    /// A spent refresh token was presented again; its session was revoked.
+    /// A spent refresh token (or another secret with a session's selector) was presented
+    /// again; its session was revoked.
     RefreshReuse,
     /// A session was ended by its owner.
     Logout,

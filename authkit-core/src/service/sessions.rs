@@ -149,7 +149,8 @@ impl AuthKit {
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is spent in one atomic
-    /// step; presenting a spent token again revokes its whole session (reuse detection).
+    /// step; presenting a spent token again, or any token with the session's selector but not
+    /// its current secret, revokes its whole session (reuse detection).
     /// Any refusal is `InvalidToken`.
     pub async fn refresh(&self, ctx: &RequestContext, refresh_token: &str) -> Result<TokenPair> {
         if refresh_token.is_empty() || refresh_token.len() > 256 {
