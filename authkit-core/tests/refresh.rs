@@ -9,7 +9,7 @@ use authkit_core::domain::{
 };
 use authkit_core::jwt::JwtKeys;
 use authkit_core::ports::{AuditStore, Clock, SessionStore};
-use authkit_core::service::{LoginInput, RegisterInput, RequestContext};
+use authkit_core::service::{LoginInput, RegisterInput, RequestContext, TokenPair};
 use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
 use authkit_core::{AuthConfig, AuthKit, Error};
 use secrecy::SecretBox;
@@ -61,19 +61,26 @@ async fn register(kit: &AuthKit, email: &str) -> UserId {
     .id
 }
 
+/// Two logins of the registered `email`: two sessions of one user.
+async fn two_logins(kit: &AuthKit, email: &str) -> (TokenPair, TokenPair) {
+    let login = || LoginInput {
+        email: Email::parse(email).unwrap(),
+        password: Password::new(PASSWORD),
+        remember_me: false,
+    };
+    let ctx = RequestContext::default();
+    let first = kit.login(&ctx, login()).await.unwrap();
+    let second = kit.login(&ctx, login()).await.unwrap();
+    (first, second)
+}
+
 /// A login's refresh token carries a selector of its own, and every rotation keeps it.
 #[tokio::test]
 async fn a_session_keeps_its_selector_across_rotations() {
     let k = kit();
     register(&k.kit, "ada@example.com").await;
     let ctx = RequestContext::default();
-    let login = || LoginInput {
-        email: Email::parse("ada@example.com").unwrap(),
-        password: Password::new(PASSWORD),
-        remember_me: false,
-    };
-    let first = k.kit.login(&ctx, login()).await.unwrap();
-    let other = k.kit.login(&ctx, login()).await.unwrap();
+    let (first, other) = two_logins(&k.kit, "ada@example.com").await;
     let selector = RefreshSelector::of(first.refresh_token.expose()).expect("a selector");
     assert_ne!(
         RefreshSelector::of(other.refresh_token.expose()),
@@ -111,13 +118,7 @@ async fn a_token_made_up_with_a_sessions_selector_revokes_that_session() {
     let k = kit();
     let user = register(&k.kit, "ada@example.com").await;
     let ctx = RequestContext::default();
-    let login = || LoginInput {
-        email: Email::parse("ada@example.com").unwrap(),
-        password: Password::new(PASSWORD),
-        remember_me: false,
-    };
-    let target = k.kit.login(&ctx, login()).await.unwrap();
-    let other = k.kit.login(&ctx, login()).await.unwrap();
+    let (target, other) = two_logins(&k.kit, "ada@example.com").await;
     let selector = RefreshSelector::of(target.refresh_token.expose()).expect("a selector");
     let made_up = OpaqueToken::refresh(selector).unwrap();
     assert!(matches!(

@@ -173,6 +173,97 @@ mod sqlite {
         (db, store)
     }
 
+    /// SQLite's migrations as `migrate()` applies them: version, description, SQL.
+    const MIGRATIONS: [(i64, &str, &str); 8] = [
+        (
+            1,
+            "init",
+            include_str!("../../authkit-sqlx/migrations/sqlite/0001_init.sql"),
+        ),
+        (
+            2,
+            "rbac",
+            include_str!("../../authkit-sqlx/migrations/sqlite/0002_rbac.sql"),
+        ),
+        (
+            3,
+            "outbox",
+            include_str!("../../authkit-sqlx/migrations/sqlite/0003_outbox.sql"),
+        ),
+        (
+            4,
+            "limits",
+            include_str!("../../authkit-sqlx/migrations/sqlite/0004_limits.sql"),
+        ),
+        (
+            5,
+            "refresh_spent_trigger",
+            include_str!("../../authkit-sqlx/migrations/sqlite/0005_refresh_spent_trigger.sql"),
+        ),
+        (
+            6,
+            "spent_tokens_without_session_index",
+            include_str!(
+                "../../authkit-sqlx/migrations/sqlite/0006_spent_tokens_without_session_index.sql"
+            ),
+        ),
+        (
+            7,
+            "spent_tokens_without_session_key",
+            include_str!(
+                "../../authkit-sqlx/migrations/sqlite/0007_spent_tokens_without_session_key.sql"
+            ),
+        ),
+        (
+            8,
+            "refresh_selector",
+            include_str!("../../authkit-sqlx/migrations/sqlite/0008_refresh_selector.sql"),
+        ),
+    ];
+
+    /// An empty SQLite database at `version`, as `migrate()` left it then: the migrations up to
+    /// it run and recorded in the ledger.
+    #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+    async fn at_version(version: i64) -> (TestDb, SqliteStore) {
+        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
+        let store = db.sqlite().unwrap().clone();
+        authkit_sqlx::sqlx::raw_sql(
+            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
+             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
+             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        for (v, description, sql) in MIGRATIONS.into_iter().filter(|(v, ..)| *v <= version) {
+            authkit_sqlx::sqlx::raw_sql(sql)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            authkit_sqlx::sqlx::query("INSERT INTO authkit_schema_migrations VALUES (?1, ?2, 0)")
+                .bind(v)
+                .bind(description)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        (db, store)
+    }
+
+    /// Inserts the user `id` with the address `email`, as a test of an old schema needs one.
+    #[allow(clippy::unwrap_used, reason = "a test helper fails loudly")]
+    async fn insert_user(store: &SqliteStore, id: UserId, email: &str) {
+        authkit_sqlx::sqlx::query(
+            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
+             VALUES (?1, ?2, 'h', 0, 0)",
+        )
+        .bind(id.to_string())
+        .bind(email)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
     authkit_testkit::store_suite!(async { TestDb::new(Backend::Sqlite).await });
 
     authkit_testkit::rate_limit_suite!(async { super::RateLimitDb::new(Backend::Sqlite).await });
@@ -245,34 +336,11 @@ mod sqlite {
         use authkit_core::domain::{NewSession, SessionId, TokenHash};
         use authkit_core::ports::SessionStore;
 
-        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
-        let store = db.sqlite().unwrap().clone();
-        authkit_sqlx::sqlx::raw_sql(include_str!(
-            "../../authkit-sqlx/migrations/sqlite/0001_init.sql"
-        ))
-        .execute(store.pool())
-        .await
-        .unwrap();
-        authkit_sqlx::sqlx::raw_sql(
-            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
-             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
-             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT; \
-             INSERT INTO authkit_schema_migrations VALUES (1, 'init', 0);",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
+        let (db, store) = at_version(1).await;
         let now = datetime!(2030-01-02 03:04:05 UTC);
         let id = UserId::new_v7(now);
         let sid = SessionId::new_v7(now);
-        authkit_sqlx::sqlx::query(
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES (?1, 'old@example.com', 'h', 0, 0)",
-        )
-        .bind(id.to_string())
-        .execute(store.pool())
-        .await
-        .unwrap();
+        insert_user(&store, id, "old@example.com").await;
         authkit_sqlx::sqlx::query(
             "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
              expires_at, idle_expires_at) VALUES (?1, ?2, x'00', 0, 0, 1, 1)",
@@ -317,37 +385,13 @@ mod sqlite {
         };
         use authkit_core::ports::SessionStore;
 
-        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
-        let store = db.sqlite().unwrap().clone();
-        for sql in [
-            include_str!("../../authkit-sqlx/migrations/sqlite/0001_init.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0002_rbac.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0003_outbox.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0004_limits.sql"),
-            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
-             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
-             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT; \
-             INSERT INTO authkit_schema_migrations VALUES (1, 'init', 0), (2, 'rbac', 0), \
-             (3, 'outbox', 0), (4, 'limits', 0);",
-        ] {
-            authkit_sqlx::sqlx::raw_sql(sql)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
+        let (db, store) = at_version(4).await;
         let now = datetime!(2030-01-02 03:04:05 UTC);
         let micros = |t: time::OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000);
         let id = UserId::new_v7(now);
         let sid = SessionId::new_v7(now);
         let old = TokenHash::of("old");
-        authkit_sqlx::sqlx::query(
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES (?1, 'v4@example.com', 'h', 0, 0)",
-        )
-        .bind(id.to_string())
-        .execute(store.pool())
-        .await
-        .unwrap();
+        insert_user(&store, id, "v4@example.com").await;
         authkit_sqlx::sqlx::query(
             "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
              expires_at, idle_expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)",
@@ -458,47 +502,13 @@ mod sqlite {
         };
         use authkit_core::ports::SessionStore;
 
-        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
-        let store = db.sqlite().unwrap().clone();
-        for sql in [
-            include_str!("../../authkit-sqlx/migrations/sqlite/0001_init.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0002_rbac.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0003_outbox.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0004_limits.sql"),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0005_refresh_spent_trigger.sql"),
-            include_str!(
-                "../../authkit-sqlx/migrations/sqlite/0006_spent_tokens_without_session_index.sql"
-            ),
-            include_str!(
-                "../../authkit-sqlx/migrations/sqlite/0007_spent_tokens_without_session_key.sql"
-            ),
-            include_str!("../../authkit-sqlx/migrations/sqlite/0008_refresh_selector.sql"),
-            "CREATE TABLE authkit_schema_migrations (version INTEGER NOT NULL, \
-             description TEXT NOT NULL, applied_at INTEGER NOT NULL, \
-             CONSTRAINT authkit_schema_migrations_pkey PRIMARY KEY (version)) STRICT; \
-             INSERT INTO authkit_schema_migrations VALUES (1, 'init', 0), (2, 'rbac', 0), \
-             (3, 'outbox', 0), (4, 'limits', 0), (5, 'refresh_spent_trigger', 0), \
-             (6, 'spent_tokens_without_session_index', 0), \
-             (7, 'spent_tokens_without_session_key', 0), (8, 'refresh_selector', 0);",
-        ] {
-            authkit_sqlx::sqlx::raw_sql(sql)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
+        let (db, store) = at_version(8).await;
         let now = datetime!(2030-01-02 03:04:05 UTC);
         let micros = |t: time::OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000);
         let id = UserId::new_v7(now);
         let (with, without) = (SessionId::new_v7(now), SessionId::new_v7(now));
         let selector = RefreshSelector([5; 16]);
-        authkit_sqlx::sqlx::query(
-            "INSERT INTO authkit_users (id, email, password_hash, created_at, updated_at) \
-             VALUES (?1, 'v8@example.com', 'h', 0, 0)",
-        )
-        .bind(id.to_string())
-        .execute(store.pool())
-        .await
-        .unwrap();
+        insert_user(&store, id, "v8@example.com").await;
         for (session, hash, selector) in [(with, "s0", Some(selector)), (without, "l0", None)] {
             authkit_sqlx::sqlx::query(
                 "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, \
