@@ -8,8 +8,9 @@
 
 The raw directory bench/run fills: X.wrk (wrk --latency output, plus the wrk-* lines the Lua
 scripts print), X.conf (connections, threads, duration), X.peak (peak VmRSS in kB), X.num (one
-number), X.env (key=value lines), X.json, X.txt. `collect` nests them by path: raw/authkit/me.wrk
-becomes results["authkit"]["me"]. Python 3.11, standard library only.
+number), X.env (key=value lines), X.json, X.txt. `collect` nests them by path:
+raw/authkit/admin_list.wrk becomes results["authkit"]["admin_list"], raw/authkit/me/2.wrk
+results["authkit"]["me"]["2"] (round 2). Python 3.11, standard library only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pathlib import Path
 
 # 2: register and login in rounds alternating with the raw hashing rate
 # (authkit.register / authkit.login: {"1": phase, ..., "raw": {"0": raw, ...}}).
-SCHEMA = 2
+# 3: authkit.me, authkit.refresh and peers.NAME.me in rounds too ({"1": phase, ...}), alternated
+# between the servers (config.peer_rounds). Schema 2 results still render.
+SCHEMA = 3
+SCHEMAS = (2, 3)
 
 # --------------------------------------------------------------------------------- parsing
 
@@ -229,6 +233,15 @@ def rounds(ph: dict) -> dict:
     return out
 
 
+def round_ratios(a: dict, b: dict) -> list[float]:
+    """The req/s of each round of `a` ÷ that of the same round of `b`; empty unless both ran in
+    the same rounds."""
+    ra, rb = round_runs(a), round_runs(b)
+    if not ra or len(ra) != len(rb):
+        return []
+    return [x for x in (div(x.get("rps"), y.get("rps")) for x, y in zip(ra, rb)) if x is not None]
+
+
 def hash_rounds(ph: dict, key: str) -> dict:
     """Register or login against the raw hashing rate they alternated with (bench/run's
     hash_bound): per round its req/s, the raw `key` (verify_per_sec, hash_per_sec) measured right
@@ -332,20 +345,26 @@ def render(r: dict) -> str:
     skipped = r.get("skipped", {}) or {}
     crit = r.get("criterion") or {}
     ak = r.get("authkit") or {}
-    # register and login ran in rounds: their figures added up, like the other phases' one run.
-    akp = dict(ak, **{k: rounds(ak.get(k) or {}) for k in ("register", "login")})
+    # me and refresh (with the peers' current user) and register and login ran in rounds: their
+    # figures added up, like the other phases' one run.
+    akp = dict(ak, **{k: rounds(ak.get(k) or {}) for k in ("me", "refresh", "register", "login")})
     reg_hash = hash_rounds(ak.get("register") or {}, "hash_per_sec")
     login_hash = hash_rounds(ak.get("login") or {}, "verify_per_sec")
-    peers = r.get("peers") or {}
+    peers_raw = r.get("peers") or {}
+    peers = {n: dict(p, me=rounds(p.get("me") or {})) for n, p in peers_raw.items()
+             if isinstance(p, dict)}
     scale = r.get("scale") or {}
     out: list[str] = []
     w = out.append
 
-    # Results from before BENCH_SCALE_ROUNDS ran each scale phase twice per size.
+    # Results from before BENCH_SCALE_ROUNDS ran each scale phase twice per size. Before
+    # BENCH_PEER_ROUNDS (no peer_rounds: ""), me and refresh ran once, minutes before the peers.
     scale_rounds = str(cfg.get("scale_rounds", 2))
+    peer_rounds = str(cfg.get("peer_rounds", ""))
     reference = (cfg.get("duration") == "10s" and cfg.get("scale_duration") == "5s"
                  and str(cfg.get("scale_users")) == "1000000" and not cfg.get("bin_dir")
-                 and str(cfg.get("hash_rounds")) == "3" and scale_rounds == "4" and not skipped)
+                 and str(cfg.get("hash_rounds")) == "3" and scale_rounds == "4"
+                 and peer_rounds in ("3", "") and not skipped)
 
     w("# authkit benchmarks")
     w("")
@@ -362,6 +381,8 @@ def render(r: dict) -> str:
             if str(cfg.get("scale_users")) != "1000000" else "",
             f"{cfg.get('hash_rounds')} rounds of register and login (reference: 3)"
             if str(cfg.get("hash_rounds")) != "3" else "",
+            f"{peer_rounds} rounds of me and refresh with the peers' current user (reference: 3)"
+            if peer_rounds not in ("3", "") else "",
             f"{scale_rounds} rounds of each scale phase per size (reference: 4)"
             if scale_rounds != "4" else "",
             f"prebuilt binaries from {cfg.get('bin_dir')}" if cfg.get("bin_dir") else "",
@@ -510,6 +531,16 @@ def render(r: dict) -> str:
         w("- Each started with its `peers/start-*.sh` (a fresh SQLite database), one account registered "
           "and logged in with curl, then the same phases and connection counts as authkit with "
           "`peers/wrk/*.lua`.")
+        if peer_rounds:
+            w(f"- Both peers run beside authkit-server (each idle while another is measured). authkit's "
+              f"`me` and `refresh` and each peer's `me` run in {peer_rounds} round(s) of one phase "
+              "each, the order moved by one every round, so that the ratios of the targets compare "
+              "phases seconds apart, under the same drift of the machine's speed; a figure is all "
+              "its rounds' requests ÷ their seconds (p50 their mean, p99 and peak RSS the highest). "
+              "The peers' `login`, `register` and `mixed` run once each, after the rounds.")
+        else:
+            w("- Each peer ran alone, after authkit-server's phases: every ratio below compares "
+              "phases measured minutes apart.")
         w("")
         def phase_of(src: dict, key: str):
             if key.startswith("mixed/"):
@@ -566,6 +597,18 @@ def render(r: dict) -> str:
               "two ways:")
             w("")
             w(table(["ratio (req/s)", "authkit", "peer", "authkit ÷ peer"], rrows))
+            w("")
+        if rrows and peer_rounds:
+            w("The same ratios per round (authkit's phase and the peer's of the same round):")
+            w("")
+            per = []
+            for n in names:
+                raw_me = (peers_raw.get(n) or {}).get("me") or {}
+                for what, key in (("`/users/me`", "me"), ("`/refresh`", "refresh")):
+                    xs = round_ratios(ak.get(key) or {}, raw_me)
+                    per.append([f"authkit {what} ÷ {n} current user",
+                                " / ".join(f_ratio(x, 1) for x in xs) if xs else "—"])
+            w(table(["ratio", "rounds 1, 2, …"], per))
             w("")
 
     # ---- scale
@@ -677,11 +720,16 @@ def render(r: dict) -> str:
     ok = None if "rps" not in me else (me["rps"] >= 10000 and me.get("p99_ms", 1e9) <= 10)
     v.add("`/users/me` ≥ 10 000 req/s with p99 ≤ 10 ms (c=32)",
           f"{f_rps(me.get('rps'))} req/s, p99 {f_ms(me.get('p99_ms'))} ms", ok)
+    def per_round(key: str, n: str) -> str:
+        xs = round_ratios(ak.get(key) or {}, (peers_raw.get(n) or {}).get("me") or {})
+        return f" (rounds: {' / '.join(f_ratio(x, 1) for x in xs)})" if xs else ""
+
     for n, need in (("better-auth", 20), ("fastapi-users", 30)):
         p_me = ((peers.get(n) or {}).get("me") or {}).get("rps")
         x = div(me.get("rps"), p_me)
         v.add(f"`/users/me` ≥ {need}× {n}{chr(39) if n.endswith('s') else chr(39) + 's'} current-user endpoint",
-              f"{f_rps(me.get('rps'))} / {f_rps(p_me)} = {f_ratio(x, 1)}", None if x is None else x >= need)
+              f"{f_rps(me.get('rps'))} / {f_rps(p_me)} = {f_ratio(x, 1)}{per_round('me', n)}",
+              None if x is None else x >= need)
     a_ref = (akp.get("refresh") or {}).get("rps")
     ref_non2xx = (akp.get("refresh") or {}).get("non2xx")
     for n in ("better-auth", "fastapi-users"):
@@ -689,7 +737,8 @@ def render(r: dict) -> str:
         for what, key in (("current-user request", "me"), ("login", "login")):
             x = div(a_ref, (p.get(key) or {}).get("rps"))
             v.add(f"`/refresh` ≥ 10× {n} (vs its {what})",
-                  f"{f_rps(a_ref)} / {f_rps((p.get(key) or {}).get('rps'))} = {f_ratio(x, 1)}",
+                  f"{f_rps(a_ref)} / {f_rps((p.get(key) or {}).get('rps'))} = {f_ratio(x, 1)}"
+                  + (per_round("refresh", n) if key == "me" else ""),
                   None if x is None else x >= 10)
     if ref_non2xx:
         v.add("`/refresh` phase without errors", f"{ref_non2xx:,} non-2xx", False)
@@ -767,9 +816,9 @@ def summary(key: str, wrk: Path, peak: Path | None) -> str:
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[1] not in ("-h", "--help"):
         results = json.loads(Path(argv[1]).read_text())
-        if results.get("schema") != SCHEMA:
+        if results.get("schema") not in SCHEMAS:
             sys.stderr.write(f"report.py: {argv[1]} has results of schema {results.get('schema')}; "
-                             f"this report renders schema {SCHEMA} (render older results with the "
+                             f"this report renders schemas {SCHEMAS} (render older results with the "
                              "bench/report.py of the commit that recorded them)\n")
             return 2
         sys.stdout.write(render(results))
