@@ -537,7 +537,8 @@ def render(r: dict) -> str:
               "each, the order moved by one every round, so that the ratios of the targets compare "
               "phases seconds apart, under the same drift of the machine's speed; a figure is all "
               "its rounds' requests ÷ their seconds (p50 their mean, p99 and peak RSS the highest). "
-              "The peers' `login`, `register` and `mixed` run once each, after the rounds.")
+              "The Targets table lists each round's ratio. The peers' `login`, `register` and "
+              "`mixed` run once each, after the rounds.")
         else:
             w("- Each peer ran alone, after authkit-server's phases: every ratio below compares "
               "phases measured minutes apart.")
@@ -597,18 +598,6 @@ def render(r: dict) -> str:
               "two ways:")
             w("")
             w(table(["ratio (req/s)", "authkit", "peer", "authkit ÷ peer"], rrows))
-            w("")
-        if rrows and peer_rounds:
-            w("The same ratios per round (authkit's phase and the peer's of the same round):")
-            w("")
-            per = []
-            for n in names:
-                raw_me = (peers_raw.get(n) or {}).get("me") or {}
-                for what, key in (("`/users/me`", "me"), ("`/refresh`", "refresh")):
-                    xs = round_ratios(ak.get(key) or {}, raw_me)
-                    per.append([f"authkit {what} ÷ {n} current user",
-                                " / ".join(f_ratio(x, 1) for x in xs) if xs else "—"])
-            w(table(["ratio", "rounds 1, 2, …"], per))
             w("")
 
     # ---- scale
