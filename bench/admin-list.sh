@@ -69,18 +69,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# server_env URL: the environment of the server, clean (nothing from the caller's AUTHKIT_* or
-# RUST_LOG), for `env -i`, in the array SERVER_ENV.
-server_env() {
-  SERVER_ENV=(
-    PATH="$PATH" HOME="${HOME:-/tmp}"
-    AUTHKIT_DATABASE_URL="$1"
-    AUTHKIT_BIND=127.0.0.1:0
-    AUTHKIT_LOG_FORMAT=json
-    AUTHKIT_RATE_LIMIT_PER_MINUTE=0
-    AUTHKIT_RATE_LIMIT_AUTH_PER_MINUTE=0
-  )
-}
+# server_env URL: the server's whole environment in SERVER_ENV (abuse limits off), as for
+# bench/run.
+# shellcheck source=bench/server-env.sh
+. "$ROOT/bench/server-env.sh"
 
 # start_server URL: starts the server on that database, sets BASE from its first stdout line.
 start_server() {
