@@ -272,6 +272,17 @@ impl SessionStore for SessionCache {
         self.write(Forget::All, self.inner.create_session_audited(new, event))
             .await
     }
+    async fn create_session_with_owner(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<(Session, SessionOwner)>> {
+        self.write(
+            Forget::All,
+            self.inner.create_session_with_owner(new, event),
+        )
+        .await
+    }
     /// From memory, or read with its user (and remembered); a session without a user (which a
     /// store's foreign key rules out) is read alone.
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {

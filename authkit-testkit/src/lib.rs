@@ -199,6 +199,7 @@ macro_rules! store_suite {
             create_session_for_unknown_user_is_not_found,
             session_round_trips,
             create_session_audited_appends_the_event_once,
+            create_session_with_owner_reads_the_owner_as_the_login_left_it,
             session_and_user_reads_both,
             duplicate_session_id_conflicts,
             revoke_session_only_revokes_own_live_sessions,

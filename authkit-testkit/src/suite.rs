@@ -15,10 +15,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use authkit_core::domain::{
-    ALL_PERMISSIONS, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser, PasswordHash,
-    ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshSelector, RotateOutcome,
-    Session, SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose, User, UserId,
-    UserStatus,
+    ALL_PERMISSIONS, AdminPatch, AuditEvent, Email, NewOneTimeToken, NewSession, NewUser,
+    PasswordHash, ProfilePatch, QueuedMail, RefreshAudit, RefreshRotation, RefreshSelector,
+    RotateOutcome, Session, SessionId, SessionOwner, StoredSigningKey, TokenHash, TokenPurpose,
+    User, UserId, UserStatus,
 };
 use authkit_core::ports::{Conflict, Store, StoreError};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -420,6 +420,65 @@ pub async fn create_session_audited_appends_the_event_once(store: Arc<dyn Store>
     let orphan = new_session(stranger, token_hash("audited-orphan"), T0);
     let r = store
         .create_session_audited(&orphan, &audit_event(stranger, T0, "login_ok"))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::NotFound)),
+        "an unknown user: NotFound, got {r:?}"
+    );
+    assert_eq!(store.audit_of_user(stranger, 10).await.unwrap(), []);
+    assert_eq!(store.session(orphan.id).await.unwrap(), None);
+}
+
+/// `create_session_with_owner` creates the session and appends the event as
+/// `create_session_audited` does, and returns the owner as the login left it: `last_login_at`
+/// set, and the roles it has then (not those it had when its credentials were read) with their
+/// permissions. An unknown user is `NotFound`, with no session and no event.
+pub async fn create_session_with_owner_reads_the_owner_as_the_login_left_it(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    // The roles change between the credentials read and the session (while the password was
+    // checked).
+    let patch = AdminPatch {
+        roles: Some(vec!["admin".to_owned()]),
+        ..AdminPatch::default()
+    };
+    store
+        .admin_update_user(u.id, &patch, T0)
+        .await
+        .expect("admin_update_user");
+    let t1 = T0 + Duration::minutes(1);
+    let new = new_session(u.id, token_hash("with-owner"), t1);
+    let event = audit_event(u.id, t1, "login_ok");
+    let created = store
+        .create_session_with_owner(&new, &event)
+        .await
+        .expect("create_session_with_owner");
+    let (session, owner) = created.value;
+    assert_eq!(
+        session,
+        stored(&store, new.id).await,
+        "the session as stored"
+    );
+    let user = read_user(&store, u.id).await;
+    assert_eq!(user.last_login_at, Some(t1));
+    assert_eq!(user.roles, ["admin"]);
+    let permissions = store.permissions_of(&user.roles).await.unwrap();
+    assert!(!permissions.is_empty());
+    assert_eq!(
+        owner,
+        SessionOwner { user, permissions },
+        "the owner as user_by_id and permissions_of read it after the login"
+    );
+    let events = store.audit_of_user(u.id, 10).await.unwrap();
+    if created.audited {
+        assert_eq!(events, [event], "exactly the event, once");
+    } else {
+        assert_eq!(events, [], "not appended: the caller appends it");
+    }
+
+    let stranger = UserId::new_v7(T0);
+    let orphan = new_session(stranger, token_hash("owner-orphan"), T0);
+    let r = store
+        .create_session_with_owner(&orphan, &audit_event(stranger, T0, "login_ok"))
         .await;
     assert!(
         matches!(r, Err(StoreError::NotFound)),

@@ -214,6 +214,30 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
         })
     }
 
+    /// What every successful login writes and reads: [`Self::create_session_audited`] and the
+    /// session's owner as the same transaction leaves it (as [`Self::session_owner`] reads it:
+    /// `last_login_at = new.now`, the roles and their permissions of that moment, not of the
+    /// credentials read before the password was checked). An unknown user is `NotFound`, with
+    /// no session and no event. The default makes the calls one after another (the owner read
+    /// after the commit; a user gone by then is `NotFound`, its session left to the purge);
+    /// a database store should read the owner in the session's transaction, without round
+    /// trips of its own.
+    async fn create_session_with_owner(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<(Session, SessionOwner)>> {
+        let Audited { value, audited } = self.create_session_audited(new, event).await?;
+        let owner = self
+            .session_owner(new.user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(Audited {
+            value: (value, owner),
+            audited,
+        })
+    }
+
     /// The session with this id, revoked and expired ones included, or `None`.
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
 

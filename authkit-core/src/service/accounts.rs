@@ -254,7 +254,7 @@ impl AuthKit {
             return Err(Error::EmailNotVerified);
         }
         // The session's `login_ok` event is recorded with it.
-        let pair = self.open_session(ctx, user, input.remember_me).await?;
+        let pair = self.open_session(ctx, user.id, input.remember_me).await?;
         metrics::login_attempt(LoginOutcome::Ok);
         Ok(pair)
     }

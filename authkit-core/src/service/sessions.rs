@@ -6,12 +6,12 @@ use time::OffsetDateTime;
 use crate::AuthKit;
 use crate::domain::{
     AuditKind, Audited, NewSession, OpaqueToken, RefreshAudit, RefreshRotation, RefreshSelector,
-    RefreshedSession, RotateOutcome, Session, SessionId, SessionOwner, TokenHash, User, UserStatus,
-    new_v7,
+    RefreshedSession, RotateOutcome, Session, SessionId, SessionOwner, TokenHash, User, UserId,
+    UserStatus, new_v7,
 };
 use crate::error::{Error, Result};
 use crate::jwt::AccessClaims;
-use crate::metrics::{self, RefreshOutcome};
+use crate::metrics::{self, LoginOutcome, RefreshOutcome};
 use crate::service::{Principal, RequestContext};
 
 /// How long an ended session is kept by default before [`AuthKit::purge_sessions`] deletes it
@@ -58,7 +58,7 @@ impl AuthKit {
     pub(crate) async fn open_session(
         &self,
         ctx: &RequestContext,
-        user: User,
+        user: UserId,
         remember_me: bool,
     ) -> Result<TokenPair> {
         let config = &self.inner.config;
@@ -75,20 +75,20 @@ impl AuthKit {
         let event = self.audit_event(
             ctx,
             AuditKind::LoginOk,
-            Some(user.id),
-            Some(user.id),
+            Some(user),
+            Some(user),
             json!({ "session_id": id.to_string() }),
         );
         let Audited {
-            value: session,
+            value: (session, owner),
             audited,
         } = self
             .inner
             .store
-            .create_session_audited(
+            .create_session_with_owner(
                 &NewSession {
                     id,
-                    user_id: user.id,
+                    user_id: user,
                     refresh_hash: refresh.hash(),
                     refresh_selector: Some(selector),
                     now,
@@ -103,12 +103,31 @@ impl AuthKit {
             .await?;
         self.record_unless_audited(AuditKind::LoginOk, event, audited)
             .await;
-        let user = User {
-            last_login_at: Some(now),
-            ..user
-        };
-        let perms = self.inner.store.permissions_of(&user.roles).await?;
-        self.token_pair(user, perms, &session, refresh, now)
+        // The token carries the owner as the session's transaction saw it: roles changed while
+        // the password was checked count. An account disabled or deleted meanwhile, whose
+        // transaction revoked its sessions before this one existed, gets none.
+        let SessionOwner { user, permissions } = owner;
+        if user.deleted_at.is_some() || user.status != UserStatus::Active {
+            self.inner
+                .store
+                .revoke_session(user.id, session.id, now)
+                .await?;
+            let (reason, error) = if user.deleted_at.is_some() {
+                ("account_deleted", Error::InvalidCredentials)
+            } else {
+                ("account_disabled", Error::AccountDisabled)
+            };
+            self.audit(
+                ctx,
+                AuditKind::LoginFailed,
+                Some(user.id),
+                json!({ "reason": reason }),
+            )
+            .await;
+            metrics::login_attempt(LoginOutcome::Failed);
+            return Err(error);
+        }
+        self.token_pair(user, permissions, &session, refresh, now)
     }
 
     /// Signs an access token for `user` with `perms` in `session`, beside the new `refresh`.

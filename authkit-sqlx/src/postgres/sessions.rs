@@ -32,6 +32,11 @@ const INSERT_SESSION: &str = concat!(
      VALUES ($1, $2, $3, $4, $4, $5, $6, NULL, $7, $8::inet, $9, $10) RETURNING ",
     session_columns!()
 );
+/// [`INSERT_SESSION`] returning the session joined to its user and the user's permissions,
+/// as [`ROTATE_WITH_OWNER`] returns them (`create_session_with_owner`). It follows the owner's
+/// `last_login_at` in the same transaction, so the join reads the user as that left it.
+static INSERT_SESSION_WITH_OWNER: LazyLock<String> =
+    LazyLock::new(|| with_owner(&format!("WITH r AS ({INSERT_SESSION})")));
 const SESSION: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -152,12 +157,15 @@ const SESSIONS_OF: &str = concat!(
 );
 
 impl PostgresStore {
-    /// `create_session`, and `events` appended in the same transaction when given.
+    /// `create_session`, and `events` appended in the same transaction when given. With
+    /// `with_owner`, the session's owner is read in the same statement as the session's insert
+    /// ([`INSERT_SESSION_WITH_OWNER`]).
     async fn insert_session(
         &self,
         new: &NewSession,
         events: Option<&[AuditEvent]>,
-    ) -> StoreResult<Session> {
+        with_owner: bool,
+    ) -> StoreResult<(Session, Option<SessionOwner>)> {
         let mut tx = self.begin().await?;
         let touched = sqlx::query(TOUCH_LOGIN)
             .bind(new.user_id.as_uuid())
@@ -169,7 +177,12 @@ impl PostgresStore {
         if touched == 0 {
             return Err(StoreError::NotFound);
         }
-        let row = sqlx::query(INSERT_SESSION)
+        let insert = if with_owner {
+            INSERT_SESSION_WITH_OWNER.as_str()
+        } else {
+            INSERT_SESSION
+        };
+        let row = sqlx::query(insert)
             .bind(new.id.as_uuid())
             .bind(new.user_id.as_uuid())
             .bind(&new.refresh_hash.as_bytes()[..])
@@ -183,17 +196,22 @@ impl PostgresStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map)?;
-        let session = session_from_row(&row)?;
+        let (session, owner) = if with_owner {
+            let session = session_from_columns(&row, "session_id", "session_created_at")?;
+            (session, Some(owner_from_row(&row)?))
+        } else {
+            (session_from_row(&row)?, None)
+        };
         append_in(&mut tx, events).await?;
         tx.commit().await.map_err(map)?;
-        Ok(session)
+        Ok((session, owner))
     }
 }
 
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
-        self.insert_session(new, None).await
+        Ok(self.insert_session(new, None, false).await?.0)
     }
 
     /// The event is one more `INSERT` of the session's transaction.
@@ -202,11 +220,28 @@ impl SessionStore for PostgresStore {
         new: &NewSession,
         event: &AuditEvent,
     ) -> StoreResult<Audited<Session>> {
-        let session = self
-            .insert_session(new, Some(std::slice::from_ref(event)))
+        let (session, _) = self
+            .insert_session(new, Some(std::slice::from_ref(event)), false)
             .await?;
         Ok(Audited {
             value: session,
+            audited: true,
+        })
+    }
+
+    /// The session's transaction of [`Self::create_session_audited`], its insert reading the
+    /// owner too ([`INSERT_SESSION_WITH_OWNER`]).
+    async fn create_session_with_owner(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<(Session, SessionOwner)>> {
+        let (session, owner) = self
+            .insert_session(new, Some(std::slice::from_ref(event)), true)
+            .await?;
+        let owner = owner.ok_or(StoreError::NotFound)?;
+        Ok(Audited {
+            value: (session, owner),
             audited: true,
         })
     }
@@ -263,10 +298,7 @@ impl SessionStore for PostgresStore {
         };
         if let Some(row) = self.rotate_statement(sql, r).await? {
             let session = session_from_columns(&row, "session_id", "session_created_at")?;
-            let owner = SessionOwner {
-                user: user_from_row(&row, get(&row, "roles")?)?,
-                permissions: sorted(get(&row, "permissions")?),
-            };
+            let owner = owner_from_row(&row)?;
             return Ok((RotateOutcome::Rotated(session), Some(owner)));
         }
         Ok((self.rotate_slow_path(r).await?, None))
@@ -407,5 +439,13 @@ fn session_from_columns(
         ip: ip("ip", get(row, "ip")?)?,
         user_agent: get(row, "user_agent")?,
         authz_version: get(row, "authz_version")?,
+    })
+}
+
+/// A session's owner from a row of [`with_owner`]'s columns.
+fn owner_from_row(row: &PgRow) -> StoreResult<SessionOwner> {
+    Ok(SessionOwner {
+        user: user_from_row(row, get(row, "roles")?)?,
+        permissions: sorted(get(row, "permissions")?),
     })
 }

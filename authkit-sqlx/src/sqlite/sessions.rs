@@ -38,6 +38,23 @@ const INSERT_SESSION: &str = concat!(
 /// (`create_session_audited`); built once.
 static INSERT_SESSION_AUDITED: LazyLock<String> =
     LazyLock::new(|| format!("{APPEND}; {INSERT_SESSION}"));
+/// `create_session_with_owner`, one command inside `BEGIN IMMEDIATE … COMMIT`: the owner's
+/// `last_login_at`, the login's audit event ([`APPEND`]), the session (inserted only when its
+/// user exists, so that an unknown user leaves the last statement without a row: `NotFound`,
+/// and the transaction is rolled back), then the session joined to its user with the
+/// permissions of the user's roles, as this transaction leaves them. Parameters anonymous, as
+/// in [`INSERT_SESSION`].
+static LOGIN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE authkit_users SET last_login_at = ? WHERE id = ?; {APPEND}; \
+         INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+         expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ? \
+         WHERE EXISTS (SELECT 1 FROM authkit_users WHERE id = ?); \
+         SELECT {SESSION_AND_USER_SESSION_COLUMNS}, {USER_SELECT_COLUMNS}, {PERMISSIONS_COLUMN} \
+         FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?"
+    )
+});
 const SESSION: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -81,13 +98,14 @@ pub(super) const ROTATE_FROM: &str = concat!(
 /// `permissions_of` read them.
 pub(super) static OWNERS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {USER_SELECT_COLUMNS}, \
-         (SELECT json_group_array(DISTINCT p.permission) FROM authkit_role_permissions p \
-          WHERE p.role_name IN (SELECT r.role_name FROM authkit_user_roles r \
-          WHERE r.user_id = u.id)) AS permissions \
+        "SELECT {USER_SELECT_COLUMNS}, {PERMISSIONS_COLUMN} \
          FROM authkit_users u WHERE u.id IN (SELECT value FROM json_each(?1))"
     )
 });
+/// The permissions of the roles of the user `u`, as a JSON array named `permissions`.
+const PERMISSIONS_COLUMN: &str = "(SELECT json_group_array(DISTINCT p.permission) \
+     FROM authkit_role_permissions p WHERE p.role_name IN (SELECT r.role_name \
+     FROM authkit_user_roles r WHERE r.user_id = u.id)) AS permissions";
 /// The compare-and-swap of a token without selector (`rotate_refresh`): the session is found by
 /// its current hash among the sessions without selector (the partial index of migration 8),
 /// and keeps that form; the trigger of migration 5 (`authkit_sessions_refresh_spent_trg`,
@@ -181,6 +199,47 @@ impl SqliteStore {
         tx.commit().await.map_err(map)?;
         Ok(session)
     }
+
+    /// `create_session_with_owner`: `BEGIN`, the [`LOGIN`] command, `COMMIT`: three round
+    /// trips to the writer's thread, where `create_session_audited` takes four and a read of
+    /// the owner's permissions then one more, to a reader.
+    async fn insert_session_with_owner(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<(Session, SessionOwner)> {
+        let user_id = uuid_text(new.user_id.as_uuid());
+        let id = uuid_text(new.id.as_uuid());
+        let now = micros(new.now)?;
+        let query = sqlx::query(LOGIN.as_str())
+            .bind(now)
+            .bind(&user_id)
+            .bind(events_json(&[event])?)
+            .bind(&id)
+            .bind(&user_id)
+            .bind(&new.refresh_hash.as_bytes()[..])
+            .bind(now)
+            .bind(now)
+            .bind(micros(new.expires_at)?)
+            .bind(micros(new.idle_expires_at.min(new.expires_at))?)
+            .bind(new.remember_me)
+            .bind(new.ip.map(|a| a.to_string()))
+            .bind(new.user_agent.as_deref())
+            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]))
+            .bind(&user_id)
+            .bind(&id);
+        let mut tx = self.begin().await?;
+        // No row: the user is unknown; dropping `tx` rolls the event back.
+        let row = query
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?
+            .ok_or(StoreError::NotFound)?;
+        let session = session_from_columns(&row, "session_id", "session_created_at")?;
+        let owner = owner_from_row(&row)?;
+        tx.commit().await.map_err(map)?;
+        Ok((session, owner))
+    }
 }
 
 #[async_trait]
@@ -198,6 +257,18 @@ impl SessionStore for SqliteStore {
         let session = self.insert_session(new, Some(event)).await?;
         Ok(Audited {
             value: session,
+            audited: true,
+        })
+    }
+
+    /// One command in one transaction ([`LOGIN`]); the event is one of its statements.
+    async fn create_session_with_owner(
+        &self,
+        new: &NewSession,
+        event: &AuditEvent,
+    ) -> StoreResult<Audited<(Session, SessionOwner)>> {
+        Ok(Audited {
+            value: self.insert_session_with_owner(new, event).await?,
             audited: true,
         })
     }
