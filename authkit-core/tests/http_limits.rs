@@ -2,6 +2,8 @@
 //! timeout (a store that never answers), peppered hashes, and configuration refusals.
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+mod common;
+
 use std::future::pending;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -16,14 +18,13 @@ use authkit_core::domain::{
 };
 use authkit_core::hashing::{Argon2Config, Argon2Hasher, Pepper};
 use authkit_core::http::{self, ApiRequest, RouteId};
-use authkit_core::jwt::JwtKeys;
 use authkit_core::ports::{
     AttemptDecision, AuditStore, KeyStore, LoginThrottle, LoginThrottleStore, OneTimeTokenStore,
     OutboxStore, PasswordHasher, RoleStore, SessionStore, StoreHealth, StoreResult, UserStore,
 };
 use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
 use authkit_core::{AuthConfig, AuthKit, async_trait};
-use secrecy::{SecretBox, SecretSlice};
+use secrecy::SecretSlice;
 use time::OffsetDateTime;
 
 /// A [`MemoryStore`] whose `credentials_by_email` never answers (a database that hangs);
@@ -315,12 +316,7 @@ fn hanging_kit() -> AuthKit {
         .mailer_arc(Arc::new(MemoryMailer::new()))
         .clock_arc(Arc::new(ManualClock::starting_now()))
         .hasher(fast_hasher())
-        .keys(
-            JwtKeys::hs256(&SecretBox::new(Box::from(
-                &b"an http limits test secret of 32 bytes!"[..],
-            )))
-            .unwrap(),
-        )
+        .keys(common::test_keys())
         .build()
         .unwrap()
 }

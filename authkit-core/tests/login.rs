@@ -3,21 +3,21 @@
 //! transaction saw it, and an account disabled meanwhile gets no session.
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use authkit_core::domain::{AdminPatch, Email, Password, PasswordHash, UserId, UserStatus};
 use authkit_core::hashing::Argon2Hasher;
-use authkit_core::jwt::JwtKeys;
 use authkit_core::ports::{
     AuditStore, Clock, HashError, PasswordHasher, RoleStore, SessionStore, UserStore,
 };
-use authkit_core::service::{LoginInput, RegisterInput, RequestContext};
-use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
-use authkit_core::{AuthConfig, AuthKit, Error};
-use secrecy::SecretBox;
+use authkit_core::service::{LoginInput, RequestContext};
+use authkit_core::testing::{ManualClock, MemoryStore, fast_hasher};
+use authkit_core::{AuthKit, Error};
 
-const PASSWORD: &str = "correct horse battery staple";
+use common::{PASSWORD, register};
 
 /// A change to an account that the next password verification applies, once.
 type Pending = Arc<Mutex<Option<(UserId, AdminPatch)>>>;
@@ -72,22 +72,10 @@ fn kit() -> Kit {
         clock: clock.clone(),
         pending: pending.clone(),
     };
-    let kit = AuthKit::builder(AuthConfig {
-        limits: authkit_core::config::LimitsConfig::off(),
-        ..AuthConfig::default()
-    })
-    .store_arc(store.clone())
-    .mailer_arc(Arc::new(MemoryMailer::new()))
-    .clock_arc(clock.clone())
-    .hasher(hasher)
-    .keys(
-        JwtKeys::hs256(&SecretBox::new(Box::from(
-            &b"a login race test secret, 32 bytes"[..],
-        )))
-        .unwrap(),
-    )
-    .build()
-    .unwrap();
+    let kit = common::builder(store.clone(), clock.clone())
+        .hasher(hasher)
+        .build()
+        .unwrap();
     Kit {
         kit,
         store,
@@ -98,20 +86,7 @@ fn kit() -> Kit {
 
 /// Registers `email` as an administrator; returns the user's id.
 async fn admin(k: &Kit, email: &str) -> UserId {
-    let id = k
-        .kit
-        .register(
-            &RequestContext::default(),
-            RegisterInput {
-                email: Email::parse(email).unwrap(),
-                password: Password::new(PASSWORD),
-                display_name: None,
-                locale: None,
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    let id = register(&k.kit, email).await;
     let grant = AdminPatch {
         roles: Some(vec!["admin".to_owned()]),
         ..AdminPatch::default()

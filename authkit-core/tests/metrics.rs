@@ -10,12 +10,13 @@
     reason = "test helpers fail loudly"
 )]
 
+mod common;
+
 use std::sync::OnceLock;
 
 use authkit_core::config::LimitsConfig;
 use authkit_core::domain::{Email, Password};
 use authkit_core::hashing::{Argon2Config, Argon2Hasher};
-use authkit_core::jwt::JwtKeys;
 use authkit_core::metrics::{
     AUDIT_EVENTS, LOGIN_ATTEMPTS, PASSWORD_HASH_DURATION, PASSWORD_HASH_QUEUE_WAIT,
     PASSWORD_HASH_REJECTED, RATE_LIMITED, REFRESH, REGISTRATIONS,
@@ -25,9 +26,8 @@ use authkit_core::service::{LoginInput, RegisterInput, RequestContext};
 use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
 use authkit_core::{AuthConfig, AuthKit, Error};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use secrecy::SecretBox;
 
-const PASSWORD: &str = "correct horse battery staple";
+use common::PASSWORD;
 
 /// One test at a time reads the shared recorder.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -116,12 +116,7 @@ fn kit(limits: LimitsConfig) -> AuthKit {
     .mailer(MemoryMailer::new())
     .clock(ManualClock::starting_now())
     .hasher(fast_hasher())
-    .keys(
-        JwtKeys::hs256(&SecretBox::new(Box::from(
-            &b"a metrics test secret of 32 bytes!!"[..],
-        )))
-        .unwrap(),
-    )
+    .keys(common::test_keys())
     .build()
     .unwrap()
 }

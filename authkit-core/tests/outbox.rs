@@ -3,21 +3,21 @@
 //! Memory store, capture mailer and a manual clock, so retries are driven by advancing time.
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use authkit_core::config::OutboxConfig;
 use authkit_core::domain::{Email, EmailKind, Locale, OutboxCounts, OutboxStatus, Password, User};
-use authkit_core::jwt::JwtKeys;
 use authkit_core::mail::{DeliveryReport, EmailTemplates};
 use authkit_core::ports::Clock;
-use authkit_core::service::{RegisterInput, RequestContext};
+use authkit_core::service::RequestContext;
 use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
 use authkit_core::time::Duration;
 use authkit_core::{AuthConfig, AuthKit};
-use secrecy::SecretBox;
 
-const PASSWORD: &str = "correct horse battery staple";
+use common::{PASSWORD, register_speaking};
 
 struct Kit {
     kit: AuthKit,
@@ -36,12 +36,7 @@ fn kit_with(config: AuthConfig, templates: EmailTemplates) -> Kit {
         .clock_arc(clock.clone())
         .hasher(fast_hasher())
         .templates(templates)
-        .keys(
-            JwtKeys::hs256(&SecretBox::new(Box::from(
-                &b"an outbox test secret of 32 bytes!!"[..],
-            )))
-            .unwrap(),
-        )
+        .keys(common::test_keys())
         .build()
         .unwrap();
     Kit {
@@ -61,20 +56,6 @@ fn kit() -> Kit {
         },
         EmailTemplates::new(),
     )
-}
-
-async fn register(kit: &AuthKit, email: &str, locale: Option<&str>) -> User {
-    kit.register(
-        &RequestContext::default(),
-        RegisterInput {
-            email: Email::parse(email).unwrap(),
-            password: Password::new(PASSWORD),
-            display_name: None,
-            locale: locale.map(|l| Locale::parse(l).unwrap()),
-        },
-    )
-    .await
-    .unwrap()
 }
 
 /// [`AuthKit::run_email_worker`] in the background, until [`Worker::stop`].
@@ -110,7 +91,7 @@ async fn counts(kit: &AuthKit) -> OutboxCounts {
 #[tokio::test]
 async fn registration_queues_the_email_and_nothing_is_sent_while_the_request_waits() {
     let k = kit();
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     assert_eq!(k.mailer.attempts(), 0, "sent during the request");
     assert_eq!(counts(&k.kit).await.queued, 1);
 
@@ -156,7 +137,7 @@ async fn registration_queues_the_email_and_nothing_is_sent_while_the_request_wai
 async fn transient_failures_are_retried_with_exponential_backoff() {
     let k = kit();
     k.mailer.fail_next(3, true);
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     let first = k.kit.deliver_emails().await.unwrap();
     assert_eq!(
         first,
@@ -191,7 +172,7 @@ async fn transient_failures_are_retried_with_exponential_backoff() {
 async fn a_message_that_keeps_failing_is_abandoned_after_max_attempts_and_can_be_retried() {
     let k = kit();
     k.mailer.fail_next(u32::MAX, true);
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     let mut report = DeliveryReport::default();
     for _ in 0..10 {
         let r = k.kit.deliver_emails().await.unwrap();
@@ -220,7 +201,7 @@ async fn a_message_that_keeps_failing_is_abandoned_after_max_attempts_and_can_be
 async fn a_permanent_failure_abandons_at_once_and_max_attempts_is_configurable() {
     let k = kit();
     k.mailer.fail_next(1, false);
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     let r = k.kit.deliver_emails().await.unwrap();
     assert_eq!(
         r,
@@ -248,7 +229,7 @@ async fn a_permanent_failure_abandons_at_once_and_max_attempts_is_configurable()
         EmailTemplates::new(),
     );
     k.mailer.fail_next(u32::MAX, true);
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     k.kit.deliver_emails().await.unwrap();
     k.clock.advance(Duration::seconds(30));
     assert_eq!(k.kit.deliver_emails().await.unwrap().abandoned, 1);
@@ -258,7 +239,7 @@ async fn a_permanent_failure_abandons_at_once_and_max_attempts_is_configurable()
 #[tokio::test]
 async fn forgot_password_writes_one_row_either_way_and_the_worker_resolves_it() {
     let k = kit();
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     k.kit.deliver_emails().await.unwrap();
     let ctx = RequestContext::default();
     k.kit
@@ -301,7 +282,7 @@ async fn forgot_password_writes_one_row_either_way_and_the_worker_resolves_it() 
 #[tokio::test]
 async fn resending_verification_to_a_verified_address_sends_nothing() {
     let k = kit();
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     k.kit.deliver_emails().await.unwrap();
     let token = k
         .mailer
@@ -320,7 +301,7 @@ async fn resending_verification_to_a_verified_address_sends_nothing() {
 #[tokio::test]
 async fn a_message_claimed_by_a_worker_that_died_is_delivered_after_its_lease() {
     let k = kit();
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     // A worker claims it and dies before sending.
     let now = k.clock.now();
     let claimed = k
@@ -363,9 +344,9 @@ fn french() -> EmailTemplates {
 #[tokio::test]
 async fn the_users_locale_chooses_the_templates_falling_back_to_the_default_then_english() {
     let k = kit_with(AuthConfig::default(), french());
-    register(&k.kit, "fr@example.com", Some("fr-CA")).await;
-    register(&k.kit, "de@example.com", Some("de")).await;
-    register(&k.kit, "none@example.com", None).await;
+    register_speaking(&k.kit, "fr@example.com", Some("fr-CA")).await;
+    register_speaking(&k.kit, "de@example.com", Some("de")).await;
+    register_speaking(&k.kit, "none@example.com", None).await;
     k.kit.deliver_emails().await.unwrap();
     let by = |to: &str| {
         k.mailer
@@ -390,7 +371,7 @@ async fn the_users_locale_chooses_the_templates_falling_back_to_the_default_then
         },
         french(),
     );
-    register(&k.kit, "none@example.com", None).await;
+    register_speaking(&k.kit, "none@example.com", None).await;
     k.kit.deliver_emails().await.unwrap();
     assert_eq!(k.mailer.messages()[0].locale.as_str(), "fr");
 }
@@ -407,12 +388,7 @@ async fn a_broken_template_fails_the_build() {
         .mailer(MemoryMailer::new())
         .hasher(fast_hasher())
         .templates(broken)
-        .keys(
-            JwtKeys::hs256(&SecretBox::new(Box::from(
-                &b"an outbox test secret of 32 bytes!!"[..],
-            )))
-            .unwrap(),
-        )
+        .keys(common::test_keys())
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("fr/verify_email.txt"), "{err}");
@@ -435,7 +411,7 @@ async fn the_worker_wakes_on_new_mail_and_stops_on_shutdown() {
     // The first message may be delivered by the worker's first pass; the second can only be
     // delivered by the wake-up, the worker being asleep for an hour by then.
     for (n, email) in [(1, "ada@example.com"), (2, "bob@example.com")] {
-        register(&k.kit, email, None).await;
+        register_speaking(&k.kit, email, None).await;
         let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
         while k.mailer.messages().len() < n {
             assert!(
@@ -468,7 +444,7 @@ async fn the_woken_worker_lingers_and_claims_what_came_meanwhile() {
     // Registered before the worker runs (hashing happens on other threads, and a paused
     // clock moves on whenever the runtime idles): the worker's first pass sends both.
     for email in ["ada@example.com", "bob@example.com"] {
-        register(&k.kit, email, None).await;
+        register_speaking(&k.kit, email, None).await;
     }
     let worker = Worker::start(&k.kit);
     let sent = |n: usize| {
@@ -571,7 +547,7 @@ async fn every_change_writes_its_email_in_the_same_store_call() {
     // The outbox's own write fails: a change whose email were written by a second store call
     // would fail (or lose its email) here. Only the address-lookup requests depend on it.
     k.store.fail_enqueue_mail(true);
-    register(&k.kit, "ada@example.com", None).await;
+    register_speaking(&k.kit, "ada@example.com", None).await;
     let err = k.kit.forgot_password(&ctx, ada.clone()).await.unwrap_err();
     assert_eq!(err.code().as_str(), "unavailable", "{err:?}");
 
@@ -649,7 +625,7 @@ async fn every_change_writes_its_email_in_the_same_store_call() {
 async fn ended_session(k: &Kit, email: &str) -> authkit_core::domain::SessionId {
     use authkit_core::domain::{NewSession, RefreshRotation, SessionId, TokenHash};
     use authkit_core::ports::SessionStore;
-    let user = register(&k.kit, email, None).await;
+    let user = register_speaking(&k.kit, email, None).await;
     let now = k.clock.now();
     let first = TokenHash::of(&format!("{email} first"));
     let session = k
@@ -725,7 +701,7 @@ async fn the_worker_purges_ended_sessions() {
 async fn reset_token(k: &Kit, email: &str) -> authkit_core::domain::NewOneTimeToken {
     use authkit_core::domain::{NewOneTimeToken, TokenHash, TokenPurpose};
     use authkit_core::ports::OneTimeTokenStore;
-    let user = register(&k.kit, email, None).await;
+    let user = register_speaking(&k.kit, email, None).await;
     let now = k.clock.now();
     let token = NewOneTimeToken {
         hash: TokenHash::of(&format!("{email} reset")),
@@ -850,7 +826,7 @@ fn kit_with_audit_retention(retention: Option<Duration>) -> Kit {
 async fn purge_audit_keeps_every_event_without_a_retention() {
     use authkit_core::ports::AuditStore;
     let k = kit_with_audit_retention(None);
-    let user = register(&k.kit, "ada@example.com", None).await;
+    let user = register_speaking(&k.kit, "ada@example.com", None).await;
     let events = audit_events_of(&k, &user).await;
     k.clock.advance(Duration::days(3650));
     assert_eq!(k.kit.purge_audit(k.clock.now()).await.unwrap(), 0);
@@ -864,7 +840,7 @@ async fn purge_audit_keeps_every_event_without_a_retention() {
 async fn purge_audit_follows_the_configured_retention() {
     use authkit_core::ports::AuditStore;
     let k = kit_with_audit_retention(Some(Duration::days(1)));
-    let user = register(&k.kit, "ada@example.com", None).await;
+    let user = register_speaking(&k.kit, "ada@example.com", None).await;
     let events = audit_events_of(&k, &user).await;
     k.clock.advance(Duration::days(1));
     assert_eq!(
@@ -890,7 +866,7 @@ async fn purge_audit_follows_the_configured_retention() {
 async fn the_worker_purges_old_audit_events() {
     use authkit_core::ports::AuditStore;
     let k = kit_with_audit_retention(Some(Duration::days(1)));
-    let user = register(&k.kit, "ada@example.com", None).await;
+    let user = register_speaking(&k.kit, "ada@example.com", None).await;
     audit_events_of(&k, &user).await;
     k.clock.advance(Duration::days(1) + Duration::minutes(1));
     let worker = Worker::start(&k.kit);

@@ -2,20 +2,18 @@
 //! before selectors existed (tokens of 43 characters, found by hash), on `MemoryStore`.
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
+mod common;
+
 use std::sync::Arc;
 
-use authkit_core::domain::{
-    Email, NewSession, OpaqueToken, Password, RefreshSelector, SessionId, UserId,
-};
-use authkit_core::jwt::JwtKeys;
+use authkit_core::domain::{Email, NewSession, OpaqueToken, Password, RefreshSelector, SessionId};
 use authkit_core::ports::{AuditStore, Clock, SessionStore};
-use authkit_core::service::{LoginInput, RegisterInput, RequestContext, TokenPair};
-use authkit_core::testing::{ManualClock, MemoryMailer, MemoryStore, fast_hasher};
-use authkit_core::{AuthConfig, AuthKit, Error};
-use secrecy::SecretBox;
+use authkit_core::service::{LoginInput, RequestContext, TokenPair};
+use authkit_core::testing::{ManualClock, MemoryStore, fast_hasher};
+use authkit_core::{AuthKit, Error};
 use time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
+use common::{PASSWORD, register};
 
 struct Kit {
     kit: AuthKit,
@@ -26,39 +24,11 @@ struct Kit {
 fn kit() -> Kit {
     let clock = Arc::new(ManualClock::starting_now());
     let store = Arc::new(MemoryStore::new());
-    let kit = AuthKit::builder(AuthConfig {
-        limits: authkit_core::config::LimitsConfig::off(),
-        ..AuthConfig::default()
-    })
-    .store_arc(store.clone())
-    .mailer_arc(Arc::new(MemoryMailer::new()))
-    .clock_arc(clock.clone())
-    .hasher(fast_hasher())
-    .keys(
-        JwtKeys::hs256(&SecretBox::new(Box::from(
-            &b"a refresh test secret of 32 bytes!!"[..],
-        )))
-        .unwrap(),
-    )
-    .build()
-    .unwrap();
+    let kit = common::builder(store.clone(), clock.clone())
+        .hasher(fast_hasher())
+        .build()
+        .unwrap();
     Kit { kit, store, clock }
-}
-
-/// Registers `email` and returns the user's id.
-async fn register(kit: &AuthKit, email: &str) -> UserId {
-    kit.register(
-        &RequestContext::default(),
-        RegisterInput {
-            email: Email::parse(email).unwrap(),
-            password: Password::new(PASSWORD),
-            display_name: None,
-            locale: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id
 }
 
 /// Two logins of the registered `email`: two sessions of one user.

@@ -409,24 +409,11 @@ pub async fn create_session_audited_appends_the_event_once(store: Arc<dyn Store>
         "the session as stored"
     );
     assert_eq!(read_user(&store, u.id).await.last_login_at, Some(T0));
-    let events = store.audit_of_user(u.id, 10).await.unwrap();
-    if created.audited {
-        assert_eq!(events, [event], "exactly the event, once");
-    } else {
-        assert_eq!(events, [], "not appended: the caller appends it");
-    }
+    assert_appended_once(&store, u.id, created.audited, event).await;
 
-    let stranger = UserId::new_v7(T0);
-    let orphan = new_session(stranger, token_hash("audited-orphan"), T0);
-    let r = store
-        .create_session_audited(&orphan, &audit_event(stranger, T0, "login_ok"))
-        .await;
-    assert!(
-        matches!(r, Err(StoreError::NotFound)),
-        "an unknown user: NotFound, got {r:?}"
-    );
-    assert_eq!(store.audit_of_user(stranger, 10).await.unwrap(), []);
-    assert_eq!(store.session(orphan.id).await.unwrap(), None);
+    let (orphan, event) = login_of_stranger("audited-orphan");
+    let r = store.create_session_audited(&orphan, &event).await;
+    assert_stranger_left_nothing(&store, &orphan, r).await;
 }
 
 /// `create_session_with_owner` creates the session and appends the event as
@@ -468,23 +455,48 @@ pub async fn create_session_with_owner_reads_the_owner_as_the_login_left_it(stor
         SessionOwner { user, permissions },
         "the owner as user_by_id and permissions_of read it after the login"
     );
-    let events = store.audit_of_user(u.id, 10).await.unwrap();
-    if created.audited {
+    assert_appended_once(&store, u.id, created.audited, event).await;
+
+    let (orphan, event) = login_of_stranger("owner-orphan");
+    let r = store.create_session_with_owner(&orphan, &event).await;
+    assert_stranger_left_nothing(&store, &orphan, r).await;
+}
+
+/// The events of `user` are exactly `event`, once, when the store says it appended it
+/// (`audited`); none when it did not (the caller appends it).
+async fn assert_appended_once(
+    store: &Arc<dyn Store>,
+    user: UserId,
+    audited: bool,
+    event: AuditEvent,
+) {
+    let events = store.audit_of_user(user, 10).await.unwrap();
+    if audited {
         assert_eq!(events, [event], "exactly the event, once");
     } else {
         assert_eq!(events, [], "not appended: the caller appends it");
     }
+}
 
+/// A login's session and `login_ok` event for a user that does not exist.
+fn login_of_stranger(label: &str) -> (NewSession, AuditEvent) {
     let stranger = UserId::new_v7(T0);
-    let orphan = new_session(stranger, token_hash("owner-orphan"), T0);
-    let r = store
-        .create_session_with_owner(&orphan, &audit_event(stranger, T0, "login_ok"))
-        .await;
+    let orphan = new_session(stranger, token_hash(label), T0);
+    (orphan, audit_event(stranger, T0, "login_ok"))
+}
+
+/// Opening `orphan` (a session of a [`login_of_stranger`]) gave `result`: it must be
+/// `NotFound`, and the store must hold neither the session nor an event of its user.
+async fn assert_stranger_left_nothing<T: std::fmt::Debug>(
+    store: &Arc<dyn Store>,
+    orphan: &NewSession,
+    result: Result<T, StoreError>,
+) {
     assert!(
-        matches!(r, Err(StoreError::NotFound)),
-        "an unknown user: NotFound, got {r:?}"
+        matches!(result, Err(StoreError::NotFound)),
+        "an unknown user: NotFound, got {result:?}"
     );
-    assert_eq!(store.audit_of_user(stranger, 10).await.unwrap(), []);
+    assert_eq!(store.audit_of_user(orphan.user_id, 10).await.unwrap(), []);
     assert_eq!(store.session(orphan.id).await.unwrap(), None);
 }
 

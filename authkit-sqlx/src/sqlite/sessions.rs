@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 use super::audit::{APPEND, events_json};
 use super::batch::{Done, Rotation, Write};
 use super::users::{USER_SELECT_COLUMNS, roles_of, user_from_row};
-use super::{SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text};
+use super::{
+    SqlQuery, SqliteStore, get, micros, opt_time_at, parse_uuid, time_at, uuid_at, uuid_text,
+};
 use crate::error::map;
 use crate::rows::{corrupt, ip, sorted};
 
@@ -25,13 +27,21 @@ macro_rules! session_columns {
     };
 }
 
+/// The start of a session's `INSERT`: its columns, in the order [`bind_session`] binds them
+/// (`revoked_at` is `NULL`).
+macro_rules! insert_session_into {
+    () => {
+        "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
+         expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector)"
+    };
+}
+
 const TOUCH_LOGIN: &str = "UPDATE authkit_users SET last_login_at = ?2 WHERE id = ?1";
 /// The session of `create_session`. Its parameters are anonymous (`?`, bound in order) so that
 /// it can follow the login's audit event ([`APPEND`]) in one command (`create_session_audited`).
 const INSERT_SESSION: &str = concat!(
-    "INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
-     expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING ",
+    insert_session_into!(),
+    " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING ",
     session_columns!()
 );
 /// The login's audit event ([`APPEND`]) then [`INSERT_SESSION`], as one command
@@ -47,12 +57,11 @@ static INSERT_SESSION_AUDITED: LazyLock<String> =
 static LOGIN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE authkit_users SET last_login_at = ? WHERE id = ?; {APPEND}; \
-         INSERT INTO authkit_sessions (id, user_id, refresh_hash, created_at, last_used_at, \
-         expires_at, idle_expires_at, revoked_at, remember_me, ip, user_agent, refresh_selector) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ? \
+         {} SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ? \
          WHERE EXISTS (SELECT 1 FROM authkit_users WHERE id = ?); \
          SELECT {SESSION_AND_USER_SESSION_COLUMNS}, {USER_SELECT_COLUMNS}, {PERMISSIONS_COLUMN} \
-         FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?"
+         FROM authkit_sessions s JOIN authkit_users u ON u.id = s.user_id WHERE s.id = ?",
+        insert_session_into!()
     )
 });
 const SESSION: &str = concat!(
@@ -171,18 +180,7 @@ impl SqliteStore {
             Some(e) => sqlx::query(INSERT_SESSION_AUDITED.as_str()).bind(events_json(&[e])?),
             None => sqlx::query(INSERT_SESSION),
         };
-        let insert = insert
-            .bind(uuid_text(new.id.as_uuid()))
-            .bind(&user_id)
-            .bind(&new.refresh_hash.as_bytes()[..])
-            .bind(now)
-            .bind(now)
-            .bind(micros(new.expires_at)?)
-            .bind(micros(new.idle_expires_at.min(new.expires_at))?)
-            .bind(new.remember_me)
-            .bind(new.ip.map(|a| a.to_string()))
-            .bind(new.user_agent.as_deref())
-            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]));
+        let insert = bind_session(insert, new)?;
         let mut tx = self.begin().await?;
         let touched = sqlx::query(TOUCH_LOGIN)
             .bind(&user_id)
@@ -214,20 +212,8 @@ impl SqliteStore {
         let query = sqlx::query(LOGIN.as_str())
             .bind(now)
             .bind(&user_id)
-            .bind(events_json(&[event])?)
-            .bind(&id)
-            .bind(&user_id)
-            .bind(&new.refresh_hash.as_bytes()[..])
-            .bind(now)
-            .bind(now)
-            .bind(micros(new.expires_at)?)
-            .bind(micros(new.idle_expires_at.min(new.expires_at))?)
-            .bind(new.remember_me)
-            .bind(new.ip.map(|a| a.to_string()))
-            .bind(new.user_agent.as_deref())
-            .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..]))
-            .bind(&user_id)
-            .bind(&id);
+            .bind(events_json(&[event])?);
+        let query = bind_session(query, new)?.bind(&user_id).bind(&id);
         let mut tx = self.begin().await?;
         // No row: the user is unknown; dropping `tx` rolls the event back.
         let row = query
@@ -544,6 +530,23 @@ impl SqliteStore {
         };
         Ok(not_rotated(reused))
     }
+}
+
+/// Binds the values of [`insert_session_into!`]'s columns, in order.
+fn bind_session<'q>(query: SqlQuery<'q>, new: &'q NewSession) -> StoreResult<SqlQuery<'q>> {
+    let now = micros(new.now)?;
+    Ok(query
+        .bind(uuid_text(new.id.as_uuid()))
+        .bind(uuid_text(new.user_id.as_uuid()))
+        .bind(&new.refresh_hash.as_bytes()[..])
+        .bind(now)
+        .bind(now)
+        .bind(micros(new.expires_at)?)
+        .bind(micros(new.idle_expires_at.min(new.expires_at))?)
+        .bind(new.remember_me)
+        .bind(new.ip.map(|a| a.to_string()))
+        .bind(new.user_agent.as_deref())
+        .bind(new.refresh_selector.as_ref().map(|s| &s.as_bytes()[..])))
 }
 
 /// A session's owner from an [`OWNERS`] row.
