@@ -230,7 +230,7 @@ impl SessionStore for PostgresStore {
     }
 
     /// The session's transaction of [`Self::create_session_audited`], its insert reading the
-    /// owner too ([`INSERT_SESSION_WITH_OWNER`]).
+    /// owner too (`INSERT_SESSION_WITH_OWNER`).
     async fn create_session_with_owner(
         &self,
         new: &NewSession,

@@ -247,7 +247,7 @@ impl SessionStore for SqliteStore {
         })
     }
 
-    /// One command in one transaction ([`LOGIN`]); the event is one of its statements.
+    /// One command in one transaction (`LOGIN`); the event is one of its statements.
     async fn create_session_with_owner(
         &self,
         new: &NewSession,
