@@ -232,31 +232,30 @@ impl AuthKit {
             .await;
         let user = creds.user;
         if user.status == UserStatus::Disabled {
-            self.audit(
-                ctx,
-                AuditKind::LoginFailed,
-                Some(user.id),
-                json!({ "reason": "account_disabled" }),
-            )
-            .await;
-            metrics::login_attempt(LoginOutcome::Failed);
+            self.refuse_login(ctx, user.id, "account_disabled").await;
             return Err(Error::AccountDisabled);
         }
         if self.inner.config.require_verified_email && !user.email_verified {
-            self.audit(
-                ctx,
-                AuditKind::LoginFailed,
-                Some(user.id),
-                json!({ "reason": "email_not_verified" }),
-            )
-            .await;
-            metrics::login_attempt(LoginOutcome::Failed);
+            self.refuse_login(ctx, user.id, "email_not_verified").await;
             return Err(Error::EmailNotVerified);
         }
         // The session's `login_ok` event is recorded with it.
         let pair = self.open_session(ctx, user.id, input.remember_me).await?;
         metrics::login_attempt(LoginOutcome::Ok);
         Ok(pair)
+    }
+
+    /// Records a login refused after a correct password: its `login_failed` event (`reason`)
+    /// and the failed attempt.
+    pub(crate) async fn refuse_login(&self, ctx: &RequestContext, user: UserId, reason: &str) {
+        self.audit(
+            ctx,
+            AuditKind::LoginFailed,
+            Some(user),
+            json!({ "reason": reason }),
+        )
+        .await;
+        metrics::login_attempt(LoginOutcome::Failed);
     }
 
     /// Verifies against a hash of the same parameters so that an unknown email costs what a

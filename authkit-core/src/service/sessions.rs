@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::jwt::AccessClaims;
-use crate::metrics::{self, LoginOutcome, RefreshOutcome};
+use crate::metrics::{self, RefreshOutcome};
 use crate::service::{Principal, RequestContext};
 
 /// How long an ended session is kept by default before [`AuthKit::purge_sessions`] deletes it
@@ -117,14 +117,7 @@ impl AuthKit {
             } else {
                 ("account_disabled", Error::AccountDisabled)
             };
-            self.audit(
-                ctx,
-                AuditKind::LoginFailed,
-                Some(user.id),
-                json!({ "reason": reason }),
-            )
-            .await;
-            metrics::login_attempt(LoginOutcome::Failed);
+            self.refuse_login(ctx, user.id, reason).await;
             return Err(error);
         }
         self.token_pair(user, permissions, &session, refresh, now)
