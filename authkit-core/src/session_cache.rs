@@ -4,8 +4,11 @@
 //! DESIGN.md allows the session check to be "a short-lived in-process cache that is
 //! invalidated on revocation by this instance". The trade-off, as the crate documents it:
 //! - Every change made through this instance's store (revocation, logout, password change,
-//!   disabling, deletion, a role change, a refresh, a profile change...) forgets what the cache
-//!   holds before the call returns, so this instance refuses a revoked session at once.
+//!   disabling, deletion, a role change, a refresh, a profile change...) forgets the entries it
+//!   could have changed before the call returns, so this instance refuses a revoked session at
+//!   once. A write to one session forgets that session; a write to one user (a login, a
+//!   password or status change...) forgets that user's sessions; a change to roles forgets
+//!   everything. So one user's login does not empty the memory of everyone else's sessions.
 //! - A change made by *another* process on the same database (a second instance, the
 //!   `authkit-server` CLI) is seen here after at most [`AuthConfig::session_cache_ttl`]
 //!   (default 1 s); set it to zero to read the session on every request.
@@ -65,7 +68,9 @@ struct Entry {
 enum Forget {
     /// One session's entry (a change to that session only).
     Session(SessionId),
-    /// Every entry (a change to a user, whose sessions the cache does not index, or to roles).
+    /// The entries of one user's sessions (a change to that user's row or to its sessions).
+    User(UserId),
+    /// Every entry (a change to roles, or a write whose user is not known).
     All,
 }
 
@@ -123,6 +128,7 @@ impl SessionCache {
             Forget::Session(id) => {
                 state.entries.remove(&id);
             }
+            Forget::User(id) => state.entries.retain(|_, e| e.user.id != id),
             Forget::All => state.entries.clear(),
         }
     }
@@ -136,6 +142,17 @@ impl SessionCache {
                 self.forget(Forget::Session(*session_id))
             }
             Ok(RotateOutcome::Invalid) => {}
+            Err(_) => self.forget(Forget::All),
+        }
+    }
+
+    /// Forgets what a write by one-time token changed: the sessions of the user it names; all
+    /// when it failed (it may still have committed, for a user not known here). A token that
+    /// matched nothing changed nothing.
+    fn forget_user_of(&self, outcome: Result<&Option<User>, &StoreError>) {
+        match outcome {
+            Ok(Some(user)) => self.forget(Forget::User(user.id)),
+            Ok(None) => {}
             Err(_) => self.forget(Forget::All),
         }
     }
@@ -201,8 +218,11 @@ impl UserStore for SessionCache {
         now: OffsetDateTime,
         mail: &QueuedMail,
     ) -> StoreResult<User> {
-        self.write(Forget::All, self.inner.update_profile(id, patch, now, mail))
-            .await
+        self.write(
+            Forget::User(id),
+            self.inner.update_profile(id, patch, now, mail),
+        )
+        .await
     }
     async fn replace_password_hash(
         &self,
@@ -210,8 +230,11 @@ impl UserStore for SessionCache {
         old: &PasswordHash,
         new: &PasswordHash,
     ) -> StoreResult<bool> {
-        self.write(Forget::All, self.inner.replace_password_hash(id, old, new))
-            .await
+        self.write(
+            Forget::User(id),
+            self.inner.replace_password_hash(id, old, new),
+        )
+        .await
     }
     async fn set_password(
         &self,
@@ -222,7 +245,7 @@ impl UserStore for SessionCache {
         mail: &QueuedMail,
     ) -> StoreResult<()> {
         self.write(
-            Forget::All,
+            Forget::User(id),
             self.inner.set_password(id, hash, keep, now, mail),
         )
         .await
@@ -233,15 +256,15 @@ impl UserStore for SessionCache {
         status: UserStatus,
         now: OffsetDateTime,
     ) -> StoreResult<User> {
-        self.write(Forget::All, self.inner.set_status(id, status, now))
+        self.write(Forget::User(id), self.inner.set_status(id, status, now))
             .await
     }
     async fn soft_delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<()> {
-        self.write(Forget::All, self.inner.soft_delete_user(id, now))
+        self.write(Forget::User(id), self.inner.soft_delete_user(id, now))
             .await
     }
     async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User> {
-        self.write(Forget::All, self.inner.restore_user(id, now))
+        self.write(Forget::User(id), self.inner.restore_user(id, now))
             .await
     }
     async fn admin_update_user(
@@ -250,8 +273,11 @@ impl UserStore for SessionCache {
         patch: &AdminPatch,
         now: OffsetDateTime,
     ) -> StoreResult<User> {
-        self.write(Forget::All, self.inner.admin_update_user(id, patch, now))
-            .await
+        self.write(
+            Forget::User(id),
+            self.inner.admin_update_user(id, patch, now),
+        )
+        .await
     }
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>> {
         self.inner.list_users(query).await
@@ -261,7 +287,7 @@ impl UserStore for SessionCache {
 #[async_trait]
 impl SessionStore for SessionCache {
     async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
-        self.write(Forget::All, self.inner.create_session(new))
+        self.write(Forget::User(new.user_id), self.inner.create_session(new))
             .await
     }
     async fn create_session_audited(
@@ -269,8 +295,11 @@ impl SessionStore for SessionCache {
         new: &NewSession,
         event: &AuditEvent,
     ) -> StoreResult<Audited<Session>> {
-        self.write(Forget::All, self.inner.create_session_audited(new, event))
-            .await
+        self.write(
+            Forget::User(new.user_id),
+            self.inner.create_session_audited(new, event),
+        )
+        .await
     }
     async fn create_session_with_owner(
         &self,
@@ -278,7 +307,7 @@ impl SessionStore for SessionCache {
         event: &AuditEvent,
     ) -> StoreResult<Audited<(Session, SessionOwner)>> {
         self.write(
-            Forget::All,
+            Forget::User(new.user_id),
             self.inner.create_session_with_owner(new, event),
         )
         .await
@@ -329,8 +358,11 @@ impl SessionStore for SessionCache {
         .await
     }
     async fn revoke_all_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
-        self.write(Forget::All, self.inner.revoke_all_sessions(user, now))
-            .await
+        self.write(
+            Forget::User(user),
+            self.inner.revoke_all_sessions(user, now),
+        )
+        .await
     }
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<Session>> {
         self.inner.sessions_of(user).await
@@ -368,8 +400,9 @@ impl OneTimeTokenStore for SessionCache {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<User>> {
-        self.write(Forget::All, self.inner.verify_email_with_token(hash, now))
-            .await
+        let result = self.inner.verify_email_with_token(hash, now).await;
+        self.forget_user_of(result.as_ref());
+        result
     }
     async fn reset_password_with_token(
         &self,
@@ -378,12 +411,12 @@ impl OneTimeTokenStore for SessionCache {
         now: OffsetDateTime,
         mail: &QueuedMail,
     ) -> StoreResult<Option<User>> {
-        self.write(
-            Forget::All,
-            self.inner
-                .reset_password_with_token(hash, new_hash, now, mail),
-        )
-        .await
+        let result = self
+            .inner
+            .reset_password_with_token(hash, new_hash, now, mail)
+            .await;
+        self.forget_user_of(result.as_ref());
+        result
     }
     async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
         // One-time tokens are not cached.
@@ -546,12 +579,18 @@ mod tests {
     /// the store itself: a write through it is what another instance's write looks like.
     async fn cached_session(ttl: Duration) -> (SessionCache, Arc<dyn Store>, Session) {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let session = user_with_session(&*store, "a@example.com", "first").await;
+        (SessionCache::new(store.clone(), ttl), store, session)
+    }
+
+    /// A new user with `email` and one live session (refresh token `refresh`), in `store`.
+    async fn user_with_session(store: &dyn Store, email: &str, refresh: &str) -> Session {
         let now = at();
         let user = store
             .create_user(
                 &NewUser {
                     id: UserId::new_v7(now),
-                    email: Email::parse("a@example.com").unwrap(),
+                    email: Email::parse(email).unwrap(),
                     display_name: None,
                     locale: None,
                     password_hash: PasswordHash::new("$argon2id$test"),
@@ -562,11 +601,11 @@ mod tests {
             )
             .await
             .unwrap();
-        let session = store
+        store
             .create_session(&NewSession {
                 id: SessionId::new_v7(now),
                 user_id: user.id,
-                refresh_hash: TokenHash::of("first"),
+                refresh_hash: TokenHash::of(refresh),
                 refresh_selector: None,
                 now,
                 expires_at: now + time::Duration::days(1),
@@ -576,8 +615,7 @@ mod tests {
                 user_agent: None,
             })
             .await
-            .unwrap();
-        (SessionCache::new(store.clone(), ttl), store, session)
+            .unwrap()
     }
 
     async fn revoked_at(cache: &SessionCache, id: SessionId) -> Option<OffsetDateTime> {
@@ -700,6 +738,67 @@ mod tests {
             .unwrap();
         assert!(matches!(outcome, RotateOutcome::Reused { .. }));
         assert_eq!(revoked_at(&cache, s.id).await, Some(later));
+    }
+
+    #[tokio::test]
+    async fn a_write_to_one_user_keeps_the_other_users_sessions() {
+        let (cache, store, a) = cached_session(LONG).await;
+        let b = user_with_session(&*store, "b@example.com", "b's").await;
+        let remembered = |id| cache.lookup(id).0.is_some();
+        let both = || async {
+            cache.session(a.id).await.unwrap().unwrap();
+            cache.session(b.id).await.unwrap().unwrap();
+        };
+        // A login of a's: a's entry goes (its last login moved), b's stays.
+        both().await;
+        assert!(remembered(a.id) && remembered(b.id));
+        let now = at();
+        let new = NewSession {
+            id: SessionId::new_v7(now),
+            user_id: a.user_id,
+            refresh_hash: TokenHash::of("a's second"),
+            refresh_selector: None,
+            now,
+            expires_at: now + time::Duration::days(1),
+            idle_expires_at: now + time::Duration::days(1),
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+        };
+        let event = AuditEvent {
+            id: uuid::Uuid::now_v7(),
+            at: now,
+            event: "login_ok".to_owned(),
+            user_id: Some(a.user_id),
+            actor_id: Some(a.user_id),
+            ip: None,
+            user_agent: None,
+            detail: serde_json::Value::Null,
+        };
+        cache.create_session_with_owner(&new, &event).await.unwrap();
+        assert!(!remembered(a.id) && remembered(b.id));
+        // Disabling a: the same.
+        both().await;
+        cache
+            .set_status(a.user_id, UserStatus::Disabled, now)
+            .await
+            .unwrap();
+        assert!(!remembered(a.id) && remembered(b.id));
+        // A token that matches nothing changes nothing; a failed call forgets everything.
+        both().await;
+        let none = cache
+            .verify_email_with_token(&TokenHash::of("no such token"), now)
+            .await
+            .unwrap();
+        assert!(none.is_none());
+        assert!(remembered(a.id) && remembered(b.id));
+        cache.forget_user_of(Err(&StoreError::Unavailable("down".into())));
+        assert!(!remembered(a.id) && !remembered(b.id));
+        // A role's change reaches every user's permissions: everything goes.
+        both().await;
+        let role = cache.roles().await.unwrap().into_iter().next().unwrap();
+        cache.update_role(&role).await.unwrap();
+        assert!(!remembered(a.id) && !remembered(b.id));
     }
 
     #[tokio::test]
