@@ -4,13 +4,16 @@
 //! - `authkit-bench seed --database-url URL --users N --password PW [--admin-every K]
 //!   [--sessions [--spent-per-session S]]`
 //! - `authkit-bench session-tokens --from A --to B --count K`
+//! - `authkit-bench hash-server --password PW [--bind ADDR]`
 //! - `authkit-bench purge --database-url sqlite://FILE [--sessions N] [--spent M]`
 //!
-//! Each prints one line of JSON on standard output; progress and errors go to standard error.
+//! Each prints one line of JSON on standard output (hash-server: the address it listens on);
+//! progress and errors go to standard error.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use authkit_bench::hash_server;
 use authkit_bench::purge::{PurgeOptions, purge};
 use authkit_bench::seed::{SeedOptions, seed, session_token, spread};
 use authkit_bench::throughput::{Ops, hash_throughput};
@@ -80,6 +83,18 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
         count: u64,
     },
+    /// Serves `POST /api/v1/login` (verify the password against a hash of PW) and
+    /// `POST /api/v1/register` (hash it), and nothing else, on the server's hash pool and a
+    /// multi-threaded runtime: the floor under authkit-server's login and register. Prints
+    /// `authkit-bench hash-server listening on http://ADDR`, then serves until stopped.
+    HashServer {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: String,
+        /// The password that login accepts.
+        #[arg(long)]
+        password: String,
+    },
     /// Fills a new SQLite file with N sessions (every other one ended long ago) and M spent
     /// refresh hashes spread over them, then purges the ended ones while a probe writes
     /// through the store's writer. Prints {"deleted","spent_before","spent_after","seconds",
@@ -99,10 +114,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match cli.command {
+        // authkit-server's runtime: one worker per core.
+        Command::HashServer { .. } => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
@@ -160,6 +177,12 @@ fn main() -> ExitCode {
             return match out.flush() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(_) => ExitCode::FAILURE,
+            };
+        }
+        Command::HashServer { bind, password } => {
+            return match runtime.block_on(hash_server::serve(&bind, &password)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string()),
             };
         }
         Command::Purge {
