@@ -602,20 +602,26 @@ mod tests {
             .await
             .unwrap();
         store
-            .create_session(&NewSession {
-                id: SessionId::new_v7(now),
-                user_id: user.id,
-                refresh_hash: TokenHash::of(refresh),
-                refresh_selector: None,
-                now,
-                expires_at: now + time::Duration::days(1),
-                idle_expires_at: now + time::Duration::days(1),
-                remember_me: false,
-                ip: None,
-                user_agent: None,
-            })
+            .create_session(&new_session(user.id, refresh))
             .await
             .unwrap()
+    }
+
+    /// A day-long session of `user` with the refresh token `refresh`, made at [`at`].
+    fn new_session(user: UserId, refresh: &str) -> NewSession {
+        let now = at();
+        NewSession {
+            id: SessionId::new_v7(now),
+            user_id: user,
+            refresh_hash: TokenHash::of(refresh),
+            refresh_selector: None,
+            now,
+            expires_at: now + time::Duration::days(1),
+            idle_expires_at: now + time::Duration::days(1),
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+        }
     }
 
     async fn revoked_at(cache: &SessionCache, id: SessionId) -> Option<OffsetDateTime> {
@@ -753,18 +759,7 @@ mod tests {
         both().await;
         assert!(remembered(a.id) && remembered(b.id));
         let now = at();
-        let new = NewSession {
-            id: SessionId::new_v7(now),
-            user_id: a.user_id,
-            refresh_hash: TokenHash::of("a's second"),
-            refresh_selector: None,
-            now,
-            expires_at: now + time::Duration::days(1),
-            idle_expires_at: now + time::Duration::days(1),
-            remember_me: false,
-            ip: None,
-            user_agent: None,
-        };
+        let new = new_session(a.user_id, "a's second");
         let event = AuditEvent {
             id: uuid::Uuid::now_v7(),
             at: now,
