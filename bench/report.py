@@ -7,7 +7,7 @@
     bench/report.py summary KEY FILE.wrk [FILE.peak]              one progress line (stderr)
 
 The raw directory bench/run fills: X.wrk (wrk --latency output, plus the wrk-* lines the Lua
-scripts print), X.conf (connections, threads, duration), X.peak (peak VmRSS in kB), X.num (one
+scripts print), X.conf (connections, threads, duration), X.peak (the phase's peak RSS in kB), X.num (one
 number), X.env (key=value lines), X.json, X.txt. `collect` nests them by path:
 raw/authkit/admin_list.wrk becomes results["authkit"]["admin_list"], raw/authkit/me/2.wrk
 results["authkit"]["me"]["2"] (round 2). Python 3.11, standard library only.
@@ -411,8 +411,13 @@ def render(r: dict) -> str:
       f"warm-up, then `-d {cfg.get('duration')}` (scale runs: `-d {cfg.get('scale_duration')}`) "
       f"`--latency --timeout {cfg.get('wrk_timeout', '10s')}`. Latencies are wrk's; "
       "\"non-2xx\" is wrk's `Non-2xx or 3xx responses` (status ≥ 400).")
-    w("- Peak RSS: VmRSS of the server process sampled every 100 ms during the phase "
-      "(warm-up included). MiB = 1024 × 1024 bytes.")
+    if cfg.get("peak_rss") == "vmhwm":
+        w("- Peak RSS: the kernel's high-water mark of the server process's resident set "
+          "(VmHWM), reset to the present size before the phase's warm-up and read after it. "
+          "MiB = 1024 × 1024 bytes.")
+    else:
+        w("- Peak RSS: VmRSS of the server process sampled every 100 ms during the phase "
+          "(warm-up included). MiB = 1024 × 1024 bytes.")
     w(f"- authkit-server environment: `{cfg.get('server_env', '').strip()}` (abuse limits off, as for "
       "the peers: the per-IP limits and the per-account login throttle, since every login of a "
       "phase is for one account). Access tokens: EdDSA (the server's default).")
