@@ -7,8 +7,8 @@
     bench/report.py summary KEY FILE.wrk [FILE.peak]              one progress line (stderr)
 
 The raw directory bench/run fills: X.wrk (wrk --latency output, plus the wrk-* lines the Lua
-scripts print), X.conf (connections, threads, duration), X.peak (the phase's peak RSS in kB), X.num (one
-number), X.env (key=value lines), X.json, X.txt. `collect` nests them by path:
+scripts print), X.conf (connections, threads, duration), X.peak (the phase's peak RSS in kB),
+X.num (one number), X.env (key=value lines), X.json, X.txt. `collect` nests them by path:
 raw/authkit/admin_list.wrk becomes results["authkit"]["admin_list"], raw/authkit/me/2.wrk
 results["authkit"]["me"]["2"] (round 2). Python 3.11, standard library only.
 """
