@@ -16,7 +16,10 @@
 //!   with a pepper the server does not have never verifies.
 //! - **Metrics** ([`crate::metrics`]): each worker records the time a job waited in the queue
 //!   and the time it spent on it (`op` = `hash` or `verify`); a job refused because the queue
-//!   is full is counted.
+//!   is full is counted, and so is a job skipped because its caller had gone.
+//! - **Cancelled requests**: a job whose caller's future was dropped while it waited (the
+//!   client disconnected or timed out) is skipped, not hashed: no one would read the result,
+//!   and under overload the workers go to the callers still waiting.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -153,6 +156,26 @@ enum Job {
     },
 }
 
+impl Job {
+    fn op(&self) -> HashOp {
+        match self {
+            Self::Hash { .. } => HashOp::Hash,
+            Self::Verify { .. } => HashOp::Verify,
+        }
+    }
+
+    /// Whether the caller has gone (its future was dropped: the client disconnected or timed
+    /// out while the job waited), so that no one would read the result. A worker skips such a
+    /// job rather than spend a hash on it, which under overload leaves the workers to the
+    /// callers still waiting.
+    fn abandoned(&self) -> bool {
+        match self {
+            Self::Hash { reply, .. } => reply.is_closed(),
+            Self::Verify { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
 /// argon2id on a bounded pool of hash workers. Cheap to clone; the workers stop when the last
 /// clone is dropped.
 #[derive(Clone)]
@@ -195,6 +218,23 @@ impl Keys {
 impl Argon2Hasher {
     /// Starts the worker threads.
     pub fn new(config: &Argon2Config) -> Result<Self, Argon2ConfigError> {
+        let (hasher, rx, keys) = Self::unstarted(config)?;
+        for i in 0..config.workers.max(1) {
+            let rx = rx.clone();
+            let keys = Arc::clone(&keys);
+            thread::Builder::new()
+                .name(format!("authkit-hash-{i}"))
+                .spawn(move || worker(&rx, &keys))
+                .map_err(|e| Argon2ConfigError(e.to_string()))?;
+        }
+        Ok(hasher)
+    }
+
+    /// The hasher, the queue its workers take jobs from and what they share, no worker
+    /// started yet.
+    fn unstarted(
+        config: &Argon2Config,
+    ) -> Result<(Self, Receiver<Queued>, Arc<Keys>), Argon2ConfigError> {
         let invalid = |e: argon2::Error| Argon2ConfigError(e.to_string());
         let mut builder = argon2::ParamsBuilder::new();
         builder
@@ -222,20 +262,13 @@ impl Argon2Hasher {
             peppers,
         });
         let (tx, rx) = flume::bounded(config.queue.max(1));
-        for i in 0..config.workers.max(1) {
-            let rx = rx.clone();
-            let keys = Arc::clone(&keys);
-            thread::Builder::new()
-                .name(format!("authkit-hash-{i}"))
-                .spawn(move || worker(&rx, &keys))
-                .map_err(|e| Argon2ConfigError(e.to_string()))?;
-        }
-        Ok(Self {
+        let hasher = Self {
             tx,
             params,
             pepper_id: config.pepper.as_ref().map(|p| p.id.clone()),
             retry_after: config.retry_after,
-        })
+        };
+        Ok((hasher, rx, keys))
     }
 
     fn submit(&self, job: Job) -> Result<(), HashError> {
@@ -274,6 +307,10 @@ fn worker(rx: &Receiver<Queued>, keys: &Keys) {
         };
         let started = Instant::now();
         metrics::hash_queue_wait(started.duration_since(at));
+        if job.abandoned() {
+            metrics::hash_abandoned(job.op());
+            continue;
+        }
         // Recorded before the reply, so a caller that got its answer sees the job counted.
         match job {
             Job::Hash { password, reply } => {
@@ -519,6 +556,63 @@ mod tests {
         assert!(matches!(wait(&rx, Duration::from_millis(1)), Wait::Idle));
         drop(tx);
         assert!(matches!(wait(&rx, Duration::from_secs(60)), Wait::Closed));
+    }
+
+    #[test]
+    fn a_worker_skips_the_jobs_whose_callers_have_gone() {
+        use crate::metrics::{PASSWORD_HASH_ABANDONED, PASSWORD_HASH_DURATION, testing};
+
+        let (hasher, rx, keys) = Argon2Hasher::unstarted(&Argon2Config::insecure_fast()).unwrap();
+        let password = Password::new("correct horse battery staple");
+        let hash = hash_with(&keys, &password.normalized(), &mut Vec::new()).unwrap();
+        let verify = |reply| Job::Verify {
+            password: password.clone(),
+            hash: hash.clone(),
+            reply,
+        };
+        // Queued, then given up by their callers (futures dropped) before a worker takes them.
+        let (reply, gone) = oneshot::channel();
+        hasher.submit(verify(reply)).unwrap();
+        drop(gone);
+        let (reply, gone) = oneshot::channel();
+        hasher
+            .submit(Job::Hash {
+                password: password.normalized(),
+                reply,
+            })
+            .unwrap();
+        drop(gone);
+        // Still awaited.
+        let (reply, answer) = oneshot::channel();
+        hasher.submit(verify(reply)).unwrap();
+        // The worker returns once the queue is empty and the hasher gone.
+        drop(hasher);
+
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        ::metrics::with_local_recorder(&recorder, || worker(&rx, &keys));
+
+        assert!(
+            answer.blocking_recv().unwrap().unwrap(),
+            "the awaited job ran"
+        );
+        let s = testing::snapshot(&snapshotter);
+        for op in ["verify", "hash"] {
+            assert_eq!(
+                testing::counter(&s, PASSWORD_HASH_ABANDONED, &[("op", op)]),
+                1,
+                "{op}"
+            );
+        }
+        // Only the awaited job was hashed.
+        assert_eq!(
+            testing::samples(&s, PASSWORD_HASH_DURATION, &[("op", "verify")]),
+            1
+        );
+        assert_eq!(
+            testing::samples(&s, PASSWORD_HASH_DURATION, &[("op", "hash")]),
+            0
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //! | [`PASSWORD_HASH_DURATION`] | histogram (s) | `op` = `hash`, `verify` | by the argon2 hash workers, per job |
 //! | [`PASSWORD_HASH_QUEUE_WAIT`] | histogram (s) | - | by the hash workers: time a job waited in the queue |
 //! | [`PASSWORD_HASH_REJECTED`] | counter | - | jobs refused because the hash queue was full (503) |
+//! | [`PASSWORD_HASH_ABANDONED`] | counter | `op` = `hash`, `verify` | by the hash workers: jobs skipped because their caller had gone |
 //! | [`RATE_LIMITED`] | counter | `scope` = `ip`, `credentials`, `account`, `address` | requests refused (429) by a rate limit, or emails not sent (`address`) |
 //!
 //! The recording functions cost a few atomic operations with a recorder installed and nothing
@@ -40,6 +41,9 @@ pub const PASSWORD_HASH_DURATION: &str = "authkit_password_hash_duration_seconds
 pub const PASSWORD_HASH_QUEUE_WAIT: &str = "authkit_password_hash_queue_wait_seconds";
 /// Counter of hash jobs refused because the queue was full.
 pub const PASSWORD_HASH_REJECTED: &str = "authkit_password_hash_rejected_total";
+/// Counter of hash jobs skipped by `op` (`hash`, `verify`) because their caller had gone (the
+/// request was cancelled: the client disconnected or timed out) before a worker took them.
+pub const PASSWORD_HASH_ABANDONED: &str = "authkit_password_hash_abandoned_total";
 /// Counter of requests refused by a rate limit, by `scope`.
 pub const RATE_LIMITED: &str = "authkit_rate_limited_total";
 
@@ -140,6 +144,15 @@ pub fn hash_rejected() {
     counter!(PASSWORD_HASH_REJECTED).increment(1);
 }
 
+/// Counts a hash job skipped because its caller had gone.
+pub fn hash_abandoned(op: HashOp) {
+    match op {
+        HashOp::Hash => counter!(PASSWORD_HASH_ABANDONED, "op" => "hash"),
+        HashOp::Verify => counter!(PASSWORD_HASH_ABANDONED, "op" => "verify"),
+    }
+    .increment(1);
+}
+
 /// Counts a request refused (or an email not sent) by a rate limit.
 pub fn rate_limited(scope: RateLimitScope) {
     match scope {
@@ -152,7 +165,7 @@ pub fn rate_limited(scope: RateLimitScope) {
 }
 
 #[cfg(test)]
-mod testing {
+pub(crate) mod testing {
     //! A recorder for the unit tests: counters and histogram sample counts by name and labels.
 
     use metrics_util::debugging::{DebugValue, Snapshotter};
@@ -229,6 +242,7 @@ mod tests {
             hash_job(HashOp::Verify, Duration::from_millis(3));
             hash_queue_wait(Duration::from_millis(1));
             hash_rejected();
+            hash_abandoned(HashOp::Hash);
             rate_limited(RateLimitScope::Credentials);
         });
         let s = testing::snapshot(&snapshotter);
@@ -251,6 +265,10 @@ mod tests {
         );
         assert_eq!(testing::samples(&s, PASSWORD_HASH_QUEUE_WAIT, &[]), 1);
         assert_eq!(testing::counter(&s, PASSWORD_HASH_REJECTED, &[]), 1);
+        assert_eq!(
+            testing::counter(&s, PASSWORD_HASH_ABANDONED, &[("op", "hash")]),
+            1
+        );
         assert_eq!(
             testing::counter(&s, RATE_LIMITED, &[("scope", "credentials")]),
             1

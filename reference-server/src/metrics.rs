@@ -20,6 +20,7 @@
 //! | `authkit_password_hash_duration_seconds` | histogram | `op` = `hash`, `verify` |
 //! | `authkit_password_hash_queue_wait_seconds` | histogram | - |
 //! | `authkit_password_hash_rejected_total` | counter | - |
+//! | `authkit_password_hash_abandoned_total` | counter | `op` = `hash`, `verify` |
 //! | `authkit_rate_limited_total` | counter | `scope` = `ip`, `credentials`, `account`, `address` |
 //! | `authkit_outbox_emails` | gauge | `status` = `queued`, `processing`, `sent`, `dropped`, `abandoned` |
 //! | `authkit_db_pool_connections` | gauge | `state` = `in_use`, `idle` |
@@ -164,6 +165,10 @@ fn describe() {
     describe_counter!(
         core_metrics::PASSWORD_HASH_REJECTED,
         "Hash jobs refused because the queue was full."
+    );
+    describe_counter!(
+        core_metrics::PASSWORD_HASH_ABANDONED,
+        "Hash jobs skipped, by op (hash, verify), because their caller had gone."
     );
     describe_counter!(
         core_metrics::RATE_LIMITED,
@@ -330,6 +335,7 @@ mod tests {
             core_metrics::PASSWORD_HASH_DURATION,
             core_metrics::PASSWORD_HASH_QUEUE_WAIT,
             core_metrics::PASSWORD_HASH_REJECTED,
+            core_metrics::PASSWORD_HASH_ABANDONED,
             core_metrics::RATE_LIMITED,
         ]
         .into_iter()
