@@ -19,7 +19,9 @@
 //!   is full is counted, and so is a job skipped because its caller had gone.
 //! - **Cancelled requests**: a job whose caller's future was dropped while it waited (the
 //!   client disconnected or timed out) is skipped, not hashed: no one would read the result,
-//!   and under overload the workers go to the callers still waiting.
+//!   and under overload the workers go to the callers still waiting. hyper, and so
+//!   authkit-axum, drops a request's future when its client disconnects; actix-web, per its
+//!   open issue 3462, does not, so behind authkit-actix such a job would still run.
 
 use std::str::FromStr;
 use std::sync::Arc;
