@@ -82,6 +82,16 @@ pub enum HashOp {
     Verify,
 }
 
+impl HashOp {
+    /// The `op` label value.
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::Verify => "verify",
+        }
+    }
+}
+
 /// Which rate limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimitScope {
@@ -127,11 +137,7 @@ pub fn audit_event(kind: AuditKind) {
 
 /// Records the time a hash worker spent on one job.
 pub fn hash_job(op: HashOp, spent: Duration) {
-    match op {
-        HashOp::Hash => histogram!(PASSWORD_HASH_DURATION, "op" => "hash"),
-        HashOp::Verify => histogram!(PASSWORD_HASH_DURATION, "op" => "verify"),
-    }
-    .record(spent);
+    histogram!(PASSWORD_HASH_DURATION, "op" => op.label()).record(spent);
 }
 
 /// Records the time a job waited in the hash queue.
@@ -146,11 +152,7 @@ pub fn hash_rejected() {
 
 /// Counts a hash job skipped because its caller had gone.
 pub fn hash_abandoned(op: HashOp) {
-    match op {
-        HashOp::Hash => counter!(PASSWORD_HASH_ABANDONED, "op" => "hash"),
-        HashOp::Verify => counter!(PASSWORD_HASH_ABANDONED, "op" => "verify"),
-    }
-    .increment(1);
+    counter!(PASSWORD_HASH_ABANDONED, "op" => op.label()).increment(1);
 }
 
 /// Counts a request refused (or an email not sent) by a rate limit.
