@@ -520,7 +520,7 @@ fn a_negative_linger_is_refused() {
 #[tokio::test]
 async fn a_bootstrapped_administrator_gets_no_verification_email() {
     let k = kit();
-    let (user, created) = k
+    let (user, outcome) = k
         .kit
         .bootstrap_admin(
             Email::parse("boss@example.com").unwrap(),
@@ -528,7 +528,7 @@ async fn a_bootstrapped_administrator_gets_no_verification_email() {
         )
         .await
         .unwrap();
-    assert!(created);
+    assert_eq!(outcome, authkit_core::service::Bootstrapped::Created);
     assert!(user.email_verified);
     assert_eq!(user.roles, ["admin", "user"]);
     assert_eq!(

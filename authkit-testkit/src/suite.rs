@@ -2758,12 +2758,32 @@ pub async fn reset_password_with_token_resets(store: Arc<dyn Store>) {
     );
 }
 
-/// A reset with a token sent to an email the user has since changed sets the password but does
-/// not verify the new email.
-pub async fn reset_password_with_token_keeps_a_changed_email_unverified(store: Arc<dyn Store>) {
+/// A new email, through `update_profile` or `admin_update_user`, spends the user's unused reset
+/// tokens sent to the old one (a link in the mailbox the account left must not take it over);
+/// a change that keeps the email spends nothing, and other users' tokens stay usable.
+pub async fn an_email_change_spends_the_reset_tokens_of_the_old_email(store: Arc<dyn Store>) {
     let u = user(&store).await;
-    let r = token(&store, &u, TokenPurpose::PasswordReset).await;
+    let other = store
+        .create_user(
+            &new_user(&email("other"), &["user"], T0),
+            &QueuedMail::none(),
+        )
+        .await
+        .expect("create_user");
+    let theirs = token(&store, &other, TokenPurpose::PasswordReset).await;
     let t1 = T0 + Duration::minutes(1);
+    let kept = new_token(&u, TokenPurpose::PasswordReset, token_hash("kept"));
+    store.insert_token(&kept).await.expect("insert_token");
+    store
+        .update_profile(u.id, &change_email(&u.email), t1, &QueuedMail::none())
+        .await
+        .expect("update_profile");
+    assert!(
+        usable(&store, &kept, t1).await,
+        "an unchanged email spends no reset token"
+    );
+
+    let before_profile = token(&store, &u, TokenPurpose::PasswordReset).await;
     let moved = store
         .update_profile(
             u.id,
@@ -2773,21 +2793,64 @@ pub async fn reset_password_with_token_keeps_a_changed_email_unverified(store: A
         )
         .await
         .expect("update_profile");
-    let t2 = t1 + Duration::minutes(1);
-    let new_hash = fresh_hash();
-    let got = store
-        .reset_password_with_token(&r.hash, &new_hash, t2, &QueuedMail::none())
+    assert!(
+        !usable(&store, &before_profile, t1).await,
+        "update_profile's new email spends the reset token sent to the old one"
+    );
+
+    let before_admin = new_token(&moved, TokenPurpose::PasswordReset, token_hash("admin"));
+    store
+        .insert_token(&before_admin)
         .await
-        .expect("reset_password_with_token")
-        .expect("the token still resets");
-    let expected = User {
-        updated_at: t2,
-        ..moved
+        .expect("insert_token");
+    let patch = AdminPatch {
+        email: Some(email("moved-again")),
+        email_verified: Some(true),
+        ..AdminPatch::default()
     };
-    assert!(!got.email_verified, "the new email is not verified");
-    assert_eq!(got, expected);
-    assert_eq!(read_user(&store, u.id).await, expected);
-    assert_eq!(hash_of(&store, u.id).await, new_hash.expose());
+    store
+        .admin_update_user(u.id, &patch, t1)
+        .await
+        .expect("admin_update_user");
+    assert!(
+        !usable(&store, &before_admin, t1).await,
+        "admin_update_user's new email spends the reset token sent to the old one"
+    );
+    assert!(
+        usable(&store, &theirs, t1).await,
+        "other users' reset tokens are not spent"
+    );
+}
+
+/// A reset token for an email the user no longer has (one issued while the email was being
+/// changed, say) resets nothing and is spent: the password, the verification and the sessions
+/// stay as they were.
+pub async fn reset_password_with_token_refuses_a_changed_email(store: Arc<dyn Store>) {
+    let u = user(&store).await;
+    let s = session(&store, u.id, token_hash("s")).await;
+    let stale = NewOneTimeToken {
+        email: email("left-behind"),
+        ..new_token(&u, TokenPurpose::PasswordReset, token_hash("stale"))
+    };
+    store.insert_token(&stale).await.expect("insert_token");
+    let before = read_user(&store, u.id).await;
+    let hash_before = hash_of(&store, u.id).await;
+    let t1 = T0 + Duration::minutes(1);
+    let got = store
+        .reset_password_with_token(&stale.hash, &fresh_hash(), t1, &QueuedMail::none())
+        .await
+        .expect("reset_password_with_token");
+    assert!(got.is_none(), "a token for another email resets nothing");
+    assert_eq!(read_user(&store, u.id).await, before);
+    assert_eq!(hash_of(&store, u.id).await, hash_before);
+    assert!(
+        !usable(&store, &stale, t1).await,
+        "the refused token is spent all the same"
+    );
+    assert!(
+        stored(&store, s.id).await.revoked_at.is_none(),
+        "no session is revoked"
+    );
 }
 
 /// A verification token, an expired token and an unknown hash reset nothing; a deleted user's

@@ -1,11 +1,14 @@
 //! `authkit-server create-admin --email E`: the explicit bootstrap of an administrator.
 //!
 //! No account exists by default (SECURITY.md item 8): the first administrator is made here. An
-//! existing account is promoted (the `admin` role added, its password left alone); otherwise an
-//! account is created, verified, with the `user` and `admin` roles and a password that must
-//! pass the password policy. The password comes from `AUTHKIT_ADMIN_PASSWORD` or, when that is
-//! unset, from one line of standard input (read without echo on a terminal, asked twice), and is
-//! read only when a new account needs it. Running the command again is harmless.
+//! existing account whose email is verified is promoted (the `admin` role added, its password
+//! left alone); an existing account whose email is not verified (anyone could have registered
+//! the address first) is claimed: the given password replaces its own, its sessions are
+//! revoked and its email marked verified; otherwise an account is created, verified, with the
+//! `user` and `admin` roles. A given password must pass the password policy. It comes from
+//! `AUTHKIT_ADMIN_PASSWORD` or, when that is unset, from one line of standard input (read
+//! without echo on a terminal, asked twice), and is read only when it is needed. Running the
+//! command again is harmless.
 
 use std::io::{BufRead, IsTerminal, Read};
 use std::process::{Command, Stdio};
@@ -16,6 +19,7 @@ use authkit_core::async_trait;
 use authkit_core::domain::{Email, Password, User, UserStatus};
 use authkit_core::ports::{Mailer, MailerError, OutgoingEmail};
 use authkit_core::secrecy::zeroize::Zeroize;
+use authkit_core::service::Bootstrapped as Outcome;
 
 use crate::app::build_kit;
 use crate::config::ServerConfig;
@@ -55,21 +59,24 @@ impl PasswordSource {
 pub struct Bootstrapped {
     /// The administrator.
     pub user: User,
-    /// Whether the account was created (else an existing one was promoted).
-    pub created: bool,
+    /// Whether the account was created, promoted or claimed.
+    pub outcome: Outcome,
 }
 
 impl Bootstrapped {
     /// The line `create-admin` prints: what was done and the user id, never the password.
     pub fn line(&self) -> String {
         let (email, id) = (self.user.email.as_str(), self.user.id);
-        if self.created {
-            format!("created administrator {email} (id {id})")
-        } else {
-            format!(
+        match self.outcome {
+            Outcome::Created => format!("created administrator {email} (id {id})"),
+            Outcome::Promoted => format!(
                 "promoted existing account {email} to administrator (id {id}); its password is \
                  unchanged"
-            )
+            ),
+            Outcome::Claimed => format!(
+                "made existing account {email} administrator (id {id}); its email was not \
+                 verified, so the given password replaced its own and its sessions were revoked"
+            ),
         }
     }
 }
@@ -96,7 +103,7 @@ pub async fn create_admin(
                     .iter()
                     .any(|e| e.field == "password" && e.code == "required") =>
         {
-            // A new account: only now is a password needed.
+            // A new account, or one to claim: only now is a password needed.
             let Some(password) = read_password(&email).await? else {
                 return Err(ServerError::AdminNoPassword {
                     email: email.as_str().to_owned(),
@@ -106,7 +113,7 @@ pub async fn create_admin(
         }
         other => other,
     };
-    let (user, created) = result.map_err(|e| refusal(e, &email))?;
+    let (user, outcome) = result.map_err(|e| refusal(e, &email))?;
     if user.status == UserStatus::Disabled {
         tracing::warn!(
             user_id = %user.id,
@@ -114,8 +121,8 @@ pub async fn create_admin(
              sets its status to active"
         );
     }
-    tracing::info!(user_id = %user.id, created, "administrator bootstrapped");
-    Ok(Bootstrapped { user, created })
+    tracing::info!(user_id = %user.id, ?outcome, "administrator bootstrapped");
+    Ok(Bootstrapped { user, outcome })
 }
 
 /// The server error for a failed bootstrap: the policy's reasons for a weak password, a clear

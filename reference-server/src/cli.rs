@@ -67,16 +67,21 @@ The password of a new account:
       the password (it must pass the password policy: at least 15 characters, not a common
       password, not the email address)
       default: unset: one line of standard input (a pipe, or typed twice on a terminal without
-      echo); read only when the account does not exist yet
+      echo); read only when the account does not exist yet, or exists with an email that is
+      not verified
 
 Examples:
   AUTHKIT_ADMIN_PASSWORD=\"$(cat /run/secrets/admin-password)\" authkit-server create-admin --email admin@example.com
   printf '%s\\n' \"$PASSWORD\" | authkit-server create-admin --email admin@example.com
-  authkit-server create-admin --email ada@example.com     # promotes an existing account
+  authkit-server create-admin --email ada@example.com     # promotes an existing, verified account
 
 The database and the other settings come from the same AUTHKIT_* variables as `serve`.
-Exit status: 0 when created or promoted, 2 when the email or password is refused (nothing is
-created), 1 when the database fails.";
+An existing account whose email is not verified may have been registered by anyone: it is
+claimed instead, the given password replacing its own, its sessions revoked and its email
+marked verified.
+
+Exit status: 0 when created, promoted or claimed, 2 when the email or password is refused or
+missing (nothing is changed), 1 when the database fails.";
 
 /// The subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Subcommand)]
@@ -91,8 +96,10 @@ pub enum Command {
     ///
     /// No account exists by default: this is how the first administrator is made. A new account
     /// is created with a verified email, the `user` and `admin` roles and the given password; an
-    /// existing one gets the `admin` role and keeps its password (none is read then). Prints one
-    /// line with the user id, never the password.
+    /// existing one with a verified email gets the `admin` role and keeps its password (none is
+    /// read then); an existing one whose email is not verified is claimed: the given password
+    /// replaces its own and its sessions are revoked. Prints one line with the user id, never
+    /// the password.
     #[command(after_long_help = CREATE_ADMIN_HELP)]
     CreateAdmin {
         /// The administrator's email address.

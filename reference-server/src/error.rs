@@ -143,10 +143,12 @@ pub enum ServerError {
         /// `code: message` for each reason, joined with `; `.
         reasons: String,
     },
-    /// `create-admin`: the address has no account and no password was given.
+    /// `create-admin`: the address has no account, or one whose email is not verified, and no
+    /// password was given.
     #[error(
-        "create-admin: {email} has no account yet, so a password is needed: set \
-         AUTHKIT_ADMIN_PASSWORD or write the password as one line on standard input"
+        "create-admin: {email} has no account yet, or its account's email is not verified (so \
+         its password is not trusted): a password is needed: set AUTHKIT_ADMIN_PASSWORD or \
+         write the password as one line on standard input"
     )]
     AdminNoPassword {
         /// The address.

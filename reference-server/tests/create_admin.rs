@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use authkit_core::domain::{User, UserQuery};
+use authkit_core::domain::{AdminPatch, User, UserId, UserQuery};
 use authkit_core::ports::UserStore;
 use authkit_sqlx::SqliteStore;
 use reqwest::StatusCode;
@@ -221,22 +221,43 @@ async fn create_admin_from_the_environment_then_the_admin_api_answers() {
     assert!(!server.log_text().contains(PASSWORD));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_admin_promotes_a_registered_user_without_reading_a_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
-    let email = "ada@example.com";
+/// Registers `email` with [`PASSWORD`] through the API; returns the user id.
+async fn register(base: &str, email: &str) -> String {
     let registered = client()
-        .post(format!("{}/api/v1/register", server.base))
+        .post(format!("{base}/api/v1/register"))
         .json(&json!({"email": email, "password": PASSWORD}))
         .send()
         .await
         .unwrap();
     assert_eq!(registered.status(), StatusCode::CREATED);
-    let user_id = registered.json::<Value>().await.unwrap()["user"]["id"]
+    registered.json::<Value>().await.unwrap()["user"]["id"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// Marks the email of `id` verified, in the SQLite database of `dir` (as its link would).
+async fn mark_verified(dir: &Path, id: &str) {
+    let url = format!("sqlite://{}", dir.join("authkit.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let patch = AdminPatch {
+        email_verified: Some(true),
+        ..AdminPatch::default()
+    };
+    let id = UserId(uuid::Uuid::parse_str(id).unwrap());
+    store
+        .admin_update_user(id, &patch, authkit_core::time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_promotes_a_verified_user_without_reading_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let email = "ada@example.com";
+    let user_id = register(&server.base, email).await;
+    mark_verified(dir.path(), &user_id).await;
     let token = access_token(&server.base, email, PASSWORD).await;
     let (status, problem) = admin_users(&server.base, &token, "").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
@@ -256,6 +277,65 @@ async fn create_admin_promotes_a_registered_user_without_reading_a_password() {
     let output = create_admin(dir.path(), email, None, Some(""));
     assert_done(&output, "promoted existing account ada@example.com ");
     assert_eq!(accounts(dir.path()).await.len(), 1);
+}
+
+/// An account whose email is not verified may belong to whoever registered the address first
+/// (SECURITY 11): create-admin needs a password for it, which replaces the account's, and the
+/// earlier sessions end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_claims_an_unverified_account_with_the_given_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let email = "ops@example.com";
+    let user_id = register(&server.base, email).await;
+    let (status, squatter) = login(&server.base, email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{squatter}");
+
+    let output = create_admin(dir.path(), email, None, None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is not verified"),
+        "{}",
+        stderr(&output)
+    );
+    let (status, _) = login(&server.base, email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "nothing changed");
+
+    let operator = "the operator's own passphrase";
+    let output = create_admin(dir.path(), email, Some(operator), None);
+    let id = assert_done(
+        &output,
+        "made existing account ops@example.com administrator (id ",
+    );
+    assert_eq!(id, user_id);
+    assert!(!stdout(&output).contains(operator));
+    assert!(!stderr(&output).contains(operator));
+    let users = accounts(dir.path()).await;
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0].roles, ["admin", "user"]);
+    assert!(users[0].email_verified);
+
+    let (status, _) = login(&server.base, email, PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the first password is gone"
+    );
+    let refreshed = client()
+        .post(format!("{}/api/v1/refresh", server.base))
+        .json(&json!({"refresh_token": squatter["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::BAD_REQUEST,
+        "its session is revoked"
+    );
+    let token = access_token(&server.base, email, operator).await;
+    let (status, page) = admin_users(&server.base, &token, "?role=admin").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(emails(&page), [email]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

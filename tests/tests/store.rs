@@ -883,6 +883,123 @@ mod postgres {
         db.cleanup().await;
     }
 
+    /// A refresh whose rotation waits behind a role change (which raises the session's
+    /// authorization version, holding its row lock, before it commits) returns the owner's
+    /// permissions after that change, never the new version with the old permissions: a token
+    /// minted from such a pair would keep a revoked permission until it expires.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotation_behind_a_role_change_returns_the_new_permissions() {
+        use authkit_core::domain::{
+            Email, NewSession, NewUser, PasswordHash, QueuedMail, RefreshRotation, RefreshSelector,
+            RotateOutcome, SessionId, TokenHash, UserId,
+        };
+        use authkit_core::ports::{SessionStore, UserStore};
+
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        let store = db.postgres().unwrap().clone();
+        let user = store
+            .create_user(
+                &NewUser {
+                    id: UserId::new_v7(PURGE_AT),
+                    email: Email::parse("demoted@example.com").unwrap(),
+                    display_name: None,
+                    locale: None,
+                    password_hash: PasswordHash::new("h".to_owned()),
+                    roles: vec!["user".to_owned(), "admin".to_owned()],
+                    now: PURGE_AT,
+                },
+                &QueuedMail::none(),
+            )
+            .await
+            .unwrap();
+        let selector = RefreshSelector([9; 16]);
+        let first = TokenHash::of("first");
+        store
+            .create_session(&NewSession {
+                id: SessionId::new_v7(PURGE_AT),
+                user_id: user.id,
+                refresh_hash: first,
+                refresh_selector: Some(selector),
+                now: PURGE_AT,
+                expires_at: PURGE_AT + time::Duration::days(30),
+                idle_expires_at: PURGE_AT + time::Duration::days(14),
+                remember_me: false,
+                ip: None,
+                user_agent: None,
+            })
+            .await
+            .unwrap();
+
+        // The role change, left open: the grant gone and the session's version raised.
+        let mut change = store.pool().begin().await.unwrap();
+        authkit_sqlx::sqlx::query(
+            "DELETE FROM authkit_user_roles WHERE user_id = $1 AND role_name = 'admin'",
+        )
+        .bind(user.id.as_uuid())
+        .execute(&mut *change)
+        .await
+        .unwrap();
+        authkit_sqlx::sqlx::query(
+            "UPDATE authkit_sessions SET authz_version = authz_version + 1 WHERE user_id = $1",
+        )
+        .bind(user.id.as_uuid())
+        .execute(&mut *change)
+        .await
+        .unwrap();
+
+        let rotating = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .rotate_refresh_with_owner(&RefreshRotation {
+                        selector: Some(selector),
+                        presented: first,
+                        next: TokenHash::of("next"),
+                        now: PURGE_AT,
+                        idle_expires_at: PURGE_AT + time::Duration::days(14),
+                    })
+                    .await
+            }
+        });
+        // Until the rotation waits for the session's row lock.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = authkit_sqlx::sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                !rotating.is_finished(),
+                "the rotation did not wait for the lock"
+            );
+            assert!(Instant::now() < deadline, "no rotation waits for the lock");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        change.commit().await.unwrap();
+
+        let (outcome, owner) = rotating.await.unwrap().unwrap();
+        let RotateOutcome::Rotated(session) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(session.authz_version, 1, "the rotation saw the change");
+        let owner = owner.unwrap();
+        assert_eq!(owner.user.roles, ["user"]);
+        assert!(
+            !owner.permissions.iter().any(|p| p == "users:write"),
+            "{:?}",
+            owner.permissions
+        );
+        db.cleanup().await;
+    }
+
     /// A purge of one-time tokens deletes more expired ones than one statement of it takes
     /// (1 200, used or not, against 1 000), and keeps one that has not expired.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -332,7 +332,10 @@ fn user_query(query: Option<&str>, deleted: bool) -> Result<UserQuery> {
                 Ok(id) => q.after = Some(UserId(id)),
                 Err(_) => bad_cursor(&mut errors),
             },
-            "email" if !value.is_empty() => q.email_contains = Some(value.to_lowercase()),
+            "email" if !value.is_empty() => {
+                q.email_contains =
+                    text_filter("email", value, &mut errors).map(|v| v.to_lowercase());
+            }
             "status" => match UserStatus::parse(&value) {
                 Some(s) => q.status = Some(s),
                 None => errors.push(FieldError::new(
@@ -341,7 +344,7 @@ fn user_query(query: Option<&str>, deleted: bool) -> Result<UserQuery> {
                     "must be active or disabled",
                 )),
             },
-            "role" if !value.is_empty() => q.role = Some(value),
+            "role" if !value.is_empty() => q.role = text_filter("role", value, &mut errors),
             "verified" => q.verified = parse_bool("verified", &value, &mut errors),
             _ => {}
         }
@@ -351,6 +354,21 @@ fn user_query(query: Option<&str>, deleted: bool) -> Result<UserQuery> {
         Ok(q)
     } else {
         Err(Error::Validation(errors))
+    }
+}
+
+/// A text filter of a listing: no email, role name or event kind holds a control character (and
+/// PostgreSQL refuses NUL in text), so such a value is a validation error, not a query.
+fn text_filter(key: &str, value: String, errors: &mut Vec<FieldError>) -> Option<String> {
+    if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            key,
+            "invalid",
+            "must not contain control characters",
+        ));
+        None
+    } else {
+        Some(value)
     }
 }
 
@@ -372,7 +390,7 @@ fn audit_query(query: Option<&str>) -> Result<AuditQuery> {
                 Ok(id) => q.user_id = Some(UserId(id)),
                 Err(_) => errors.push(FieldError::new("user_id", "invalid", "is not a user id")),
             },
-            "event" if !value.is_empty() => q.event = Some(value),
+            "event" if !value.is_empty() => q.event = text_filter("event", value, &mut errors),
             _ => {}
         }
     }

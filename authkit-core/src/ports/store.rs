@@ -114,8 +114,9 @@ pub trait UserStore: Send + Sync + 'static {
     async fn credentials_by_id(&self, id: UserId) -> StoreResult<Option<UserCredentials>>;
 
     /// Applies a profile change, sets `updated_at = now` and writes `mail`, in one transaction.
-    /// A new email is stored unverified (`email_verified = false`); an email equal to the
-    /// current one changes nothing about verification.
+    /// A new email is stored unverified (`email_verified = false`), and the user's unused
+    /// password-reset tokens sent to another email are spent (a link in the mailbox the account
+    /// left must not reset it); an email equal to the current one changes nothing about either.
     /// MUST return `NotFound` for an unknown or soft-deleted user and
     /// `Conflict(Conflict::Email)` when another user (soft-deleted ones included) has the email.
     async fn update_profile(
@@ -170,7 +171,8 @@ pub trait UserStore: Send + Sync + 'static {
     async fn restore_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<User>;
 
     /// Applies an administrator's change in one transaction, setting `updated_at = now`:
-    /// a new email is stored unverified unless `patch.email_verified` says otherwise;
+    /// a new email is stored unverified unless `patch.email_verified` says otherwise, and spends
+    /// the unused password-reset tokens sent to another email (as [`Self::update_profile`]);
     /// `status: Disabled` revokes every session; `roles` replaces the user's roles (names that
     /// do not exist are ignored) and, when they differ from the current ones, raises the
     /// `authz_version` of every session of the user.
@@ -278,8 +280,12 @@ pub trait SessionStore: UserStore + RoleStore + Send + Sync + 'static {
     /// [`Self::rotate_refresh`] and, when it rotated, the session's owner: the user as
     /// [`UserStore::user_by_id`] reads it after the rotation, and that user's permissions as
     /// [`RoleStore::permissions_of`] returns them (`None` when the user is missing). What every
-    /// `POST /refresh` needs to mint its access token. The default makes the three calls; a
-    /// database store should read the owner with the rotation, without round trips of its own.
+    /// `POST /refresh` needs to mint its access token. The permissions MUST be no older than
+    /// the rotated session's `authz_version`: a role change raises that version before it
+    /// commits, so an owner read in the rotation's own statement is right only where that
+    /// statement cannot see roles older than the session row it rotated (on SQLite, whose one
+    /// writer orders them, it cannot; under PostgreSQL's READ COMMITTED, a statement that
+    /// waited for the session's row lock can). The default makes the calls in turn.
     async fn rotate_refresh_with_owner(
         &self,
         rotation: &RefreshRotation,
@@ -386,12 +392,12 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<User>>;
 
-    /// In one transaction: consumes a `PasswordReset` token and, when its user is not deleted,
-    /// does what [`UserStore::set_password`] does with `keep = None` (new hash, every session
-    /// revoked, every other reset token spent) and marks the email verified when it is still the
-    /// token's email (the reset proved control of it), and writes `mail` (the notice). Returns
-    /// the user, or `None` when the token cannot be consumed or its user is deleted (then
-    /// `mail` is not written). Of several concurrent calls with one hash, at most one gets
+    /// In one transaction: consumes a `PasswordReset` token and, when its user is not deleted
+    /// and still has the token's email, does what [`UserStore::set_password`] does with
+    /// `keep = None` (new hash, every session revoked, every other reset token spent), marks the
+    /// email verified (the reset proved control of it) and writes `mail` (the notice). Returns
+    /// the user, or `None` when the token cannot be consumed, its user is deleted or its email
+    /// changed since (the token is spent all the same; `mail` is not written). Of several concurrent calls with one hash, at most one gets
     /// `Some`.
     async fn reset_password_with_token(
         &self,

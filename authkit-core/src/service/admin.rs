@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::AuthKit;
 use crate::domain::{
-    ADMIN_ROLE, AdminPatch, AuditEvent, AuditKind, AuditQuery, Email, Page, Password, Role,
-    USER_ROLE, User, UserId, UserQuery,
+    ADMIN_ROLE, AdminPatch, AuditEvent, AuditKind, AuditQuery, Email, Page, Password, QueuedMail,
+    Role, USER_ROLE, User, UserId, UserQuery,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::service::{Principal, RequestContext};
@@ -60,7 +60,8 @@ impl AuthKit {
     }
 
     /// Changes a user. Changing roles also needs `roles:write`, and role names must exist
-    /// (422 otherwise); disabling revokes the user's
+    /// (422 otherwise); changing another user's email needs every permission that user holds
+    /// (403 otherwise: a new address takes the account's password resets); disabling revokes the user's
     /// sessions; a role change refuses the user's access tokens at once (their sessions'
     /// authorization version moves), so the next refresh carries the new roles.
     pub async fn admin_update_user(
@@ -90,6 +91,22 @@ impl AuthKit {
                     "unknown_role",
                     format!("no such role: {}", join(&unknown)),
                 ));
+            }
+        }
+        if patch.email.is_some() && id != principal.user_id {
+            // Whoever sets an account's email receives its password resets: `users:write`
+            // alone must not reach the accounts of those who hold more than its holder.
+            let target = self
+                .inner
+                .store
+                .user_by_id(id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            let held = self.inner.store.permissions_of(&target.roles).await?;
+            if let Some(missing) = held.iter().find(|p| !principal.has(p)) {
+                return Err(Error::Forbidden {
+                    permission: missing.clone(),
+                });
             }
         }
         let now = self.inner.clock.now();
@@ -208,6 +225,10 @@ impl AuthKit {
         role: Role,
     ) -> Result<Role> {
         principal.require(ROLES_WRITE)?;
+        if !valid_name(&role.name) {
+            // No role can have such a name (nor reach the store: PostgreSQL refuses NUL).
+            return Err(Error::NotFound);
+        }
         let mut errors = Vec::new();
         check_role_fields(&role, &mut errors);
         if !errors.is_empty() {
@@ -242,6 +263,9 @@ impl AuthKit {
         name: &str,
     ) -> Result<()> {
         principal.require(ROLES_WRITE)?;
+        if !valid_name(name) {
+            return Err(Error::NotFound);
+        }
         self.inner
             .store
             .delete_role(name)
@@ -274,17 +298,40 @@ impl AuthKit {
     }
 }
 
+/// What [`AuthKit::bootstrap_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// A new account was created with the password, the `user` and `admin` roles and a
+    /// verified email.
+    Created,
+    /// An existing account with a verified email was given the `admin` role; its password is
+    /// unchanged.
+    Promoted,
+    /// An existing account whose email was not verified was given the `admin` role and the
+    /// password, its email marked verified and its sessions revoked: whoever registered the
+    /// address before (SECURITY 11, pre-account hijacking) no longer logs in.
+    Claimed,
+}
+
 impl AuthKit {
-    /// Makes `email` an administrator (the `create-admin` bootstrap): an existing account is
-    /// promoted (the `admin` role added; its password is left alone and `password` ignored);
-    /// otherwise an account is created with `password` (which must pass the policy), the
-    /// `user` and `admin` roles, and a verified email. Idempotent. Returns the user and whether
-    /// it was created.
+    /// Makes `email` an administrator (the `create-admin` bootstrap), in the first of these that
+    /// applies:
+    /// - no account has the email: one is created with `password` (which must pass the policy),
+    ///   the `user` and `admin` roles and a verified email;
+    /// - its account's email is verified: the `admin` role is added; its password is left alone
+    ///   and `password` ignored;
+    /// - its account's email is not verified (anyone could have registered it): the operator
+    ///   vouches for the address, so `password` (required, and checked by the policy) replaces
+    ///   the account's, every session is revoked and every reset token spent (one transaction),
+    ///   then the email is marked verified and the `admin` role added.
+    ///
+    /// A missing `password` where one is needed is a validation error on `password` with code
+    /// `required`. Idempotent.
     pub async fn bootstrap_admin(
         &self,
         email: Email,
         password: Option<&Password>,
-    ) -> Result<(User, bool)> {
+    ) -> Result<(User, Bootstrapped)> {
         let store = &self.inner.store;
         let ctx = RequestContext::default();
         let now = self.inner.clock.now();
@@ -293,8 +340,34 @@ impl AuthKit {
             if !roles.iter().any(|r| r == ADMIN_ROLE) {
                 roles.push(ADMIN_ROLE.to_owned());
             }
+            let outcome = if creds.user.email_verified {
+                Bootstrapped::Promoted
+            } else {
+                let password = password.ok_or_else(|| {
+                    Error::invalid_field(
+                        "password",
+                        "required",
+                        "the account's email is not verified, so its password is not trusted: \
+                         a new one is needed",
+                    )
+                })?;
+                self.check_new_password("password", password, &creds.user)?;
+                let hash = self.inner.hasher.hash(password).await?;
+                store
+                    .set_password(creds.user.id, &hash, None, now, &QueuedMail::none())
+                    .await?;
+                self.audit(
+                    &ctx,
+                    AuditKind::PasswordChanged,
+                    Some(creds.user.id),
+                    json!({ "bootstrap": true }),
+                )
+                .await;
+                Bootstrapped::Claimed
+            };
             let patch = AdminPatch {
                 roles: Some(roles),
+                email_verified: Some(true),
                 ..AdminPatch::default()
             };
             let user = store.admin_update_user(creds.user.id, &patch, now).await?;
@@ -305,7 +378,7 @@ impl AuthKit {
                 json!({ "bootstrap": true, "roles": user.roles }),
             )
             .await;
-            return Ok((user, false));
+            return Ok((user, outcome));
         }
         let password = password.ok_or_else(|| {
             Error::invalid_field(
@@ -315,7 +388,8 @@ impl AuthKit {
             )
         })?;
         // The roles come with the account (one transaction); no verification email is sent:
-        // the operator vouches for the address, which is marked verified next.
+        // the operator vouches for the address, which is marked verified next (a failure in
+        // between leaves an unverified account, which a second run claims as above).
         let user = self
             .create_account(
                 &ctx,
@@ -341,7 +415,7 @@ impl AuthKit {
             json!({ "bootstrap": true, "roles": user.roles }),
         )
         .await;
-        Ok((user, true))
+        Ok((user, Bootstrapped::Created))
     }
 }
 
@@ -351,6 +425,16 @@ fn check_role_fields(role: &Role, errors: &mut Vec<FieldError>) {
             "description",
             "too_long",
             "must be at most 500 characters",
+        ));
+    } else if role
+        .description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.push(FieldError::new(
+            "description",
+            "invalid",
+            "must not contain control characters other than line breaks and tabs",
         ));
     }
     if role.permissions.len() > 100 || !role.permissions.iter().all(|p| valid_name(p)) {

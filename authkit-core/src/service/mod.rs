@@ -11,6 +11,7 @@ mod throttle;
 mod verification;
 
 pub use accounts::{ImportUser, LoginInput, RegisterInput};
+pub use admin::Bootstrapped;
 pub(crate) use audit::AuditWriter;
 pub use principal::Principal;
 pub(crate) use profile::display_name as profile_display_name;

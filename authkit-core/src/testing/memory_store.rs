@@ -272,6 +272,7 @@ impl UserStore for MemoryStore {
         }
         user.updated_at = now;
         let user = user.clone();
+        s.spend_stale_reset_tokens(&user);
         s.write_mail(mail);
         Ok(user)
     }
@@ -396,6 +397,7 @@ impl UserStore for MemoryStore {
         }
         user.updated_at = now;
         let user = user.clone();
+        s.spend_stale_reset_tokens(&user);
         if patch.status == Some(UserStatus::Disabled) {
             s.revoke_sessions(id, None, now);
         }
@@ -533,6 +535,18 @@ impl State {
             .collect();
         for user in holders {
             self.bump_sessions(user);
+        }
+    }
+
+    /// Spends the reset tokens of `user` sent to another email than its current one.
+    fn spend_stale_reset_tokens(&mut self, user: &User) {
+        for t in self.tokens.values_mut() {
+            if t.token.user_id == user.id
+                && t.token.purpose == TokenPurpose::PasswordReset
+                && t.token.email != user.email
+            {
+                t.used = true;
+            }
         }
     }
 
@@ -766,11 +780,12 @@ impl OneTimeTokenStore for MemoryStore {
         let Ok(entry) = s.live_user_mut(token.user_id) else {
             return Ok(None);
         };
+        if entry.0.email != token.email {
+            return Ok(None);
+        }
         entry.1 = new_hash.clone();
         entry.0.updated_at = now;
-        if entry.0.email == token.email {
-            entry.0.email_verified = true;
-        }
+        entry.0.email_verified = true;
         let user = entry.0.clone();
         s.revoke_sessions(token.user_id, None, now);
         s.spend_reset_tokens(token.user_id);

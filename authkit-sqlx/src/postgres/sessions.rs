@@ -33,7 +33,7 @@ const INSERT_SESSION: &str = concat!(
     session_columns!()
 );
 /// [`INSERT_SESSION`] returning the session joined to its user and the user's permissions,
-/// as [`ROTATE_WITH_OWNER`] returns them (`create_session_with_owner`). It follows the owner's
+/// as [`with_owner`] returns them (`create_session_with_owner`). It follows the owner's
 /// `last_login_at` in the same transaction, so the join reads the user as that left it.
 static INSERT_SESSION_WITH_OWNER: LazyLock<String> =
     LazyLock::new(|| with_owner(&format!("WITH r AS ({INSERT_SESSION})")));
@@ -108,16 +108,24 @@ const ROTATE: &str = rotate!("refresh_selector = $5");
 /// selector (NULL for the others), computed by PostgreSQL and indexed (migration 6), so that
 /// no index names `refresh_hash` and the rotation of a session with a selector is heap-only.
 const ROTATE_WITHOUT_SELECTOR: &str = rotate!("legacy_hash = $1", spent);
-/// [`ROTATE`], returning the session joined to its user (columns as in [`SESSION_AND_USER`])
-/// and the permissions of the user's roles (`permissions`), for `rotate_refresh_with_owner`.
-/// The join reads the users as they were when the statement began (its snapshot).
-static ROTATE_WITH_OWNER: LazyLock<String> =
-    LazyLock::new(|| with_owner(rotate_with!("refresh_selector = $5")));
-/// [`ROTATE_WITH_OWNER`] for a token without selector.
-static ROTATE_WITH_OWNER_WITHOUT_SELECTOR: LazyLock<String> =
-    LazyLock::new(|| with_owner(rotate_with!("legacy_hash = $1", spent)));
+/// A user (columns as in [`SESSION_AND_USER`]) and the permissions of its roles
+/// (`permissions`), by id (`session_owner`: the owner of a rotated session, read by a statement
+/// of its own after the rotation).
+static OWNER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {USER_SELECT_COLUMNS}, {PERMISSIONS_OF_U} AS permissions \
+         FROM authkit_users u WHERE u.id = $1"
+    )
+});
+/// The permissions of the roles of the user `u`, as an array.
+const PERMISSIONS_OF_U: &str = "ARRAY(SELECT DISTINCT p.permission FROM authkit_role_permissions p \
+     WHERE p.role_name IN (SELECT ur.role_name FROM authkit_user_roles ur \
+     WHERE ur.user_id = u.id))";
 
-/// A rotation's `WITH` (`rotate_with`), returning what [`ROTATE_WITH_OWNER`] says.
+/// A session-writing `WITH` named `r` (`create_session_with_owner`'s insert), returning the
+/// session joined to its user (columns as in [`SESSION_AND_USER`]) and the permissions of the
+/// user's roles (`permissions`). The join reads the users as they were when the statement
+/// began (its snapshot): right only when nothing the statement waits for can change them.
 fn with_owner(rotate_with: &str) -> String {
     format!(
         "{rotate_with} SELECT r.id AS session_id, r.user_id AS user_id, \
@@ -125,9 +133,7 @@ fn with_owner(rotate_with: &str) -> String {
          r.expires_at AS expires_at, r.idle_expires_at AS idle_expires_at, \
          r.revoked_at AS revoked_at, r.remember_me AS remember_me, r.ip AS ip, \
          r.user_agent AS user_agent, r.authz_version AS authz_version, {USER_SELECT_COLUMNS}, \
-         ARRAY(SELECT DISTINCT p.permission FROM authkit_role_permissions p \
-         WHERE p.role_name IN (SELECT ur.role_name FROM authkit_user_roles ur \
-         WHERE ur.user_id = u.id)) AS permissions \
+         {PERMISSIONS_OF_U} AS permissions \
          FROM r JOIN authkit_users u ON u.id = r.user_id"
     )
 }
@@ -284,25 +290,24 @@ impl SessionStore for PostgresStore {
         self.rotate_slow_path(r).await
     }
 
-    /// One statement (`ROTATE_WITH_OWNER`): the rotation, its session's user and that user's
-    /// permissions. (Were the user missing, the join would return nothing although the rotation
-    /// committed; the slow path would then find another hash current and revoke the session. A
-    /// user is only ever soft-deleted, and a hard delete takes its sessions along.)
-    async fn rotate_refresh_with_owner(
-        &self,
-        r: &RefreshRotation,
-    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
-        let sql = match r.selector {
-            Some(_) => ROTATE_WITH_OWNER.as_str(),
-            None => ROTATE_WITH_OWNER_WITHOUT_SELECTOR.as_str(),
-        };
-        if let Some(row) = self.rotate_statement(sql, r).await? {
-            let session = session_from_columns(&row, "session_id", "session_created_at")?;
-            let owner = owner_from_row(&row)?;
-            return Ok((RotateOutcome::Rotated(session), Some(owner)));
-        }
-        Ok((self.rotate_slow_path(r).await?, None))
+    /// The user and its permissions in one statement (`OWNER`).
+    async fn session_owner(&self, user: UserId) -> StoreResult<Option<SessionOwner>> {
+        sqlx::query(OWNER.as_str())
+            .bind(user.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+            .map(|row| owner_from_row(&row))
+            .transpose()
     }
+
+    // `rotate_refresh_with_owner` is the trait's: the rotation, then `session_owner`, each a
+    // statement of its own. Not one statement: under READ COMMITTED, a rotation that waits for
+    // the session's row lock (held by a role change, which raises the session's
+    // `authz_version` before it commits) re-reads the session after the wait, but would read
+    // the user's roles from the snapshot taken before it, pairing the new version with the old
+    // permissions in the token. The owner's statement starts after the rotation, so it sees
+    // every change that the rotation waited for.
 
     async fn revoke_session(
         &self,
@@ -349,7 +354,7 @@ impl SessionStore for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Runs a rotation statement (`sql`: [`ROTATE`] or [`ROTATE_WITH_OWNER`], or their forms
+    /// Runs a rotation statement (`sql`: [`ROTATE`], or its form
     /// without selector when `r` has none); its row when the presented hash was current.
     async fn rotate_statement(
         &self,

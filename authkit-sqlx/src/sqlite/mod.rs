@@ -269,3 +269,34 @@ fn opt_uuid_at(row: &SqliteRow, column: &'static str) -> StoreResult<Option<Uuid
 fn parse_uuid(column: &'static str, s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|e| corrupt(column, Some(Box::new(e))))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The modules that write through `writer()` outside a transaction.
+    const SOURCES: [(&str, &str); 10] = [
+        ("audit.rs", include_str!("audit.rs")),
+        ("batch.rs", include_str!("batch.rs")),
+        ("keys.rs", include_str!("keys.rs")),
+        ("limits.rs", include_str!("limits.rs")),
+        ("outbox.rs", include_str!("outbox.rs")),
+        ("roles.rs", include_str!("roles.rs")),
+        ("sessions.rs", include_str!("sessions.rs")),
+        ("tokens.rs", include_str!("tokens.rs")),
+        ("users.rs", include_str!("users.rs")),
+        ("checkpoint.rs", include_str!("checkpoint.rs")),
+    ];
+
+    /// An autocommit statement commits when it is stepped to its end, and only then is a failed
+    /// commit reported: `fetch_optional` stops at the first row and drops the error, so a write
+    /// on the writer outside a transaction reads its rows with `fetch_all` (or `execute`).
+    #[test]
+    fn autocommit_writes_are_stepped_to_their_end() {
+        for (name, source) in SOURCES {
+            let code: String = source.split_whitespace().collect();
+            assert!(
+                !code.contains(".fetch_optional(self.writer())"),
+                "{name} reads an autocommit write on the writer with fetch_optional"
+            );
+        }
+    }
+}

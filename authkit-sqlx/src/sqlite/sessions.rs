@@ -441,14 +441,18 @@ impl SqliteStore {
         r: &RefreshRotation,
         with_owner: bool,
     ) -> StoreResult<RefreshedSession> {
+        // `fetch_all`: an autocommit statement commits when stepped to its end, and only then
+        // is a failed commit reported (`fetch_optional` stops at the row). At most one row.
         let row = sqlx::query(ROTATE_WITHOUT_SELECTOR)
             .bind(&r.presented.as_bytes()[..])
             .bind(&r.next.as_bytes()[..])
             .bind(micros(r.now)?)
             .bind(micros(r.idle_expires_at)?)
-            .fetch_optional(self.writer())
+            .fetch_all(self.writer())
             .await
-            .map_err(map)?;
+            .map_err(map)?
+            .into_iter()
+            .next();
         match row {
             Some(row) => self.rotated(&row, None, with_owner, false).await,
             None => self.not_rotated(r).await,
@@ -488,13 +492,17 @@ impl SqliteStore {
             audited: false,
         };
         if let Some(selector) = r.selector {
+            // `fetch_all`, as in `rotate_without_selector`: the revocation must be committed
+            // before `Reused` is reported. At most one row (the selector is unique).
             let reused: Option<(String, String)> = sqlx::query_as(REVOKE_REUSED_BY_SELECTOR)
                 .bind(&selector.as_bytes()[..])
                 .bind(presented)
                 .bind(now)
-                .fetch_optional(self.writer())
+                .fetch_all(self.writer())
                 .await
-                .map_err(map)?;
+                .map_err(map)?
+                .into_iter()
+                .next();
             let outcome = match reused {
                 Some((session_id, user_id)) => RotateOutcome::Reused {
                     session_id: SessionId(parse_uuid("id", &session_id)?),

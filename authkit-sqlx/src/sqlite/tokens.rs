@@ -31,10 +31,11 @@ const PEEK: &str = "SELECT purpose, user_id, email, created_at, expires_at \
 /// Verifies the token's email only while it is still the live user's email.
 const VERIFY_EMAIL: &str = "UPDATE authkit_users SET email_verified = 1, updated_at = ?3 \
                             WHERE id = ?1 AND email = ?2 AND deleted_at IS NULL";
-/// The new hash; the reset proves control of the email when it is still the token's.
+/// The new hash, only while the user's email is still the token's (a link sent to an address
+/// the account has left resets nothing); the reset proves control of that email.
 const RESET_PASSWORD: &str = "UPDATE authkit_users SET password_hash = ?3, updated_at = ?4, \
-                              email_verified = CASE WHEN email = ?2 THEN 1 ELSE email_verified END \
-                              WHERE id = ?1 AND deleted_at IS NULL";
+                              email_verified = 1 \
+                              WHERE id = ?1 AND email = ?2 AND deleted_at IS NULL";
 
 /// Tokens (at most `?2`) that expired before `?1`, used or not (`purge_tokens`).
 const PURGE_TOKENS: &str = "DELETE FROM authkit_one_time_tokens WHERE hash IN \
@@ -151,7 +152,7 @@ impl OneTimeTokenStore for SqliteStore {
             .map_err(map)?
             .rows_affected();
         if reset == 0 {
-            // A deleted user: the token is spent, nothing else changes.
+            // A deleted user, or another email by now: the token is spent, nothing else changes.
             tx.commit().await.map_err(map)?;
             return Ok(None);
         }

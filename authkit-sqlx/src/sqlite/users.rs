@@ -109,6 +109,11 @@ const REVOKE_SESSIONS: &str = "UPDATE authkit_sessions SET revoked_at = ?2 \
 /// Ends the user's outstanding password resets.
 const SPEND_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = ?2 \
                                   WHERE user_id = ?1 AND purpose = ?3 AND used_at IS NULL";
+/// The unused reset tokens of `?1` sent to another email than its current one (after an email
+/// change: a link in the old mailbox must not reset the account that moved away from it).
+const SPEND_STALE_RESET_TOKENS: &str = "UPDATE authkit_one_time_tokens SET used_at = ?2 \
+     WHERE user_id = ?1 AND purpose = ?3 AND used_at IS NULL \
+     AND email <> (SELECT email FROM authkit_users WHERE id = ?1)";
 
 #[async_trait]
 impl UserStore for SqliteStore {
@@ -191,6 +196,9 @@ impl UserStore for SqliteStore {
             .rows_affected();
         if updated == 0 {
             return Err(StoreError::NotFound);
+        }
+        if patch.email.is_some() {
+            spend_stale_reset_tokens(&mut tx, id, now).await?;
         }
         let user = user_in(&mut tx, id).await?;
         insert_mail(&mut tx, mail).await?;
@@ -326,6 +334,9 @@ impl UserStore for SqliteStore {
         if patch.status == Some(UserStatus::Disabled) {
             revoke_sessions(&mut tx, id, None, now).await?;
         }
+        if patch.email.is_some() {
+            spend_stale_reset_tokens(&mut tx, id, now).await?;
+        }
         if let Some(roles) = &patch.roles {
             let names =
                 serde_json::to_string(roles).map_err(|e| StoreError::Backend(Box::new(e)))?;
@@ -437,6 +448,22 @@ pub(super) async fn spend_reset_tokens(
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     sqlx::query(SPEND_RESET_TOKENS)
+        .bind(uuid_text(user.as_uuid()))
+        .bind(micros(now)?)
+        .bind(TokenPurpose::PasswordReset.as_str())
+        .execute(conn)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
+/// Marks used the unused password-reset tokens of `user` whose email is no longer the user's.
+async fn spend_stale_reset_tokens(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(SPEND_STALE_RESET_TOKENS)
         .bind(uuid_text(user.as_uuid()))
         .bind(micros(now)?)
         .bind(TokenPurpose::PasswordReset.as_str())

@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 
 use authkit_core::domain::{ALL_PERMISSIONS, Email, Password};
+use authkit_core::ports::EmailKind;
+use authkit_core::service::Bootstrapped;
 use serde_json::{Value, json};
 
 use crate::app::{access_of, refresh_of, user_id_of};
@@ -81,7 +83,7 @@ pub async fn admin_access_token_carries_every_permission(h: Harness) {
     );
 
     // The create-admin bootstrap: a new account is made an administrator...
-    let (user, created) = app
+    let (user, outcome) = app
         .kit
         .bootstrap_admin(
             Email::parse("boot@example.com").unwrap(),
@@ -89,32 +91,98 @@ pub async fn admin_access_token_carries_every_permission(h: Harness) {
         )
         .await
         .unwrap();
-    assert!(created);
+    assert_eq!(outcome, Bootstrapped::Created);
     assert!(user.roles.iter().any(|r| r == "admin"));
+    assert!(user.email_verified);
     let boot = app.login("boot@example.com").await;
     assert_eq!(claim_set(&access_of(&boot), "perms"), set(ALL_PERMISSIONS));
     let r = app.get_auth("/admin/audit", &access_of(&boot)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // ...idempotently...
-    let (_, created) = app
+    let (_, outcome) = app
         .kit
         .bootstrap_admin(Email::parse("boot@example.com").unwrap(), None)
         .await
         .unwrap();
-    assert!(!created);
-    // ...and an existing account is promoted, its issued tokens refused until a refresh.
+    assert_eq!(outcome, Bootstrapped::Promoted);
+    // ...an existing account with a verified email is promoted, its password kept and its
+    // issued tokens refused until a refresh...
     let plain = app.signed_in("plain@example.com").await;
+    let verification = app
+        .token_in("plain@example.com", EmailKind::VerifyEmail)
+        .await;
+    let r = app
+        .post("/verify-email", &json!({ "token": verification }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(claim_set(&access_of(&plain), "perms"), set(&[]));
-    let (_, created) = app
+    let (_, outcome) = app
         .kit
-        .bootstrap_admin(Email::parse("plain@example.com").unwrap(), None)
+        .bootstrap_admin(
+            Email::parse("plain@example.com").unwrap(),
+            Some(&Password::new("an ignored operator passphrase")),
+        )
         .await
         .unwrap();
-    assert!(!created);
+    assert_eq!(outcome, Bootstrapped::Promoted);
     app.me(&access_of(&plain))
         .await
         .assert_problem(401, "unauthorized");
     let r = app.try_refresh(&refresh_of(&plain)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        claim_set(&access_of(&r.json), "perms"),
+        set(ALL_PERMISSIONS)
+    );
+    app.login("plain@example.com").await;
+
+    // ...and one whose email is not verified is not trusted (SECURITY 11: whoever registered
+    // the address first may not be its owner): a password is needed, and it replaces the
+    // account's, whose sessions end.
+    let squatter = app.signed_in("ops@example.com").await;
+    let missing = app
+        .kit
+        .bootstrap_admin(Email::parse("ops@example.com").unwrap(), None)
+        .await;
+    assert!(
+        matches!(&missing, Err(authkit_core::Error::Validation(errors))
+            if errors.iter().any(|e| e.field == "password" && e.code == "required")),
+        "{missing:?}"
+    );
+    let weak = app
+        .kit
+        .bootstrap_admin(
+            Email::parse("ops@example.com").unwrap(),
+            Some(&Password::new("short")),
+        )
+        .await;
+    assert!(
+        matches!(&weak, Err(authkit_core::Error::Validation(_))),
+        "{weak:?}"
+    );
+    app.login("ops@example.com").await;
+    let operator = "the operator's own passphrase";
+    let (user, outcome) = app
+        .kit
+        .bootstrap_admin(
+            Email::parse("ops@example.com").unwrap(),
+            Some(&Password::new(operator)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, Bootstrapped::Claimed);
+    assert!(user.email_verified);
+    assert_eq!(user.roles, ["admin", "user"]);
+    app.try_login("ops@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.me(&access_of(&squatter))
+        .await
+        .assert_problem(401, "unauthorized");
+    app.try_refresh(&refresh_of(&squatter))
+        .await
+        .assert_problem(400, "invalid_token");
+    let r = app.try_login("ops@example.com", operator).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         claim_set(&access_of(&r.json), "perms"),

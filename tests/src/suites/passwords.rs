@@ -201,6 +201,49 @@ pub async fn reset_tokens_are_single_use_and_expire(h: Harness) {
     app.shutdown().await;
 }
 
+/// A reset link sent before the account's email changed (by its owner, or by an administrator)
+/// no longer works: whoever reads the old mailbox cannot take over the account that left it.
+pub async fn an_email_change_ends_the_reset_links_sent_to_the_old_address(h: Harness) {
+    let app = h.spawn().await;
+    app.register("leaving@example.com").await;
+    let moved = app.register("moved-by-admin@example.com").await;
+    let admin = app.admin("ops@example.com").await;
+
+    let token = reset_token(&app, "leaving@example.com").await;
+    let pair = app.login("leaving@example.com").await;
+    let r = app
+        .patch_auth(
+            "/users/me",
+            &access_of(&pair),
+            &json!({ "email": "arrived@example.com", "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    reset(&app, &token, NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_token");
+    app.try_login("arrived@example.com", NEW_PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.login("arrived@example.com").await;
+
+    let token = reset_token(&app, "moved-by-admin@example.com").await;
+    let id = moved["id"].as_str().expect("an id");
+    let r = app
+        .patch_auth(
+            &format!("/admin/users/{id}"),
+            &access_of(&admin),
+            &json!({ "email": "placed@example.com" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    reset(&app, &token, NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_token");
+    app.login("placed@example.com").await;
+    app.shutdown().await;
+}
+
 pub async fn reset_enforces_the_policy_without_spending_the_token(h: Harness) {
     let app = h.spawn().await;
     app.register("policy.person@example.com").await;
