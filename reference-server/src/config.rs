@@ -905,6 +905,11 @@ pub fn redact_url(raw: &str) -> String {
     let Ok(mut url) = Url::parse(raw) else {
         return "[unparsable URL]".to_owned();
     };
+    // `user:password@host` without `//` parses as scheme `user` and an opaque path: whatever
+    // follows could be a password.
+    if url.cannot_be_a_base() && raw.contains('@') {
+        return "[unparsable URL]".to_owned();
+    }
     if url.password().is_some() && url.set_password(Some("***")).is_err() {
         return "[unparsable URL]".to_owned();
     }
@@ -1497,7 +1502,18 @@ impl ServerConfig {
                 ),
                 "cors_origins" => (
                     vars::CORS_ORIGINS,
-                    self.cors_origins.join(","),
+                    // An entry with `user:password@` is refused: never echo the password.
+                    self.cors_origins
+                        .iter()
+                        .map(|o| {
+                            if o.contains('@') {
+                                redact_url(o)
+                            } else {
+                                o.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
                     "list exact origins such as https://app.example.com,http://localhost:3000 \
                      (scheme, host, optional port; no path, no *), or unset it",
                 ),
@@ -1799,7 +1815,8 @@ impl ServerConfig {
 fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
     let invalid = |problem: String| ConfigError::Invalid {
         var: vars::PUBLIC_URL,
-        value: raw.to_owned(),
+        // `https://user:password@host` is refused below: never echo the password.
+        value: redact_url(raw),
         problem,
         fix: "use the http:// or https:// address clients reach the server at, e.g. https://auth.example.com",
     };
@@ -2107,6 +2124,7 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite://authkit.db"), "sqlite://authkit.db");
         assert_eq!(redact_url("not a url:s3cret@"), "[unparsable URL]");
+        assert_eq!(redact_url("user:s3cret@host"), "[unparsable URL]");
     }
 
     #[test]

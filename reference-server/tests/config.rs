@@ -238,6 +238,30 @@ fn passwords_stay_out_of_errors_and_debug() {
     assert!(!shown.contains("hunter22"), "{shown}");
 }
 
+/// A URL with credentials where none are allowed is refused without echoing the password,
+/// from the environment and from the file, and the message still names the variable.
+#[test]
+fn refused_urls_with_credentials_never_show_the_password() {
+    for (var, value) in [
+        (vars::PUBLIC_URL, "https://u:hunter22@auth.example.com"),
+        (vars::PUBLIC_URL, "https://u:hunter22@auth.example.com/?x=1"),
+        (vars::PUBLIC_URL, "u:hunter22@auth.example.com"),
+        (vars::CORS_ORIGINS, "https://u:hunter22@app.example.com"),
+    ] {
+        let error = error_for(var, value);
+        let shown = format!("{error}");
+        assert!(!shown.contains("hunter22"), "{var}={value}: {shown}");
+
+        let key = var.trim_start_matches("AUTHKIT_").to_ascii_lowercase();
+        let file = TomlFile::new(&format!("{key} = \"{value}\"\n"));
+        let error = file.parse(&[]).unwrap_err();
+        assert_eq!(error.var(), var, "{key}: {error}");
+        let shown = error.to_string();
+        assert!(shown.contains(var), "{key}: {shown}");
+        assert!(!shown.contains("hunter22"), "{key} = {value}: {shown}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Abuse limits, CORS, timeouts and password hashing
 
