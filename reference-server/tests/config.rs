@@ -262,6 +262,49 @@ fn refused_urls_with_credentials_never_show_the_password() {
     }
 }
 
+/// SMTP URLs the mailer would refuse when `serve` builds it (after migrating, exit 1, a
+/// restart loop under systemd) are refused by the configuration (exit 2 from `check-config`
+/// and `serve` alike), naming AUTHKIT_SMTP_URL and the fix, from the environment and the file.
+#[test]
+fn smtp_urls_the_mailer_refuses_are_refused_by_the_configuration() {
+    for value in [
+        // A misspelt parameter must not quietly send in clear text.
+        "smtp://mail.example.com:587?tsl=required",
+        "smtp://mail.example.com?tls=required&x=1",
+        // smtps is TLS from the first byte: opportunistic makes no sense.
+        "smtps://mail.example.com?tls=opportunistic",
+        // A user name without a password.
+        "smtp://mailer@mail.example.com:587?tls=required",
+        // tls= twice is ambiguous: the clear-text warning and the mailer could read different
+        // values.
+        "smtp://u:hunter22@mail.example.com?tls=required&tls=opportunistic",
+        "smtp://u:hunter22@mail.example.com?tls=opportunistic&tls=required",
+        "smtp://mail.example.com?tls=required&tls=required",
+    ] {
+        let error = error_for(vars::SMTP_URL, value);
+        assert!(
+            matches!(error, ConfigError::Invalid { .. }),
+            "{value}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("use smtp://"), "{value}: {message}");
+        assert!(!message.contains("hunter22"), "{value}: {message}");
+
+        let file = TomlFile::new(&format!("smtp_url = \"{value}\"\n"));
+        let error = file.parse(&[]).unwrap_err();
+        assert_eq!(error.var(), vars::SMTP_URL, "{value}: {error}");
+        let message = error.to_string();
+        assert!(message.contains(file.path()), "{value}: {message}");
+        assert!(!message.contains("hunter22"), "{value}: {message}");
+    }
+    let message = error_for(
+        vars::SMTP_URL,
+        "smtp://mail.example.com?tls=required&tls=opportunistic",
+    )
+    .to_string();
+    assert!(message.contains("more than once"), "{message}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Abuse limits, CORS, timeouts and password hashing
 
