@@ -448,9 +448,11 @@ async fn log_request(request: Request, next: Next) -> Response {
 /// Connections speak HTTP/1.1; each must send a request's headers within
 /// [`ServerConfig::header_read_timeout`] of being idle, in at most [`MAX_REQUEST_HEAD_BYTES`].
 /// Client addresses reach authkit through `ConnectInfo<SocketAddr>`. The email worker runs
-/// alongside ([`AuthKit::run_email_worker`]) and is stopped after the HTTP server, finishing
-/// the message it is sending within the same grace period. So does the reload of the signing
-/// keys (every [`ServerConfig::key_reload_interval`], see [`crate::keys`]).
+/// alongside ([`AuthKit::run_email_worker`]) and is told to stop together with the HTTP
+/// server, finishing the message it is sending within the same grace period (counted once,
+/// from the shutdown signal); emails queued meanwhile stay in the outbox for the next start or
+/// another instance. The reload of the signing keys (every
+/// [`ServerConfig::key_reload_interval`], see [`crate::keys`]) runs alongside too.
 ///
 /// With `AUTHKIT_METRICS_BIND` ([`App::metrics_bind`]), first binds that address and serves
 /// `/metrics` there until the same shutdown ([`serve_with_metrics`]), with the same limits.
@@ -505,22 +507,32 @@ where
         }
         _ => None,
     };
+    // One grace period for everything, counted from the shutdown signal: the HTTP drain, the
+    // metrics listener and the email worker (which finishes the message it is sending) all
+    // stop at once, so the process exits within `grace` (the container's stop timeout is set
+    // just above it), not the drain's grace plus the worker's.
+    let (stopping, stopped_at) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
     let shutdown = async move {
         shutdown.await;
+        let _ = stopping.send(tokio::time::Instant::now());
         let _ = stop_metrics.send(());
+        let _ = stop_worker.send(());
     };
     let limits = (app.header_read_timeout, grace);
     serve_router(listener, app.router, limits, shutdown).await;
     if let Some(task) = key_reloader {
         task.abort();
     }
+    let deadline = stopped_at
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + grace;
     if let Some(server) = metrics_server
-        && tokio::time::timeout(grace, server).await.is_err()
+        && tokio::time::timeout_at(deadline, server).await.is_err()
     {
         tracing::warn!("the metrics listener did not stop in time");
     }
-    let _ = stop_worker.send(());
-    if tokio::time::timeout(grace, worker).await.is_err() {
+    if tokio::time::timeout_at(deadline, worker).await.is_err() {
         tracing::warn!("the email worker did not stop in time; its message is sent again later");
     }
     Ok(())
