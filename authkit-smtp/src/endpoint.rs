@@ -78,7 +78,12 @@ impl Endpoint {
                 // send in clear text.
                 return Err(SmtpConfigError::UnknownParameter(key.into_owned()));
             }
-            tls = Some(value.into_owned());
+            // Refused rather than last-one-wins: `?tls=required&tls=opportunistic` is
+            // ambiguous, and whoever reads one of its values (a warning about clear text)
+            // would disagree with whoever reads the other.
+            if tls.replace(value.into_owned()).is_some() {
+                return Err(SmtpConfigError::RepeatedParameter(key.into_owned()));
+            }
         }
         let security = match (url.scheme(), tls.as_deref()) {
             ("smtp", None) => Security::Plain,
@@ -193,6 +198,9 @@ mod tests {
             "smtp://",
             "smtp://mail.example.com?tls=yes",
             "smtp://mail.example.com?tsl=required",
+            "smtp://mail.example.com?tls=required&tls=opportunistic",
+            "smtp://mail.example.com?tls=required&tls=required",
+            "smtps://mail.example.com?tls=required&tls=required",
             "smtps://mail.example.com?tls=opportunistic",
             "smtp://user@mail.example.com",
             "smtp://u:%FF@mail.example.com",

@@ -27,6 +27,10 @@ pub enum SmtpConfigError {
     /// A query parameter other than `tls`.
     #[error("the SMTP URL has the unknown parameter `{0}` (only tls= is understood)")]
     UnknownParameter(String),
+    /// A query parameter given more than once (`?tls=required&tls=opportunistic`): which one
+    /// counts would be a guess.
+    #[error("the SMTP URL has the parameter `{0}` more than once; give it once")]
+    RepeatedParameter(String),
     /// `USER@` without `:PASSWORD`.
     #[error("the SMTP URL has a user name but no password (use USER:PASSWORD@HOST)")]
     MissingPassword,

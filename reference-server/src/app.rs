@@ -398,21 +398,30 @@ pub(crate) async fn open_database(
 }
 
 /// Creates an empty SQLite file if none exists (SQLite treats an empty file as a new
-/// database); an existing file is left untouched.
+/// database), readable and writable by its owner only (mode 0600 on Unix): it will hold the
+/// Ed25519 signing seed, password hashes and the outbox, and SQLite gives its `-wal` and `-shm`
+/// files the same mode. An existing file is left untouched, its mode included (the operator's
+/// choice).
 fn create_sqlite_file(path: &Path) -> Result<(), ServerError> {
-    if path.exists() {
-        return Ok(());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map(drop)
-        .map_err(|source| ServerError::SqliteFile {
-            path: path.to_owned(),
-            source,
-        })?;
-    tracing::info!(path = %path.display(), "created the SQLite database file");
+    match options.open(path) {
+        Ok(file) => drop(file),
+        // Already there (before, or created meanwhile by another process): not ours to change.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(source) => {
+            return Err(ServerError::SqliteFile {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
+    tracing::info!(path = %path.display(), "created the SQLite database file (mode 0600)");
     Ok(())
 }
 
@@ -439,9 +448,11 @@ async fn log_request(request: Request, next: Next) -> Response {
 /// Connections speak HTTP/1.1; each must send a request's headers within
 /// [`ServerConfig::header_read_timeout`] of being idle, in at most [`MAX_REQUEST_HEAD_BYTES`].
 /// Client addresses reach authkit through `ConnectInfo<SocketAddr>`. The email worker runs
-/// alongside ([`AuthKit::run_email_worker`]) and is stopped after the HTTP server, finishing
-/// the message it is sending within the same grace period. So does the reload of the signing
-/// keys (every [`ServerConfig::key_reload_interval`], see [`crate::keys`]).
+/// alongside ([`AuthKit::run_email_worker`]) and is told to stop together with the HTTP
+/// server, finishing the message it is sending within the same grace period (counted once,
+/// from the shutdown signal); emails queued meanwhile stay in the outbox for the next start or
+/// another instance. The reload of the signing keys (every
+/// [`ServerConfig::key_reload_interval`], see [`crate::keys`]) runs alongside too.
 ///
 /// With `AUTHKIT_METRICS_BIND` ([`App::metrics_bind`]), first binds that address and serves
 /// `/metrics` there until the same shutdown ([`serve_with_metrics`]), with the same limits.
@@ -496,22 +507,32 @@ where
         }
         _ => None,
     };
+    // One grace period for everything, counted from the shutdown signal: the HTTP drain, the
+    // metrics listener and the email worker (which finishes the message it is sending) all
+    // stop at once, so the process exits within `grace` (the container's stop timeout is set
+    // just above it), not the drain's grace plus the worker's.
+    let (stopping, stopped_at) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
     let shutdown = async move {
         shutdown.await;
+        let _ = stopping.send(tokio::time::Instant::now());
         let _ = stop_metrics.send(());
+        let _ = stop_worker.send(());
     };
     let limits = (app.header_read_timeout, grace);
     serve_router(listener, app.router, limits, shutdown).await;
     if let Some(task) = key_reloader {
         task.abort();
     }
+    let deadline = stopped_at
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + grace;
     if let Some(server) = metrics_server
-        && tokio::time::timeout(grace, server).await.is_err()
+        && tokio::time::timeout_at(deadline, server).await.is_err()
     {
         tracing::warn!("the metrics listener did not stop in time");
     }
-    let _ = stop_worker.send(());
-    if tokio::time::timeout(grace, worker).await.is_err() {
+    if tokio::time::timeout_at(deadline, worker).await.is_err() {
         tracing::warn!("the email worker did not stop in time; its message is sent again later");
     }
     Ok(())
@@ -614,5 +635,66 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The zero-config database holds the signing seed and password hashes: a new file is
+    /// not readable by the group or others, whatever the umask lets through (typically 022,
+    /// which left 0644 before).
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authkit.db");
+        create_sqlite_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+        assert_eq!(mode & 0o600, 0o600, "mode {mode:o}");
+    }
+
+    /// Through the start-up path: the database, once connected and migrated (WAL mode), and
+    /// the `-wal` and `-shm` files SQLite adds next to it are private too.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_zero_config_database_and_its_wal_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authkit.db");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let database = open_database(&url, Duration::from_secs(30)).await.unwrap();
+        let mut checked = 0;
+        for name in ["authkit.db", "authkit.db-wal", "authkit.db-shm"] {
+            let Ok(meta) = std::fs::metadata(dir.path().join(name)) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{name}: mode {mode:o}");
+            checked += 1;
+        }
+        assert!(checked >= 1);
+        drop(database);
+    }
+
+    /// An existing file keeps its mode and content: an operator may have chosen 0640 for a
+    /// backup group.
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_sqlite_file_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authkit.db");
+        std::fs::write(&path, b"x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        create_sqlite_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640, "mode {mode:o}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
     }
 }

@@ -213,7 +213,8 @@ pub mod vars {
             Kind::Text,
             "SMTP server the emails are sent through; its password is never printed",
             "smtp://[USER:PASS@]HOST:PORT (plain), smtp://...?tls=required (STARTTLS), \
-             smtps://... (TLS)",
+             smtp://...?tls=opportunistic, smtps://... (TLS); checked as the mailer reads it: \
+             tls= at most once and no other parameter, USER only with :PASS",
             "unset: emails are written to the log",
             "\"\"",
         ),
@@ -832,39 +833,29 @@ impl fmt::Debug for DatabaseUrl {
 #[derive(Clone)]
 pub struct SmtpUrl {
     raw: SecretString,
+    /// What authkit-smtp's parse of `raw` says: credentials without certain TLS.
+    sends_password_in_clear: bool,
 }
 
 impl SmtpUrl {
-    /// Checks the URL: `smtp://HOST[:PORT]` (plain, port 25), `smtp://...?tls=required`
-    /// (STARTTLS, port 587), `smtp://...?tls=opportunistic`, `smtps://...` (implicit TLS,
-    /// port 465); credentials as `USER:PASSWORD@` (percent-encoded).
+    /// Checks the URL with the parser the mailer uses (authkit-smtp's), so that what is
+    /// accepted here is what `serve` can send with: `smtp://HOST[:PORT]` (plain, port 25),
+    /// `smtp://...?tls=required` (STARTTLS, port 587), `smtp://...?tls=opportunistic`,
+    /// `smtps://...` (implicit TLS, port 465); credentials as `USER:PASSWORD@`
+    /// (percent-encoded). Unknown or repeated parameters, `USER@` without a password and
+    /// `smtps://...?tls=opportunistic` are refused.
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let invalid = |problem: String| ConfigError::Invalid {
+        let mailer = authkit_smtp::SmtpMailer::from_url(raw).map_err(|e| ConfigError::Invalid {
             var: vars::SMTP_URL,
             value: redact_url(raw),
-            problem,
+            // authkit-smtp's messages never contain the password.
+            problem: e.to_string(),
             fix: "use smtp://HOST:PORT, smtp://USER:PASSWORD@HOST:587?tls=required or \
                   smtps://USER:PASSWORD@HOST:465, or unset it to write emails to the log",
-        };
-        let url = Url::parse(raw).map_err(|e| invalid(format!("not a URL ({e})")))?;
-        match url.scheme() {
-            "smtp" | "smtps" => {}
-            other => return Err(invalid(format!("unsupported scheme `{other}`"))),
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(invalid("the URL has no host".to_owned()));
-        }
-        for (key, value) in url.query_pairs() {
-            if key == "tls" && !matches!(&*value, "required" | "opportunistic") {
-                return Err(invalid(format!(
-                    "tls={value} is not supported (use tls=required or tls=opportunistic)"
-                )));
-            }
-        }
-        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(raw)
-            .map_err(|e| invalid(e.to_string()))?;
+        })?;
         Ok(Self {
             raw: SecretString::from(raw),
+            sends_password_in_clear: mailer.sends_credentials_in_clear(),
         })
     }
 
@@ -873,13 +864,10 @@ impl SmtpUrl {
         self.raw.expose_secret()
     }
 
-    /// Whether credentials would travel without TLS (`smtp://` with a password and no `tls=`).
+    /// Whether credentials could travel without TLS (`smtp://` with a password, without
+    /// `tls=required`), as the mailer reads the URL.
     pub fn sends_password_in_clear(&self) -> bool {
-        Url::parse(self.expose()).is_ok_and(|u| {
-            u.scheme() == "smtp"
-                && u.password().is_some()
-                && !u.query_pairs().any(|(k, v)| k == "tls" && v == "required")
-        })
+        self.sends_password_in_clear
     }
 }
 
@@ -905,6 +893,11 @@ pub fn redact_url(raw: &str) -> String {
     let Ok(mut url) = Url::parse(raw) else {
         return "[unparsable URL]".to_owned();
     };
+    // `user:password@host` without `//` parses as scheme `user` and an opaque path: whatever
+    // follows could be a password.
+    if url.cannot_be_a_base() && raw.contains('@') {
+        return "[unparsable URL]".to_owned();
+    }
     if url.password().is_some() && url.set_password(Some("***")).is_err() {
         return "[unparsable URL]".to_owned();
     }
@@ -1497,7 +1490,18 @@ impl ServerConfig {
                 ),
                 "cors_origins" => (
                     vars::CORS_ORIGINS,
-                    self.cors_origins.join(","),
+                    // An entry with `user:password@` is refused: never echo the password.
+                    self.cors_origins
+                        .iter()
+                        .map(|o| {
+                            if o.contains('@') {
+                                redact_url(o)
+                            } else {
+                                o.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
                     "list exact origins such as https://app.example.com,http://localhost:3000 \
                      (scheme, host, optional port; no path, no *), or unset it",
                 ),
@@ -1799,7 +1803,8 @@ impl ServerConfig {
 fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
     let invalid = |problem: String| ConfigError::Invalid {
         var: vars::PUBLIC_URL,
-        value: raw.to_owned(),
+        // `https://user:password@host` is refused below: never echo the password.
+        value: redact_url(raw),
         problem,
         fix: "use the http:// or https:// address clients reach the server at, e.g. https://auth.example.com",
     };
@@ -2107,6 +2112,7 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite://authkit.db"), "sqlite://authkit.db");
         assert_eq!(redact_url("not a url:s3cret@"), "[unparsable URL]");
+        assert_eq!(redact_url("user:s3cret@host"), "[unparsable URL]");
     }
 
     #[test]
@@ -2150,6 +2156,28 @@ mod tests {
                 .unwrap()
                 .sends_password_in_clear()
         );
+        assert!(
+            SmtpUrl::parse("smtp://u:p@h:587?tls=opportunistic")
+                .unwrap()
+                .sends_password_in_clear()
+        );
+    }
+
+    /// Whatever `check-config` accepts, the mailer of `serve` accepts too: both read the URL
+    /// with authkit-smtp's parser.
+    #[test]
+    fn smtp_urls_accepted_here_build_a_mailer() {
+        for ok in [
+            "smtp://localhost:2525",
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtps://user:pass@mail.example.com",
+            "smtps://mail.example.com?tls=required",
+            "smtp://[::1]:2525/client.example.com",
+        ] {
+            let url = SmtpUrl::parse(ok).unwrap();
+            crate::mail::smtp_mailer(&url, DEFAULT_MAIL_FROM, Duration::from_secs(5)).unwrap();
+        }
     }
 
     #[test]

@@ -238,6 +238,73 @@ fn passwords_stay_out_of_errors_and_debug() {
     assert!(!shown.contains("hunter22"), "{shown}");
 }
 
+/// A URL with credentials where none are allowed is refused without echoing the password,
+/// from the environment and from the file, and the message still names the variable.
+#[test]
+fn refused_urls_with_credentials_never_show_the_password() {
+    for (var, value) in [
+        (vars::PUBLIC_URL, "https://u:hunter22@auth.example.com"),
+        (vars::PUBLIC_URL, "https://u:hunter22@auth.example.com/?x=1"),
+        (vars::PUBLIC_URL, "u:hunter22@auth.example.com"),
+        (vars::CORS_ORIGINS, "https://u:hunter22@app.example.com"),
+    ] {
+        let error = error_for(var, value);
+        let shown = format!("{error}");
+        assert!(!shown.contains("hunter22"), "{var}={value}: {shown}");
+
+        let key = var.trim_start_matches("AUTHKIT_").to_ascii_lowercase();
+        let file = TomlFile::new(&format!("{key} = \"{value}\"\n"));
+        let error = file.parse(&[]).unwrap_err();
+        assert_eq!(error.var(), var, "{key}: {error}");
+        let shown = error.to_string();
+        assert!(shown.contains(var), "{key}: {shown}");
+        assert!(!shown.contains("hunter22"), "{key} = {value}: {shown}");
+    }
+}
+
+/// SMTP URLs the mailer would refuse when `serve` builds it (after migrating, exit 1, a
+/// restart loop under systemd) are refused by the configuration (exit 2 from `check-config`
+/// and `serve` alike), naming AUTHKIT_SMTP_URL and the fix, from the environment and the file.
+#[test]
+fn smtp_urls_the_mailer_refuses_are_refused_by_the_configuration() {
+    for value in [
+        // A misspelt parameter must not quietly send in clear text.
+        "smtp://mail.example.com:587?tsl=required",
+        "smtp://mail.example.com?tls=required&x=1",
+        // smtps is TLS from the first byte: opportunistic makes no sense.
+        "smtps://mail.example.com?tls=opportunistic",
+        // A user name without a password.
+        "smtp://mailer@mail.example.com:587?tls=required",
+        // tls= twice is ambiguous: the clear-text warning and the mailer could read different
+        // values.
+        "smtp://u:hunter22@mail.example.com?tls=required&tls=opportunistic",
+        "smtp://u:hunter22@mail.example.com?tls=opportunistic&tls=required",
+        "smtp://mail.example.com?tls=required&tls=required",
+    ] {
+        let error = error_for(vars::SMTP_URL, value);
+        assert!(
+            matches!(error, ConfigError::Invalid { .. }),
+            "{value}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("use smtp://"), "{value}: {message}");
+        assert!(!message.contains("hunter22"), "{value}: {message}");
+
+        let file = TomlFile::new(&format!("smtp_url = \"{value}\"\n"));
+        let error = file.parse(&[]).unwrap_err();
+        assert_eq!(error.var(), vars::SMTP_URL, "{value}: {error}");
+        let message = error.to_string();
+        assert!(message.contains(file.path()), "{value}: {message}");
+        assert!(!message.contains("hunter22"), "{value}: {message}");
+    }
+    let message = error_for(
+        vars::SMTP_URL,
+        "smtp://mail.example.com?tls=required&tls=opportunistic",
+    )
+    .to_string();
+    assert!(message.contains("more than once"), "{message}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Abuse limits, CORS, timeouts and password hashing
 

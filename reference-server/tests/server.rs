@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use authkit_core::hashing::Argon2Config;
-use authkit_server::config::DatabaseUrl;
+use authkit_server::config::{DatabaseUrl, SmtpUrl};
 use authkit_server::{ServerConfig, build_app};
 use secrecy::SecretString;
 use tokio::net::{TcpListener, TcpStream};
@@ -117,6 +117,86 @@ async fn an_unreachable_database_stops_the_start_without_hanging() {
     let message = authkit_server::error::chain(&error);
     assert!(message.contains("AUTHKIT_DATABASE_URL"), "{message}");
     assert!(!message.contains("hunter22"), "{message}");
+}
+
+/// On shutdown the email worker is told to stop together with the HTTP server, and both share
+/// one grace period counted from the signal: with a request in flight for the whole grace (its
+/// body never completes) and the worker stuck on a silent SMTP server, `serve` still returns
+/// within one grace period, not the drain's grace plus the worker's (which outlasted the
+/// container's stop timeout). No sleeps: progress is polled against a deadline and the
+/// shutdown is timed.
+#[tokio::test]
+async fn shutdown_stops_http_and_the_email_worker_within_one_grace_period() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let smtp = common::smtp::SmtpReceiver::builder().silent().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_secs(3);
+    let config = ServerConfig {
+        smtp_url: Some(SmtpUrl::parse(&smtp.url()).unwrap()),
+        // The worker waits for a greeting far longer than the grace period.
+        smtp_timeout: Duration::from_secs(120),
+        shutdown_grace: grace,
+        ..config(&sqlite_url(&dir))
+    };
+    let app = build_app(config).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(authkit_server::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    let base = format!("http://{addr}");
+
+    // A verification email: the worker connects to the silent server and waits there.
+    let registered = common::client()
+        .post(format!("{base}/api/v1/register"))
+        .json(&serde_json::json!({
+            "email": common::unique_email(),
+            "password": common::PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    assert!(
+        common::smtp::poll_until(Duration::from_secs(30), || smtp.connections() >= 1).await,
+        "the email worker connects to the SMTP server"
+    );
+
+    // A request in flight: one full request on the connection (so the server is serving it),
+    // then the head of a second one whose body never arrives.
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    held.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0_u8; 1024];
+    let n = held.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    held.write_all(
+        b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"",
+    )
+    .await
+    .unwrap();
+    // Another request answered after that write: the server has had its turn at the held
+    // connection's bytes (this runtime has one thread) and is reading the missing body.
+    let health = reqwest::get(format!("{base}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let started = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(grace * 4, server)
+        .await
+        .expect("serve returns")
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < grace + Duration::from_millis(1500),
+        "shutdown took {took:?}: more than one grace period ({grace:?})"
+    );
+    drop(held);
 }
 
 // ---------------------------------------------------------------------------------------------
