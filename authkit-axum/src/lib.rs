@@ -1,5 +1,6 @@
 //! authkit on axum: [`router`] serves the contract's routes, [`CurrentUser`] authenticates
-//! callers of your own routes and [`require_permission`] guards them. Everything observable
+//! callers of your own routes ([`MaybeUser`] optionally) and [`require_permission`] guards
+//! them. Everything observable
 //! on the wire (parsing, status codes, problem documents, cookies, headers) comes from
 //! `authkit_core::http`; this crate only translates types.
 //!
@@ -42,7 +43,7 @@ mod guard;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub use convert::openapi_router;
 pub use convert::{ApiError, router};
-pub use extract::CurrentUser;
+pub use extract::{CurrentUser, MaybeUser};
 pub use guard::require_permission;
 
 /// The core crate, re-exported so hosts name the same version.

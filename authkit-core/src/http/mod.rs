@@ -518,6 +518,24 @@ pub async fn authenticate_headers(kit: &AuthKit, headers: &HeaderMap) -> Result<
         .await
 }
 
+/// Optional authentication, the one rule every adapter's optional extractor follows
+/// (`MaybeUser`, and axum's `Option<CurrentUser>`): `Ok(None)` only when the request presents
+/// no credentials (no `Authorization` header at all). Credentials that are presented are
+/// checked exactly as by [`authenticate_headers`]: a malformed, invalid, expired or revoked
+/// token is [`Error::Unauthorized`] (401 with `WWW-Authenticate: Bearer`), a store that fails
+/// is [`Error::Unavailable`] (503). Never turn those errors into "anonymous": a caller whose
+/// token was just revoked, or any caller during a database outage, would silently lose its
+/// identity instead of being refused.
+pub async fn authenticate_optional(
+    kit: &AuthKit,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>> {
+    if !headers.contains_key(AUTHORIZATION) {
+        return Ok(None);
+    }
+    authenticate_headers(kit, headers).await.map(Some)
+}
+
 /// The `Authorization` header's value; one that is not visible ASCII is `Unauthorized`.
 fn authorization_header(headers: &HeaderMap) -> Result<Option<&str>> {
     headers
