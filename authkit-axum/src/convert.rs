@@ -14,7 +14,8 @@ use axum::routing::{MethodFilter, on};
 /// The contract's routes, to mount with `Router::nest("/api/v1", router(kit))`.
 ///
 /// The client address comes from `ConnectInfo<SocketAddr>`: serve the app with
-/// `into_make_service_with_connect_info::<SocketAddr>()`, or per-IP rate limits are off.
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or the per-IP rate limits are
+/// skipped, with a warning once per process (see the [crate docs](crate)).
 /// Each path also answers CORS preflights (`OPTIONS`).
 pub fn router<S>(kit: AuthKit) -> Router<S>
 where

@@ -18,6 +18,7 @@ pub use problem::{PROBLEM_JSON, Problem, error_response};
 pub use routes::{AuthNeed, ROUTES, RouteId, RouteSpec};
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
@@ -50,7 +51,16 @@ pub struct ApiRequest<'a> {
     /// Request headers.
     pub headers: &'a HeaderMap,
     /// The socket peer's address (the client, or a proxy: see
-    /// [`crate::limits::client_ip`]). `None` turns per-IP rate limits off for the request.
+    /// [`crate::limits::client_ip`]).
+    ///
+    /// `None` (axum served without `into_make_service_with_connect_info::<SocketAddr>()`, where
+    /// axum has no peer address) turns the per-IP rate limits ([`crate::config::LimitsConfig`]'s
+    /// `per_ip` and `per_ip_credentials`) **off** for the request: they are skipped, not counted
+    /// in one bucket shared by every addressless request, which would let one client lock
+    /// everyone out. The first such request of the process logs a `WARN` on target
+    /// `authkit::limits` naming the fix (serve with connect info, or put the app behind a
+    /// proxy listed in `trusted_proxies`). Sessions and audit events then have no address
+    /// either.
     pub peer_ip: Option<IpAddr>,
     /// The body, read up to [`crate::AuthConfig::body_limit`] bytes; `None` when it was longer
     /// (or could not be read): [`handle`] answers 413 `payload_too_large`.
@@ -64,7 +74,7 @@ pub struct PreflightRequest<'a> {
     pub route_path: &'static str,
     /// Request headers.
     pub headers: &'a HeaderMap,
-    /// The socket peer's address.
+    /// The socket peer's address; `None` skips the per-IP limit (see [`ApiRequest::peer_ip`]).
     pub peer_ip: Option<IpAddr>,
 }
 
@@ -184,12 +194,16 @@ pub async fn preflight(kit: &AuthKit, req: PreflightRequest<'_>) -> ApiResponse 
 }
 
 /// The per-IP rate limits: every route, and the credential routes in addition. A store that
-/// fails closes the door (503), as for any request that needs the database.
+/// fails closes the door (503), as for any request that needs the database. A request without
+/// a client address skips them (see [`ApiRequest::peer_ip`]), with a warning once per process.
 async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Result<()> {
+    let limits = &kit.config().limits;
     let Some(ip) = client else {
+        if !limits.per_ip.is_off() || !limits.per_ip_credentials.is_off() {
+            warn_no_client_ip(&NO_CLIENT_IP_WARNED);
+        }
         return Ok(());
     };
-    let limits = &kit.config().limits;
     let now = kit.inner.clock.now();
     let ip = crate::limits::rate_key_of(ip);
     let rules = [
@@ -217,6 +231,25 @@ async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Resul
         }
     }
     Ok(())
+}
+
+/// Whether [`warn_no_client_ip`] has warned in this process.
+static NO_CLIENT_IP_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Logs, the first time `warned` is clear, that per-IP rate limits are configured but skipped
+/// for want of a client address, and how to fix it. Returns whether it logged.
+fn warn_no_client_ip(warned: &AtomicBool) -> bool {
+    if warned.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tracing::warn!(
+        target: "authkit::limits",
+        "per-IP rate limits are configured but a request has no client address, so they are \
+         skipped (logged once per process): with authkit-axum, serve the app with \
+         `app.into_make_service_with_connect_info::<std::net::SocketAddr>()`; behind a \
+         reverse proxy, also list it in `LimitsConfig::trusted_proxies`"
+    );
+    true
 }
 
 /// The size of the headers as sent: each `name: value` line with its CRLF.
