@@ -193,6 +193,45 @@ pub async fn preflight(kit: &AuthKit, req: PreflightRequest<'_>) -> ApiResponse 
     response
 }
 
+/// The answer to a request under the mount point whose path is none of [`ROUTES`]: the
+/// contract's 404 `not_found` problem document, with the headers every authkit answer carries
+/// (the security headers with `Cache-Control: no-store`, HSTS for an `https` public URL, and
+/// the CORS headers for an allowed origin). Adapters serve it as the fallback of the routes they
+/// mount, so that an unknown path answers like every other failure.
+pub fn not_found(kit: &AuthKit, headers: &HeaderMap) -> ApiResponse {
+    refused(kit, headers, &Error::NotFound)
+}
+
+/// The answer to a request whose path is `route_path` (a path of [`ROUTES`], as written there:
+/// `/users/me/sessions/{id}`) but whose method that path does not serve: a 405
+/// `method_not_allowed` problem document whose `Allow` lists the methods it does serve (in
+/// [`ROUTES`] order, `HEAD` after `GET`, and `OPTIONS`, as each path answers CORS preflights),
+/// with the headers of [`not_found`].
+pub fn method_not_allowed(kit: &AuthKit, route_path: &str, headers: &HeaderMap) -> ApiResponse {
+    let mut response = refused(kit, headers, &Error::MethodNotAllowed);
+    let mut allow: Vec<&str> = Vec::new();
+    for spec in ROUTES.iter().filter(|spec| spec.path == route_path) {
+        allow.push(spec.method.as_str());
+        if spec.method == http::Method::GET {
+            allow.push(http::Method::HEAD.as_str());
+        }
+    }
+    allow.push(http::Method::OPTIONS.as_str());
+    if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+        response.headers.insert(http::header::ALLOW, value);
+    }
+    response
+}
+
+/// `error`'s problem document with the headers of every answer.
+fn refused(kit: &AuthKit, headers: &HeaderMap, error: &Error) -> ApiResponse {
+    let config = kit.config();
+    let mut response = error_response(error);
+    finish(config, &mut response);
+    cors::add_cors_headers(config, headers, &mut response);
+    response
+}
+
 /// The per-IP rate limits: every route, and the credential routes in addition. A store that
 /// fails closes the door (503), as for any request that needs the database. A request without
 /// a client address skips them (see [`ApiRequest::peer_ip`]), with a warning once per process.
