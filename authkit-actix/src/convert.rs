@@ -14,10 +14,17 @@ use authkit_core::http::{self, ApiRequest, ApiResponse, PreflightRequest, ROUTES
 /// worker, so the returned closure is `Clone` and clones the kit into each.
 ///
 /// Routes sharing a path (`GET`, `PATCH` and `DELETE /users/me`) share one `web::resource`,
-/// so another method on a known path is actix's 405 and an unknown path its 404. Each path
-/// also answers CORS preflights (`OPTIONS`).
+/// whose default service answers another method with core's 405 `method_not_allowed` problem
+/// and `Allow`. Each path also answers CORS preflights (`OPTIONS`). An unknown path under the
+/// mount point is core's 404 `not_found` problem: the configuration sets the scope's default
+/// service (a `default_service` the host sets on the scope after `configure` replaces it).
+/// Mount it on a scope, as above: `App::configure` would make it the whole app's default.
 pub fn configure(kit: AuthKit) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg| {
+        {
+            let kit = kit.clone();
+            cfg.default_service(web::to(move |req: HttpRequest| not_found(kit.clone(), req)));
+        }
         let mut paths: Vec<&'static str> = Vec::new();
         for spec in ROUTES {
             if !paths.contains(&spec.path) {
@@ -41,11 +48,15 @@ pub fn configure(kit: AuthKit) -> impl Fn(&mut web::ServiceConfig) + Clone {
                     ));
                 }
             }
-            let kit = kit.clone();
+            let preflight_kit = kit.clone();
             resource = resource.route(
                 web::method(actix_web::http::Method::OPTIONS)
-                    .to(move |req: HttpRequest| preflight(kit.clone(), path, req)),
+                    .to(move |req: HttpRequest| preflight(preflight_kit.clone(), path, req)),
             );
+            let kit = kit.clone();
+            resource = resource.default_service(web::to(move |req: HttpRequest| {
+                method_not_allowed(kit.clone(), path, req)
+            }));
             cfg.service(resource);
         }
     }
@@ -66,6 +77,22 @@ pub fn openapi_service(base_path: &str) -> actix_web::Resource {
                 .body(json)
         }
     }))
+}
+
+async fn not_found(kit: AuthKit, req: HttpRequest) -> HttpResponse {
+    into_response(http::not_found(&kit, &headers_of(&req)))
+}
+
+async fn method_not_allowed(
+    kit: AuthKit,
+    route_path: &'static str,
+    req: HttpRequest,
+) -> HttpResponse {
+    into_response(http::method_not_allowed(
+        &kit,
+        route_path,
+        &headers_of(&req),
+    ))
 }
 
 async fn preflight(kit: AuthKit, route_path: &'static str, req: HttpRequest) -> HttpResponse {

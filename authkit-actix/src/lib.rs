@@ -1,5 +1,7 @@
 //! authkit on actix-web 4: [`configure`] registers the contract's routes, [`CurrentUser`]
-//! authenticates callers of your own routes and [`require_permission`] guards them.
+//! authenticates callers of your own routes ([`MaybeUser`] optionally: never use actix's
+//! `Option<CurrentUser>`, which makes every failure anonymous) and [`require_permission`]
+//! guards them.
 //! Everything observable on the wire (parsing, status codes, problem documents, cookies,
 //! headers) comes from `authkit_core::http`, exactly as in `authkit-axum`; this crate only
 //! translates types.
@@ -56,7 +58,7 @@ mod guard;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub use convert::openapi_service;
 pub use convert::{ApiError, configure};
-pub use extract::CurrentUser;
+pub use extract::{CurrentUser, MaybeUser};
 pub use guard::require_permission;
 
 /// The core crate, re-exported so hosts name the same version.

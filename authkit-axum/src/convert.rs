@@ -9,38 +9,48 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, RawPathParams, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
+use axum::routing::{MethodFilter, MethodRouter, on};
 
 /// The contract's routes, to mount with `Router::nest("/api/v1", router(kit))`.
 ///
 /// The client address comes from `ConnectInfo<SocketAddr>`: serve the app with
-/// `into_make_service_with_connect_info::<SocketAddr>()`, or per-IP rate limits are off.
-/// Each path also answers CORS preflights (`OPTIONS`).
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or the per-IP rate limits are
+/// skipped, with a warning once per process (see the [crate docs](crate)).
+/// Each path also answers CORS preflights (`OPTIONS`). Another method on a known path is
+/// core's 405 `method_not_allowed` problem with `Allow`, and an unknown path under the mount
+/// its 404 `not_found` problem (the router's fallback, which `nest` keeps to its prefix).
 pub fn router<S>(kit: AuthKit) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let mut paths: Vec<&'static str> = Vec::new();
-    let router = ROUTES.iter().fold(Router::new(), |router, spec| {
-        let kit = kit.clone();
+    for spec in ROUTES {
         if !paths.contains(&spec.path) {
             paths.push(spec.path);
         }
-        let filter = MethodFilter::try_from(spec.method.clone()).unwrap_or(MethodFilter::GET);
-        router.route(
-            spec.path,
-            on(filter, move |req: Request| serve(kit.clone(), spec, req)),
-        )
-    });
-    paths.into_iter().fold(router, |router, path| {
+    }
+    let router = paths.into_iter().fold(Router::new(), |router, path| {
+        let methods = ROUTES.iter().filter(|spec| spec.path == path).fold(
+            {
+                let kit = kit.clone();
+                on(MethodFilter::OPTIONS, move |req: Request| {
+                    preflight(kit.clone(), path, req)
+                })
+            },
+            |methods: MethodRouter<S>, spec| {
+                let kit = kit.clone();
+                let filter =
+                    MethodFilter::try_from(spec.method.clone()).unwrap_or(MethodFilter::GET);
+                methods.on(filter, move |req: Request| serve(kit.clone(), spec, req))
+            },
+        );
         let kit = kit.clone();
         router.route(
             path,
-            on(MethodFilter::OPTIONS, move |req: Request| {
-                preflight(kit.clone(), path, req)
-            }),
+            methods.fallback(move |req: Request| method_not_allowed(kit.clone(), path, req)),
         )
-    })
+    });
+    router.fallback(move |req: Request| not_found(kit.clone(), req))
 }
 
 /// `GET /openapi.json`: the OpenAPI 3.1 document of [`router`]'s routes
@@ -74,6 +84,14 @@ fn peer_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
+}
+
+async fn not_found(kit: AuthKit, req: Request) -> Response {
+    into_response(http::not_found(&kit, req.headers()))
+}
+
+async fn method_not_allowed(kit: AuthKit, route_path: &'static str, req: Request) -> Response {
+    into_response(http::method_not_allowed(&kit, route_path, req.headers()))
 }
 
 async fn preflight(kit: AuthKit, route_path: &'static str, req: Request) -> Response {

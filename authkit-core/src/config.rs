@@ -79,7 +79,9 @@ pub struct AuthConfig {
 /// Abuse limits ([`crate::limits`]). Every rate is configurable and `0` turns it off.
 #[derive(Debug, Clone)]
 pub struct LimitsConfig {
-    /// Per client IP, on every route (default 100/min).
+    /// Per client IP, on every route (default 100/min). Both per-IP limits need the client's
+    /// address: a request without one (axum served without connect info) skips them, and the
+    /// first such request logs a warning ([`crate::http::ApiRequest::peer_ip`]).
     pub per_ip: RateLimit,
     /// Per client IP, in addition, on register, login, forgot, reset, resend and verify-email
     /// (default 5/min).

@@ -83,6 +83,10 @@ pub enum Error {
     /// No such resource.
     #[error("not found")]
     NotFound,
+    /// The path exists but does not accept the request's method
+    /// ([`crate::http::method_not_allowed`] adds the `Allow` header).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The email belongs to another account.
     #[error("email taken")]
     EmailTaken,
@@ -127,6 +131,7 @@ pub enum ErrorCode {
     EmailNotVerified,
     AccountDisabled,
     NotFound,
+    MethodNotAllowed,
     EmailTaken,
     Conflict,
     InvalidToken,
@@ -149,6 +154,7 @@ impl ErrorCode {
                 StatusCode::FORBIDDEN
             }
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken | Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -170,6 +176,7 @@ impl ErrorCode {
             Self::EmailNotVerified => "email_not_verified",
             Self::AccountDisabled => "account_disabled",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::EmailTaken => "email_taken",
             Self::Conflict => "conflict",
             Self::InvalidToken => "invalid_token",
@@ -199,6 +206,7 @@ impl Error {
             Self::EmailNotVerified => ErrorCode::EmailNotVerified,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::EmailTaken => ErrorCode::EmailTaken,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::InvalidToken => ErrorCode::InvalidToken,

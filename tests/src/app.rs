@@ -51,6 +51,11 @@ pub const HOST_WHOAMI: &str = "/host/whoami";
 /// A host route of every test app behind the adapter's `require_permission(`[`HOST_PERMISSION`]`)`,
 /// answering the caller's user id through `CurrentUser`.
 pub const HOST_ADMIN: &str = "/host/admin";
+/// A host route of every test app open to anonymous callers, through the adapter's
+/// `MaybeUser`: the caller's user id, or `anonymous`.
+pub const HOST_MAYBE: &str = "/host/maybe";
+/// What [`HOST_MAYBE`] answers without credentials.
+pub const ANONYMOUS: &str = "anonymous";
 /// The permission [`HOST_ADMIN`] requires.
 pub const HOST_PERMISSION: &str = "users:read";
 
@@ -212,6 +217,16 @@ impl TestApp {
             .expect("the database lives until shutdown")
             .dump()
             .await
+    }
+
+    /// Closes the database's connection pool: every later store call fails as in an outage
+    /// (`StoreError::Unavailable`, a 503). [`TestApp::shutdown`] still cleans up.
+    pub async fn close_database(&self) {
+        self.db
+            .as_ref()
+            .expect("the database lives until shutdown")
+            .close_pool()
+            .await;
     }
 
     /// Stops the server and drops the test database (kept when a test panics before this).
@@ -583,6 +598,9 @@ async fn serve_axum(kit: AuthKit) -> (SocketAddr, Server) {
     async fn whoami(authkit_axum::CurrentUser(me): authkit_axum::CurrentUser) -> String {
         me.user_id.to_string()
     }
+    async fn maybe(authkit_axum::MaybeUser(me): authkit_axum::MaybeUser) -> String {
+        me.map_or_else(|| ANONYMOUS.to_owned(), |me| me.0.user_id.to_string())
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -595,6 +613,7 @@ async fn serve_axum(kit: AuthKit) -> (SocketAddr, Server) {
     let app = axum::Router::new()
         .nest("/api/v1", authkit_axum::router(kit.clone()))
         .route(HOST_WHOAMI, get(whoami))
+        .route(HOST_MAYBE, get(maybe))
         .merge(admin)
         .with_state(kit);
     let task = tokio::spawn(async move {
@@ -618,6 +637,9 @@ fn serve_actix(kit: AuthKit) -> (SocketAddr, Server) {
     async fn whoami(me: authkit_actix::CurrentUser) -> String {
         me.0.user_id.to_string()
     }
+    async fn maybe(authkit_actix::MaybeUser(me): authkit_actix::MaybeUser) -> String {
+        me.map_or_else(|| ANONYMOUS.to_owned(), |me| me.0.user_id.to_string())
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = HttpServer::new(move || {
@@ -625,6 +647,7 @@ fn serve_actix(kit: AuthKit) -> (SocketAddr, Server) {
             .app_data(web::Data::new(kit.clone()))
             .service(web::scope("/api/v1").configure(authkit_actix::configure(kit.clone())))
             .route(HOST_WHOAMI, web::get().to(whoami))
+            .route(HOST_MAYBE, web::get().to(maybe))
             .service(
                 web::resource(HOST_ADMIN)
                     .wrap(authkit_actix::require_permission(HOST_PERMISSION))

@@ -223,6 +223,14 @@ impl TestDb {
         lines.join("\n")
     }
 
+    /// Closes the pool (an outage for the store; [`TestDb::cleanup`] still works after it).
+    pub async fn close_pool(&self) {
+        match self.inner() {
+            Inner::Sqlite { store, .. } => store.pool().close().await,
+            Inner::Postgres { store, .. } => store.pool().close().await,
+        }
+    }
+
     /// Closes the pool and removes the database (PostgreSQL: `DROP DATABASE`; SQLite: the
     /// temporary directory). Call it at the end of a passing test.
     pub async fn cleanup(mut self) {

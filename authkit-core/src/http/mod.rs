@@ -18,6 +18,7 @@ pub use problem::{PROBLEM_JSON, Problem, error_response};
 pub use routes::{AuthNeed, ROUTES, RouteId, RouteSpec};
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
@@ -50,7 +51,16 @@ pub struct ApiRequest<'a> {
     /// Request headers.
     pub headers: &'a HeaderMap,
     /// The socket peer's address (the client, or a proxy: see
-    /// [`crate::limits::client_ip`]). `None` turns per-IP rate limits off for the request.
+    /// [`crate::limits::client_ip`]).
+    ///
+    /// `None` (axum served without `into_make_service_with_connect_info::<SocketAddr>()`, where
+    /// axum has no peer address) turns the per-IP rate limits ([`crate::config::LimitsConfig`]'s
+    /// `per_ip` and `per_ip_credentials`) **off** for the request: they are skipped, not counted
+    /// in one bucket shared by every addressless request, which would let one client lock
+    /// everyone out. The first such request of the process logs a `WARN` on target
+    /// `authkit::limits` naming the fix (serve with connect info, or put the app behind a
+    /// proxy listed in `trusted_proxies`). Sessions and audit events then have no address
+    /// either.
     pub peer_ip: Option<IpAddr>,
     /// The body, read up to [`crate::AuthConfig::body_limit`] bytes; `None` when it was longer
     /// (or could not be read): [`handle`] answers 413 `payload_too_large`.
@@ -64,7 +74,7 @@ pub struct PreflightRequest<'a> {
     pub route_path: &'static str,
     /// Request headers.
     pub headers: &'a HeaderMap,
-    /// The socket peer's address.
+    /// The socket peer's address; `None` skips the per-IP limit (see [`ApiRequest::peer_ip`]).
     pub peer_ip: Option<IpAddr>,
 }
 
@@ -183,13 +193,56 @@ pub async fn preflight(kit: &AuthKit, req: PreflightRequest<'_>) -> ApiResponse 
     response
 }
 
+/// The answer to a request under the mount point whose path is none of [`ROUTES`]: the
+/// contract's 404 `not_found` problem document, with the headers every authkit answer carries
+/// (the security headers with `Cache-Control: no-store`, HSTS for an `https` public URL, and
+/// the CORS headers for an allowed origin). Adapters serve it as the fallback of the routes they
+/// mount, so that an unknown path answers like every other failure.
+pub fn not_found(kit: &AuthKit, headers: &HeaderMap) -> ApiResponse {
+    refused(kit, headers, &Error::NotFound)
+}
+
+/// The answer to a request whose path is `route_path` (a path of [`ROUTES`], as written there:
+/// `/users/me/sessions/{id}`) but whose method that path does not serve: a 405
+/// `method_not_allowed` problem document whose `Allow` lists the methods it does serve (in
+/// [`ROUTES`] order, `HEAD` after `GET`, and `OPTIONS`, as each path answers CORS preflights),
+/// with the headers of [`not_found`].
+pub fn method_not_allowed(kit: &AuthKit, route_path: &str, headers: &HeaderMap) -> ApiResponse {
+    let mut response = refused(kit, headers, &Error::MethodNotAllowed);
+    let mut allow: Vec<&str> = Vec::new();
+    for spec in ROUTES.iter().filter(|spec| spec.path == route_path) {
+        allow.push(spec.method.as_str());
+        if spec.method == http::Method::GET {
+            allow.push(http::Method::HEAD.as_str());
+        }
+    }
+    allow.push(http::Method::OPTIONS.as_str());
+    if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+        response.headers.insert(http::header::ALLOW, value);
+    }
+    response
+}
+
+/// `error`'s problem document with the headers of every answer.
+fn refused(kit: &AuthKit, headers: &HeaderMap, error: &Error) -> ApiResponse {
+    let config = kit.config();
+    let mut response = error_response(error);
+    finish(config, &mut response);
+    cors::add_cors_headers(config, headers, &mut response);
+    response
+}
+
 /// The per-IP rate limits: every route, and the credential routes in addition. A store that
-/// fails closes the door (503), as for any request that needs the database.
+/// fails closes the door (503), as for any request that needs the database. A request without
+/// a client address skips them (see [`ApiRequest::peer_ip`]), with a warning once per process.
 async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Result<()> {
+    let limits = &kit.config().limits;
     let Some(ip) = client else {
+        if !limits.per_ip.is_off() || !limits.per_ip_credentials.is_off() {
+            warn_no_client_ip(&NO_CLIENT_IP_WARNED);
+        }
         return Ok(());
     };
-    let limits = &kit.config().limits;
     let now = kit.inner.clock.now();
     let ip = crate::limits::rate_key_of(ip);
     let rules = [
@@ -217,6 +270,25 @@ async fn admit(kit: &AuthKit, client: Option<IpAddr>, credential: bool) -> Resul
         }
     }
     Ok(())
+}
+
+/// Whether [`warn_no_client_ip`] has warned in this process.
+static NO_CLIENT_IP_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Logs, the first time `warned` is clear, that per-IP rate limits are configured but skipped
+/// for want of a client address, and how to fix it. Returns whether it logged.
+fn warn_no_client_ip(warned: &AtomicBool) -> bool {
+    if warned.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tracing::warn!(
+        target: "authkit::limits",
+        "per-IP rate limits are configured but a request has no client address, so they are \
+         skipped (logged once per process): with authkit-axum, serve the app with \
+         `app.into_make_service_with_connect_info::<std::net::SocketAddr>()`; behind a \
+         reverse proxy, also list it in `LimitsConfig::trusted_proxies`"
+    );
+    true
 }
 
 /// The size of the headers as sent: each `name: value` line with its CRLF.
@@ -516,6 +588,24 @@ pub(crate) async fn authenticate(kit: &AuthKit, req: &ApiRequest<'_>) -> Result<
 pub async fn authenticate_headers(kit: &AuthKit, headers: &HeaderMap) -> Result<Principal> {
     kit.authenticate_bearer(authorization_header(headers)?)
         .await
+}
+
+/// Optional authentication, the one rule every adapter's optional extractor follows
+/// (`MaybeUser`, and axum's `Option<CurrentUser>`): `Ok(None)` only when the request presents
+/// no credentials (no `Authorization` header at all). Credentials that are presented are
+/// checked exactly as by [`authenticate_headers`]: a malformed, invalid, expired or revoked
+/// token is [`Error::Unauthorized`] (401 with `WWW-Authenticate: Bearer`), a store that fails
+/// is [`Error::Unavailable`] (503). Never turn those errors into "anonymous": a caller whose
+/// token was just revoked, or any caller during a database outage, would silently lose its
+/// identity instead of being refused.
+pub async fn authenticate_optional(
+    kit: &AuthKit,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>> {
+    if !headers.contains_key(AUTHORIZATION) {
+        return Ok(None);
+    }
+    authenticate_headers(kit, headers).await.map(Some)
 }
 
 /// The `Authorization` header's value; one that is not visible ASCII is `Unauthorized`.

@@ -435,6 +435,7 @@ fn meaning(code: ErrorCode, spec: Option<&RouteSpec>) -> Cow<'static, str> {
         ErrorCode::EmailNotVerified => "the email address is not verified yet",
         ErrorCode::AccountDisabled => "the account is disabled",
         ErrorCode::NotFound => "no such resource",
+        ErrorCode::MethodNotAllowed => "the path does not accept this method; see `Allow`",
         ErrorCode::EmailTaken => "another account has this email",
         ErrorCode::Conflict => "the change conflicts with the current state",
         ErrorCode::InvalidToken => "the token is invalid, expired or already used",

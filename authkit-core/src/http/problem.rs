@@ -53,6 +53,9 @@ impl Error {
             Self::EmailNotVerified => "the email address is not verified".to_owned(),
             Self::AccountDisabled => "the account is disabled".to_owned(),
             Self::NotFound => "no such resource".to_owned(),
+            Self::MethodNotAllowed => {
+                "this resource does not accept the method; see `Allow`".to_owned()
+            }
             Self::EmailTaken => "an account with this email already exists".to_owned(),
             Self::Conflict(d) => d.clone(),
             Self::InvalidToken => "the token is invalid, expired or already used".to_owned(),

@@ -10,6 +10,8 @@ use ipnet::IpNet;
 /// untrusted one is the client. Entries a client wrote to the left of it are never used, so a
 /// direct client (or one behind a trusted proxy) cannot choose its address. When every entry
 /// is trusted, the leftmost is taken; an unreadable entry stops the walk at the last trusted hop.
+/// Without a `peer` there is no client address (and no per-IP limit, see
+/// [`crate::http::ApiRequest::peer_ip`]): `X-Forwarded-For` alone is never believed.
 pub fn client_ip(
     peer: Option<IpAddr>,
     headers: &HeaderMap,

@@ -30,6 +30,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/hello", get(hello))
         .with_state(kit);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    // With connect info, authkit sees client addresses: without it the per-IP rate limits
+    // are skipped (a warning says so) and sessions and audit events have no address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -78,11 +78,44 @@ pub async fn bad_bodies_are_4xx_problems(h: Harness) {
     app.shutdown().await;
 }
 
+/// Under the mount point, an unknown path and a wrong method are the contract's problem
+/// documents (404 `not_found`; 405 `method_not_allowed` with `Allow`), with the headers of
+/// every authkit answer.
 pub async fn unknown_routes_and_methods_are_not_served(h: Harness) {
     let app = h.spawn().await;
-    let r = app.send(app.client.get(app.url("/login"))).await;
-    assert_eq!(r.status, 405);
-    let r = app.send(app.client.get(app.url("/nope"))).await;
-    assert_eq!(r.status, 404);
+    let wrong_methods = [
+        (app.client.get(app.url("/login")), "POST, OPTIONS"),
+        (
+            app.client.put(app.url("/users/me")),
+            "GET, HEAD, PATCH, DELETE, OPTIONS",
+        ),
+        (
+            app.client.post(app.url("/users/me/sessions/0190")),
+            "DELETE, OPTIONS",
+        ),
+    ];
+    for (request, allow) in wrong_methods {
+        let r = app.send(request).await;
+        r.assert_problem(405, "method_not_allowed");
+        assert_eq!(r.header("allow"), Some(allow));
+        assert_authkit_headers(&r);
+    }
+    for path in ["/nope", "/users/me/sessions/a/b", "/admin"] {
+        let r = app.send(app.client.get(app.url(path))).await;
+        r.assert_problem(404, "not_found");
+        assert_authkit_headers(&r);
+    }
     app.shutdown().await;
+}
+
+#[track_caller]
+fn assert_authkit_headers(r: &crate::Reply) {
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(r.header(name), Some(value), "{name}: {}", r.text);
+    }
 }

@@ -99,6 +99,7 @@ macro_rules! contract_suite {
             self_service::self_service_secrets_are_never_logged,
             host::current_user_authenticates_host_routes,
             host::permission_guard_is_401_then_403_then_through,
+            host::maybe_user_is_anonymous_only_without_credentials,
             admin_users::admin_routes_require_a_token_then_a_permission,
             admin_users::admin_list_users_shape_default_page_and_limits,
             admin_users::admin_list_users_paginates_every_user_exactly_once,
