@@ -492,14 +492,7 @@ pub(super) async fn spend_reset_tokens(
     user: UserId,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
-    sqlx::query(SPEND_RESET_TOKENS)
-        .bind(user.as_uuid())
-        .bind(now)
-        .bind(TokenPurpose::PasswordReset.as_str())
-        .execute(conn)
-        .await
-        .map_err(map)?;
-    Ok(())
+    spend(conn, SPEND_RESET_TOKENS, user, now).await
 }
 
 /// Marks used the unused password-reset tokens of `user` whose email is no longer the user's.
@@ -508,7 +501,17 @@ async fn spend_stale_reset_tokens(
     user: UserId,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
-    sqlx::query(SPEND_STALE_RESET_TOKENS)
+    spend(conn, SPEND_STALE_RESET_TOKENS, user, now).await
+}
+
+/// Runs `sql` ([`SPEND_RESET_TOKENS`] or [`SPEND_STALE_RESET_TOKENS`]) for `user` at `now`.
+async fn spend(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    user: UserId,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(sql)
         .bind(user.as_uuid())
         .bind(now)
         .bind(TokenPurpose::PasswordReset.as_str())
