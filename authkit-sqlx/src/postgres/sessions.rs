@@ -108,9 +108,16 @@ const ROTATE: &str = rotate!("refresh_selector = $5");
 /// selector (NULL for the others), computed by PostgreSQL and indexed (migration 6), so that
 /// no index names `refresh_hash` and the rotation of a session with a selector is heap-only.
 const ROTATE_WITHOUT_SELECTOR: &str = rotate!("legacy_hash = $1", spent);
+/// [`ROTATE`], returning the session joined to its user (columns as in [`SESSION_AND_USER`]),
+/// the permissions of the user's roles (`permissions`) and the session's `authz_version` as the
+/// statement's snapshot has it (`authz_version_before`), for `rotate_refresh_with_owner`.
+static ROTATE_WITH_OWNER: LazyLock<String> =
+    LazyLock::new(|| rotate_with_owner(rotate_with!("refresh_selector = $5")));
+/// [`ROTATE_WITH_OWNER`] for a token without selector.
+static ROTATE_WITH_OWNER_WITHOUT_SELECTOR: LazyLock<String> =
+    LazyLock::new(|| rotate_with_owner(rotate_with!("legacy_hash = $1", spent)));
 /// A user (columns as in [`SESSION_AND_USER`]) and the permissions of its roles
-/// (`permissions`), by id (`session_owner`: the owner of a rotated session, read by a statement
-/// of its own after the rotation).
+/// (`permissions`), by id (`session_owner`).
 static OWNER: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {USER_SELECT_COLUMNS}, {PERMISSIONS_OF_U} AS permissions \
@@ -127,13 +134,31 @@ const PERMISSIONS_OF_U: &str = "ARRAY(SELECT DISTINCT p.permission FROM authkit_
 /// user's roles (`permissions`). The join reads the users as they were when the statement
 /// began (its snapshot): right only when nothing the statement waits for can change them.
 fn with_owner(rotate_with: &str) -> String {
+    owner_select(rotate_with, "")
+}
+
+/// [`with_owner`] for a rotation, with `authz_version_before`: the session's version read from
+/// the statement's snapshot. The rotation never changes the version, so the two differ only
+/// when the `UPDATE` waited for the session's row lock behind a change that raised it (a role
+/// change) and re-read the row after it committed; the user's roles and permissions, read from
+/// the snapshot, are then older than the version beside them.
+fn rotate_with_owner(rotate_with: &str) -> String {
+    owner_select(
+        rotate_with,
+        ", (SELECT b.authz_version FROM authkit_sessions b WHERE b.id = r.id) \
+         AS authz_version_before",
+    )
+}
+
+/// The `SELECT` of [`with_owner`], with `extra` columns after its own.
+fn owner_select(rotate_with: &str, extra: &str) -> String {
     format!(
         "{rotate_with} SELECT r.id AS session_id, r.user_id AS user_id, \
          r.created_at AS session_created_at, r.last_used_at AS last_used_at, \
          r.expires_at AS expires_at, r.idle_expires_at AS idle_expires_at, \
          r.revoked_at AS revoked_at, r.remember_me AS remember_me, r.ip AS ip, \
          r.user_agent AS user_agent, r.authz_version AS authz_version, {USER_SELECT_COLUMNS}, \
-         {PERMISSIONS_OF_U} AS permissions \
+         {PERMISSIONS_OF_U} AS permissions{extra} \
          FROM r JOIN authkit_users u ON u.id = r.user_id"
     )
 }
@@ -301,13 +326,36 @@ impl SessionStore for PostgresStore {
             .transpose()
     }
 
-    // `rotate_refresh_with_owner` is the trait's: the rotation, then `session_owner`, each a
-    // statement of its own. Not one statement: under READ COMMITTED, a rotation that waits for
-    // the session's row lock (held by a role change, which raises the session's
-    // `authz_version` before it commits) re-reads the session after the wait, but would read
-    // the user's roles from the snapshot taken before it, pairing the new version with the old
-    // permissions in the token. The owner's statement starts after the rotation, so it sees
-    // every change that the rotation waited for.
+    /// One statement (`ROTATE_WITH_OWNER`): the rotation, its session's user and that user's
+    /// permissions. Under READ COMMITTED, a rotation that waited for the session's row lock
+    /// behind a role change (which raises the session's `authz_version` before it commits)
+    /// re-reads the session after the wait but reads the user's roles from the snapshot taken
+    /// before it: the new version with the old permissions. The statement also returns the
+    /// version of its snapshot; when the two differ, the owner is read again by a statement of
+    /// its own (`session_owner`), which starts after the change committed. (Were the user
+    /// missing, the join would return nothing although the rotation committed; the slow path
+    /// would then find another hash current and revoke the session. A user is only ever
+    /// soft-deleted, and a hard delete takes its sessions along.)
+    async fn rotate_refresh_with_owner(
+        &self,
+        r: &RefreshRotation,
+    ) -> StoreResult<(RotateOutcome, Option<SessionOwner>)> {
+        let sql = match r.selector {
+            Some(_) => ROTATE_WITH_OWNER.as_str(),
+            None => ROTATE_WITH_OWNER_WITHOUT_SELECTOR.as_str(),
+        };
+        let Some(row) = self.rotate_statement(sql, r).await? else {
+            return Ok((self.rotate_slow_path(r).await?, None));
+        };
+        let session = session_from_columns(&row, "session_id", "session_created_at")?;
+        let before: Option<i64> = get(&row, "authz_version_before")?;
+        let owner = if before == Some(session.authz_version) {
+            Some(owner_from_row(&row)?)
+        } else {
+            self.session_owner(session.user_id).await?
+        };
+        Ok((RotateOutcome::Rotated(session), owner))
+    }
 
     async fn revoke_session(
         &self,
@@ -354,7 +402,7 @@ impl SessionStore for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Runs a rotation statement (`sql`: [`ROTATE`], or its form
+    /// Runs a rotation statement (`sql`: [`ROTATE`] or [`ROTATE_WITH_OWNER`], or their forms
     /// without selector when `r` has none); its row when the presented hash was current.
     async fn rotate_statement(
         &self,
