@@ -65,11 +65,7 @@ impl PgCluster {
         if as_postgres {
             run(Command::new("chown").args(["postgres:postgres", path_str(dir.path())]));
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = port_outside_the_ephemeral_range();
         let cluster = Self {
             bin,
             dir,
@@ -161,6 +157,31 @@ impl Drop for PgCluster {
                 .output();
         }
     }
+}
+
+/// A free port below the kernel's ephemeral range. The cluster keeps its port across
+/// [`PgCluster::stop`] and [`PgCluster::start`]; a port from the ephemeral range (`bind(:0)`)
+/// can be taken meanwhile by any socket of the machine, another test's server or the local end
+/// of an outgoing connection, and the restart then fails (seen once in CI-sized runs).
+fn port_outside_the_ephemeral_range() -> u16 {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let low = 10_000u16;
+    assert!(
+        ephemeral_low > low + 1_000,
+        "ephemeral ports from {ephemeral_low}"
+    );
+    for _ in 0..200 {
+        // The last bytes of a UUIDv7 are random.
+        let random = u16::from_le_bytes(uuid::Uuid::now_v7().as_bytes()[14..].try_into().unwrap());
+        let port = low + random % (ephemeral_low - low);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {ephemeral_low}");
 }
 
 fn path_str(path: &Path) -> &str {
